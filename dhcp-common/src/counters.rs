@@ -1,0 +1,31 @@
+//! Per-CPU counters kept by the XDP program in a `PerCpuArray`.
+
+use bytemuck::{Pod, Zeroable};
+
+/// Index of each counter in the XDP program's per-CPU `COUNTERS` array.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XdpCounter {
+    /// Every frame the program looked at.
+    Seen = 0,
+    /// DHCPv6-to-server frames handed to an AF_XDP socket.
+    Redirected = 1,
+    /// Frames given to the kernel stack (not ours, or no socket bound).
+    Passed = 2,
+    /// Frames too short or malformed to classify (still passed to the kernel).
+    Malformed = 3,
+}
+
+/// Number of slots in the counters array.
+pub const XDP_COUNTER_SLOTS: u32 = 4;
+
+/// One counter slot value (a plain `u64` wrapped so it is `Pod` on both sides).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct CounterValue {
+    pub value: u64,
+}
+
+#[cfg(feature = "user")]
+// SAFETY: `CounterValue` is `repr(C)`, has no padding and every bit pattern is valid.
+unsafe impl aya::Pod for CounterValue {}

@@ -1,0 +1,57 @@
+//! The protocol core: the RFC 9915 server state machine and the allocator.
+//!
+//! Pure and deterministic: no sockets, no clock reads, no threads. The caller
+//! passes the ingress facts, the message bytes and `now`; the core returns the
+//! reply bytes (written into the caller's buffer) or a drop reason, and the
+//! lease changes the caller must make durable before sending the reply.
+
+pub mod lease;
+
+use std::net::Ipv6Addr;
+
+pub use lease::{LeaseChanges, LeaseKind, LeaseOp, LeaseRecord};
+
+use crate::stats::{DropReason, MsgKind};
+
+/// Seconds since the Unix epoch. Passed in by the caller; the core never reads a clock.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub u64);
+
+/// What the I/O backend knows about where a message came from.
+#[derive(Clone, Copy, Debug)]
+pub struct Ingress {
+    /// Kernel interface index the frame arrived on.
+    pub ifindex: u32,
+    /// IPv6 source address of the datagram (client link-local or relay address).
+    pub src: Ipv6Addr,
+    /// UDP source port.
+    pub src_port: u16,
+    /// Whether the datagram was sent to a multicast group (ff02::1:2 / ff05::1:3).
+    pub dst_multicast: bool,
+}
+
+/// A reply the core wrote into the caller's buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// Bytes of DHCPv6 payload written at the start of `out`.
+    pub len: usize,
+    /// Where to send it: the ingress source (client or relay agent).
+    pub to: Ipv6Addr,
+    /// Destination UDP port: 546 to a client, 547 to a relay agent.
+    pub port: u16,
+    /// The outermost message type sent (Advertise, Reply or Relay-repl).
+    pub sent: MsgKind,
+    /// The reply may only leave once every record in `changes` is on disk.
+    pub needs_durable: bool,
+}
+
+/// The outcome of handling one message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Handled {
+    /// The message type received, when it could be read (innermost for relayed ones).
+    pub received: Option<MsgKind>,
+    /// Whether it arrived inside Relay-forw.
+    pub relayed: bool,
+    /// The reply, or why there is none.
+    pub result: Result<Reply, DropReason>,
+}

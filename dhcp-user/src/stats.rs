@@ -1,0 +1,114 @@
+//! Counters: what the workers count and the control side sums.
+//!
+//! Each worker owns one [`WorkerCounters`] (cache-line aligned, relaxed
+//! atomics written only by that worker); the control thread reads and sums
+//! them, so reading stats never takes a lock on the packet path.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// DHCPv6 message types the server receives or sends (RFC 9915 §7.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MsgKind {
+    Solicit,
+    Advertise,
+    Request,
+    Confirm,
+    Renew,
+    Rebind,
+    Reply,
+    Release,
+    Decline,
+    InformationRequest,
+    RelayForw,
+    RelayRepl,
+    /// Any other type (Reconfigure, Leasequery, …) that reached the server.
+    Other,
+}
+
+/// Why a received frame or message produced no reply. Counted in `dropped`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// The bytes do not decode as a valid frame or DHCPv6 message.
+    Malformed,
+    /// Carries another server's Server ID, or lacks ours where required (RFC 9915 §16).
+    NotForUs,
+    /// A Client ID is required and missing (RFC 9915 §16).
+    NoClientId,
+    /// Shed by a rate limit.
+    RateLimited,
+    /// Anything else the RFC says to discard (wrong message type for a server,
+    /// client unicast, no subnet for the link, journal not writable, …).
+    Other,
+}
+
+/// Counters of one worker. Written by that worker only.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub struct WorkerCounters {
+    pub rx_solicit: AtomicU64,
+    pub rx_request: AtomicU64,
+    pub rx_confirm: AtomicU64,
+    pub rx_renew: AtomicU64,
+    pub rx_rebind: AtomicU64,
+    pub rx_release: AtomicU64,
+    pub rx_decline: AtomicU64,
+    pub rx_information_request: AtomicU64,
+    pub rx_relay_forw: AtomicU64,
+    pub rx_other: AtomicU64,
+    pub tx_advertise: AtomicU64,
+    pub tx_reply: AtomicU64,
+    pub tx_relay_repl: AtomicU64,
+    pub dropped_malformed: AtomicU64,
+    pub dropped_not_for_us: AtomicU64,
+    pub dropped_no_client_id: AtomicU64,
+    pub dropped_rate_limited: AtomicU64,
+    pub dropped_other: AtomicU64,
+}
+
+#[inline]
+fn bump(c: &AtomicU64) {
+    // Single writer: a relaxed load+store is enough and avoids a locked RMW.
+    c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+impl WorkerCounters {
+    /// Count a received message (the innermost message type for relayed ones is
+    /// counted by the caller separately from `RelayForw`).
+    pub fn received(&self, kind: MsgKind) {
+        bump(match kind {
+            MsgKind::Solicit => &self.rx_solicit,
+            MsgKind::Request => &self.rx_request,
+            MsgKind::Confirm => &self.rx_confirm,
+            MsgKind::Renew => &self.rx_renew,
+            MsgKind::Rebind => &self.rx_rebind,
+            MsgKind::Release => &self.rx_release,
+            MsgKind::Decline => &self.rx_decline,
+            MsgKind::InformationRequest => &self.rx_information_request,
+            MsgKind::RelayForw => &self.rx_relay_forw,
+            _ => &self.rx_other,
+        });
+    }
+
+    /// Count a sent message.
+    pub fn sent(&self, kind: MsgKind) {
+        match kind {
+            MsgKind::Advertise => bump(&self.tx_advertise),
+            MsgKind::Reply => bump(&self.tx_reply),
+            MsgKind::RelayRepl => bump(&self.tx_relay_repl),
+            _ => {}
+        }
+    }
+
+    /// Count a dropped message.
+    pub fn dropped(&self, reason: DropReason) {
+        bump(match reason {
+            DropReason::Malformed => &self.dropped_malformed,
+            DropReason::NotForUs => &self.dropped_not_for_us,
+            DropReason::NoClientId => &self.dropped_no_client_id,
+            DropReason::RateLimited => &self.dropped_rate_limited,
+            DropReason::Other => &self.dropped_other,
+        });
+    }
+}

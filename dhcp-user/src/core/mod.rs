@@ -55,3 +55,19 @@ pub struct Handled {
     /// The reply, or why there is none.
     pub result: Result<Reply, DropReason>,
 }
+
+/// The seam between packet I/O and the protocol: workers call this for every
+/// DHCPv6 payload they receive. `core::Server` implements it; tests and the
+/// echo benchmark use trivial implementations.
+pub trait Handler: Send + Sync + 'static {
+    /// Handle one DHCPv6 message (the UDP payload). Writes the reply payload
+    /// into `out` and the lease changes into `changes` (cleared by the callee).
+    fn handle(
+        &self,
+        ingress: &Ingress,
+        payload: &[u8],
+        now: Timestamp,
+        out: &mut [u8],
+        changes: &mut LeaseChanges,
+    ) -> Handled;
+}

@@ -1,2 +1,65 @@
 //! `cargo xtask`: set-up, tests, demo, lab, load generator and benchmarks.
-fn main() {}
+//!
+//! Every command runs `setup` first, so a fresh machine needs nothing but
+//! the Rust toolchain and root.
+
+mod setup;
+mod test;
+
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+fn usage() -> &'static str {
+    "usage: cargo xtask <command> [args]
+
+commands:
+  setup                 install what is missing (Debian packages, bpf-linker, toolchain link, cargo-fuzz)
+  test                  every test: fmt, clippy, unit, integration and namespace tests, fuzz smoke
+  demo                  the lab demo: two dhcp6d servers (split-prefix), clients, failover
+  fuzz [SECS]           run every fuzz target for SECS seconds each (default 300)
+  bench [echo|codec|core|store|kea|all]
+                        benchmarks, printed as ratios measured in one run"
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(cmd) = args.first() else {
+        println!("{}", usage());
+        return Ok(());
+    };
+    let rest = &args[1..];
+    match cmd.as_str() {
+        "setup" => setup::run(),
+        "test" => {
+            setup::run()?;
+            test::run(rest)
+        }
+        "fuzz" => {
+            setup::run()?;
+            test::fuzz(rest.first().map(|s| s.parse()).transpose()?.unwrap_or(300)).map(drop)
+        }
+        "-h" | "--help" | "help" => {
+            println!("{}", usage());
+            Ok(())
+        }
+        other => bail!("unknown command {other:?}\n\n{}", usage()),
+    }
+}
+
+/// Root of the workspace (xtask lives one level below it).
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is inside the workspace")
+        .to_path_buf()
+}
+
+/// Run a command, inheriting stdio; fail with its exit status.
+pub fn sh(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! `cargo xtask test`: the whole test suite, the README's test command.
+//!
+//! fmt, clippy, every unit/integration/namespace test of the workspace, and a
+//! short run of every fuzz target. Namespace tests need root; without root this
+//! fails instead of skipping them.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+
+use crate::{sh, workspace_root};
+
+/// Seconds each fuzz target runs in the test suite (the long run is `cargo xtask fuzz`).
+const FUZZ_SMOKE_SECS: u64 = 15;
+
+pub fn run(args: &[String]) -> Result<()> {
+    if !crate::setup::is_root() {
+        bail!("cargo xtask test needs root: the namespace tests create network namespaces and attach XDP programs");
+    }
+    let root = workspace_root();
+    step("cargo fmt --check");
+    sh(Command::new("cargo")
+        .current_dir(&root)
+        .args(["fmt", "--all", "--", "--check"]))?;
+    step("cargo clippy");
+    sh(Command::new("cargo").current_dir(&root).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    step("cargo test");
+    let totals = cargo_test(&root, args)?;
+    let fuzz_runs = if root.join("fuzz/Cargo.toml").exists() {
+        step("fuzz smoke");
+        fuzz(FUZZ_SMOKE_SECS)?
+    } else {
+        0
+    };
+    println!();
+    println!(
+        "xtask test: {} fuzz targets ran clean for {FUZZ_SMOKE_SECS}s each",
+        fuzz_runs
+    );
+    println!("{} passed, {} failed", totals.passed, totals.failed);
+    if totals.failed > 0 || totals.passed == 0 {
+        bail!("tests failed");
+    }
+    Ok(())
+}
+
+fn step(name: &str) {
+    println!("\n==> {name}");
+}
+
+#[derive(Default)]
+struct Totals {
+    passed: u64,
+    failed: u64,
+}
+
+/// Runs `cargo test --workspace`, echoing its output and adding up the
+/// `test result:` lines so the suite ends with one plain total.
+fn cargo_test(root: &std::path::Path, extra: &[String]) -> Result<Totals> {
+    let mut child = Command::new("cargo")
+        .current_dir(root)
+        .args(["test", "--workspace", "--no-fail-fast"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting cargo test")?;
+    let mut totals = Totals::default();
+    let stdout = child.stdout.take().context("cargo test stdout")?;
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            totals.passed += count(rest, " passed");
+            totals.failed += count(rest, " failed");
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() && totals.failed == 0 {
+        // A build failure or a crashed test binary: count it as a failure.
+        totals.failed += 1;
+    }
+    Ok(totals)
+}
+
+/// The number before `label` in a `test result:` line.
+fn count(line: &str, label: &str) -> u64 {
+    line.split(';')
+        .find_map(|part| {
+            let part = part.trim();
+            let n = part.strip_suffix(label.trim_start())?;
+            n.trim().rsplit(' ').next()?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+/// Runs every cargo-fuzz target for `secs` seconds; returns how many ran.
+pub fn fuzz(secs: u64) -> Result<usize> {
+    let dir = workspace_root().join("fuzz");
+    let out = Command::new("cargo")
+        .current_dir(&dir)
+        .args(["+nightly", "fuzz", "list"])
+        .output()
+        .context("cargo fuzz list")?;
+    if !out.status.success() {
+        bail!(
+            "cargo fuzz list failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let targets: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    for target in &targets {
+        println!("fuzz {target} for {secs}s");
+        sh(Command::new("cargo").current_dir(&dir).args([
+            "+nightly",
+            "fuzz",
+            "run",
+            target,
+            "--",
+            &format!("-max_total_time={secs}"),
+        ]))?;
+    }
+    Ok(targets.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count;
+
+    #[test]
+    fn counts_a_cargo_test_result_line() {
+        let line =
+            "ok. 12 passed; 3 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s";
+        assert_eq!(count(line, " passed"), 12);
+        assert_eq!(count(line, " failed"), 3);
+        assert_eq!(count("FAILED. 0 passed; 1 failed", " failed"), 1);
+    }
+}

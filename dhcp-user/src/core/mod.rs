@@ -5,7 +5,10 @@
 //! reply bytes (written into the caller's buffer) or a drop reason, and the
 //! lease changes the caller must make durable before sending the reply.
 
+pub mod alloc;
+pub mod bindings;
 pub mod lease;
+pub mod table;
 
 use std::net::Ipv6Addr;
 

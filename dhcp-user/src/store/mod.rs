@@ -1,4 +1,27 @@
-//! The durable lease store: journal with group commit, snapshots, recovery.
+//! The durable lease store: journal with group commit, snapshots, recovery,
+//! the server DUID file and the state-dir lock.
+//!
+//! Owns everything under `server.state_dir` (layout in [`layout`]). Never
+//! touches packets or the protocol: the core hands over [`LeaseRecord`]s and
+//! gets them back at start-up as [`Recovered`].
+//!
+//! [`LeaseRecord`]: crate::core::LeaseRecord
+
+mod codec;
+mod duid;
+mod journal;
+pub mod layout;
+mod recover;
+mod snapshot;
+mod writer;
+
+use std::path::{Path, PathBuf};
+
+pub use duid::{duid_llt, duid_uuid, load_or_create_duid};
+pub use journal::{Journal, JournalHandle, JournalOptions, JournalStats, SyncFn, WriterHold};
+pub use layout::StateDirLock;
+pub use recover::{Recovered, RecoveryReport};
+pub use snapshot::SnapshotInfo;
 
 use crate::core::LeaseChanges;
 
@@ -14,4 +37,49 @@ pub trait Durability: Send + Sync + 'static {
 
     /// The highest sequence number whose records are on disk (fdatasync returned).
     fn durable_seq(&self) -> u64;
+}
+
+/// Errors of the lease store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A file operation in the state directory failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// Another process holds the state directory's lock.
+    #[error("state directory {dir} is in use by another dhcp6d{}; refusing to start", holder.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    Locked {
+        /// The state directory.
+        dir: PathBuf,
+        /// The pid written in the lock file, when readable.
+        holder: Option<u32>,
+    },
+    /// The stored server DUID cannot be read back.
+    #[error("{path}: bad server DUID file ({reason}); fix or remove it (removing changes the server's identity)")]
+    BadDuidFile {
+        /// The DUID file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The generator passed to `load_or_create_duid` returned an impossible DUID.
+    #[error("generated server DUID is invalid: {0}")]
+    InvalidDuid(String),
+    /// The journal writer has stopped.
+    #[error("the journal writer has stopped")]
+    Closed,
+}
+
+impl StoreError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
 }

@@ -1,0 +1,374 @@
+//! `Journal` (owns the writer thread and the state-dir lock) and
+//! `JournalHandle` (what workers, the control socket and the snapshot task use).
+
+use std::fmt;
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Sender};
+use serde::Serialize;
+
+use super::layout::{self, StateDirLock};
+use super::recover::{self, Recovered};
+use super::snapshot::{self, SnapshotInfo};
+use super::writer::{self, Ctl, Msg, Writer};
+use super::{Durability, StoreError};
+use crate::core::{LeaseChanges, LeaseRecord};
+
+/// How the journal makes a file durable; `File::sync_data` (fdatasync) unless
+/// a test or benchmark swaps it.
+pub type SyncFn = Arc<dyn Fn(&File) -> io::Result<()> + Send + Sync>;
+
+/// Tuning knobs; the defaults suit a server.
+#[derive(Clone)]
+pub struct JournalOptions {
+    /// Pause between retries while writes fail.
+    pub retry_interval: Duration,
+    /// Most records in one group commit (1 = one fsync per record).
+    pub max_batch_records: usize,
+    /// Records that may wait in the channel to the writer.
+    pub queue_capacity: usize,
+    /// Start a new segment past this size.
+    pub segment_max_bytes: u64,
+    /// The sync call.
+    pub sync: SyncFn,
+}
+
+impl Default for JournalOptions {
+    fn default() -> Self {
+        JournalOptions {
+            retry_interval: Duration::from_secs(1),
+            max_batch_records: 1 << 16,
+            queue_capacity: 1 << 14,
+            segment_max_bytes: 256 << 20,
+            sync: Arc::new(|f: &File| f.sync_data()),
+        }
+    }
+}
+
+impl fmt::Debug for JournalOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JournalOptions")
+            .field("retry_interval", &self.retry_interval)
+            .field("max_batch_records", &self.max_batch_records)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("segment_max_bytes", &self.segment_max_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Counters for the control socket's `journal` object.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct JournalStats {
+    /// Records on disk since start.
+    pub records: u64,
+    /// Group commits (each one fdatasync).
+    pub fsyncs: u64,
+    /// Journal bytes written since start.
+    pub bytes: u64,
+    /// Failed write or sync attempts.
+    pub write_failures: u64,
+    /// Appends refused because the journal was not writable.
+    pub rejected: u64,
+    /// Whether appends are accepted.
+    pub healthy: bool,
+    /// Highest durable sequence number.
+    pub durable_seq: u64,
+    /// Snapshots written since start.
+    pub snapshots: u64,
+    /// Duration of the last group commit (write + sync), microseconds.
+    pub last_commit_us: u64,
+}
+
+/// State shared by the handles and the writer.
+pub(crate) struct Shared {
+    pub(crate) dir: PathBuf,
+    pub(crate) next_seq: AtomicU64,
+    pub(crate) durable: AtomicU64,
+    pub(crate) healthy: AtomicBool,
+    pub(crate) closed: AtomicBool,
+    pub(crate) records: AtomicU64,
+    pub(crate) fsyncs: AtomicU64,
+    pub(crate) bytes: AtomicU64,
+    pub(crate) write_failures: AtomicU64,
+    pub(crate) rejected: AtomicU64,
+    pub(crate) snapshots: AtomicU64,
+    pub(crate) last_commit_us: AtomicU64,
+    waiters: Mutex<()>,
+    durable_cv: Condvar,
+    snapshot_running: Mutex<()>,
+}
+
+impl Shared {
+    pub(crate) fn notify_durable(&self) {
+        // Taking the lock orders this after a waiter's check-then-wait.
+        let _g = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        self.durable_cv.notify_all();
+    }
+}
+
+/// The open journal: holds the state-dir lock and the writer thread. Dropping
+/// it writes what is queued and stops the writer.
+pub struct Journal {
+    handle: JournalHandle,
+    thread: Option<JoinHandle<()>>,
+    _lock: StateDirLock,
+}
+
+impl fmt::Debug for Journal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Journal")
+            .field("dir", &self.handle.shared.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Journal {
+    /// Lock `dir`, recover its bindings, start a new segment and the writer.
+    pub fn open(dir: &Path) -> Result<(Journal, Recovered), StoreError> {
+        Self::open_with(dir, JournalOptions::default())
+    }
+
+    /// [`Journal::open`] with explicit options.
+    pub fn open_with(dir: &Path, opts: JournalOptions) -> Result<(Journal, Recovered), StoreError> {
+        let lock = StateDirLock::acquire(dir)?;
+        let started = Instant::now();
+        let (recovered, max_gen) = recover::recover(dir)?;
+        let gen = max_gen + 1;
+        let file = writer::create_segment(dir, gen)
+            .map_err(|e| StoreError::io(&layout::segment_path(dir, gen), e))?;
+        tracing::info!(
+            bindings = recovered.len(),
+            snapshot = ?recovered.report.snapshot_gen,
+            journal_records = recovered.report.journal_records,
+            bytes_dropped = recovered.report.bytes_dropped,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "lease store recovered"
+        );
+        let shared = Arc::new(Shared {
+            dir: dir.to_path_buf(),
+            next_seq: AtomicU64::new(0),
+            durable: AtomicU64::new(0),
+            healthy: AtomicBool::new(true),
+            closed: AtomicBool::new(false),
+            records: AtomicU64::new(0),
+            fsyncs: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            write_failures: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            snapshots: AtomicU64::new(0),
+            last_commit_us: AtomicU64::new(0),
+            waiters: Mutex::new(()),
+            durable_cv: Condvar::new(),
+            snapshot_running: Mutex::new(()),
+        });
+        let (data_tx, data_rx) = bounded(opts.queue_capacity.max(1));
+        let (ctl_tx, ctl_rx) = bounded(16);
+        let w = Writer {
+            dir: dir.to_path_buf(),
+            file,
+            gen,
+            data: data_rx,
+            ctl: ctl_rx,
+            shared: shared.clone(),
+            opts,
+        };
+        let thread = std::thread::Builder::new()
+            .name("dhcp6d-journal".into())
+            .spawn(move || w.run())
+            .map_err(|e| StoreError::io(dir, e))?;
+        let handle = JournalHandle {
+            shared,
+            data: data_tx,
+            ctl: ctl_tx,
+        };
+        Ok((
+            Journal {
+                handle,
+                thread: Some(thread),
+                _lock: lock,
+            },
+            recovered,
+        ))
+    }
+
+    /// A handle for workers and background tasks.
+    pub fn handle(&self) -> JournalHandle {
+        self.handle.clone()
+    }
+
+    /// Write everything queued, stop the writer, release the lock.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            self.handle.shared.closed.store(true, Ordering::Release);
+            let _ = self.handle.ctl.send(Ctl::Shutdown);
+            let _ = t.join();
+            self.handle.shared.notify_durable();
+        }
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Cheap to clone; one per worker.
+#[derive(Clone)]
+pub struct JournalHandle {
+    shared: Arc<Shared>,
+    data: Sender<Msg>,
+    ctl: Sender<Ctl>,
+}
+
+impl fmt::Debug for JournalHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JournalHandle")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// Returned by [`JournalHandle::hold_writer`]; the writer resumes when it drops.
+#[doc(hidden)]
+pub struct WriterHold {
+    _release: Sender<()>,
+}
+
+impl JournalHandle {
+    /// Counters, read with relaxed loads.
+    pub fn stats(&self) -> JournalStats {
+        let s = &self.shared;
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        JournalStats {
+            records: r(&s.records),
+            fsyncs: r(&s.fsyncs),
+            bytes: r(&s.bytes),
+            write_failures: r(&s.write_failures),
+            rejected: r(&s.rejected),
+            healthy: s.healthy.load(Ordering::Relaxed),
+            durable_seq: r(&s.durable),
+            snapshots: r(&s.snapshots),
+            last_commit_us: r(&s.last_commit_us),
+        }
+    }
+
+    /// Whether appends are accepted (false while writes fail).
+    pub fn is_healthy(&self) -> bool {
+        self.shared.healthy.load(Ordering::Acquire)
+    }
+
+    /// Block until `durable_seq() >= seq` or `timeout` passes; true when durable.
+    /// For callers that have nothing else to do meanwhile (socket mode, tests).
+    pub fn wait_durable(&self, seq: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let s = &self.shared;
+        let mut g = s.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if s.durable.load(Ordering::Acquire) >= seq {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline || s.closed.load(Ordering::Acquire) {
+                return false;
+            }
+            g = s
+                .durable_cv
+                .wait_timeout(g, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Snapshot the live bindings without pausing workers, then compact the
+    /// journal. `for_each` must call its argument once per live binding, e.g.
+    /// `handle.snapshot(|emit| core.for_each_binding(emit))`. One snapshot runs
+    /// at a time; a second caller waits for the first.
+    pub fn snapshot<F>(&self, for_each: F) -> Result<SnapshotInfo, StoreError>
+    where
+        F: FnOnce(&mut dyn FnMut(&LeaseRecord)),
+    {
+        let s = &self.shared;
+        let _one = s.snapshot_running.lock().unwrap_or_else(|p| p.into_inner());
+        let (tx, rx) = bounded(1);
+        self.ctl
+            .send(Ctl::Rotate(tx))
+            .map_err(|_| StoreError::Closed)?;
+        let gen = rx
+            .recv()
+            .map_err(|_| StoreError::Closed)?
+            .map_err(|e| StoreError::io(&s.dir, e))?;
+        let info = snapshot::write(&s.dir, gen, for_each)?;
+        snapshot::compact(&s.dir)?;
+        s.snapshots.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            gen,
+            bindings = info.bindings,
+            bytes = info.bytes,
+            "snapshot written"
+        );
+        Ok(info)
+    }
+
+    /// Stop the writer until the returned guard drops (tests use it to queue
+    /// records from several threads and see them land in one group commit).
+    #[doc(hidden)]
+    pub fn hold_writer(&self) -> WriterHold {
+        let (held_tx, held_rx) = bounded(1);
+        let (release_tx, release_rx) = bounded(0);
+        let sent = self.ctl.send(Ctl::Hold {
+            held: held_tx,
+            release: release_rx,
+        });
+        if sent.is_ok() {
+            let _ = held_rx.recv();
+        }
+        WriterHold {
+            _release: release_tx,
+        }
+    }
+}
+
+impl Durability for JournalHandle {
+    fn append(&self, changes: &LeaseChanges) -> Option<u64> {
+        let s = &self.shared;
+        if changes.is_empty() {
+            // Nothing to persist: durable as of now.
+            return Some(0);
+        }
+        if !s.healthy.load(Ordering::Acquire) || s.closed.load(Ordering::Acquire) {
+            s.rejected.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        // Seqs may reach the writer out of order; it publishes only the
+        // highest seq below which none is missing.
+        let seq = s.next_seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let n = changes.len();
+        for (i, rec) in changes.iter().enumerate() {
+            let m = Msg {
+                seq,
+                last: i + 1 == n,
+                rec: *rec,
+            };
+            if self.data.send(m).is_err() {
+                s.rejected.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+        }
+        Some(seq)
+    }
+
+    fn durable_seq(&self) -> u64 {
+        self.shared.durable.load(Ordering::Acquire)
+    }
+}

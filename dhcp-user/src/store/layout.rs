@@ -1,0 +1,137 @@
+//! What lives in `state_dir`, and the lock that keeps a second server out.
+//!
+//! ```text
+//! state_dir/
+//!   lock                        flock()ed by the running server; holds its pid
+//!   server-duid                 hex DUID, generated once, kept forever
+//!   journal-<gen>.seg           lease journal segments (gen: 16 hex digits)
+//!   snapshot-<gen>.snap         bindings as of the start of segment <gen>
+//!   snapshot-<gen>.tmp          a snapshot being written (removed at start-up)
+//!   snapshot-<gen>.corrupt      a snapshot that failed its checks (kept for a human)
+//! ```
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use super::StoreError;
+
+pub(crate) const SEGMENT_MAGIC: &[u8; 8] = b"D6JSEG01";
+pub(crate) const SNAPSHOT_MAGIC: &[u8; 8] = b"D6SNAP01";
+pub(crate) const SNAPSHOT_END: &[u8; 8] = b"D6SNEND1";
+/// Magic, generation, CRC32C of both.
+pub(crate) const HEADER_LEN: usize = 20;
+/// End magic, record count, CRC32C of both.
+pub(crate) const TRAILER_LEN: usize = 20;
+
+pub(crate) fn segment_path(dir: &Path, gen: u64) -> PathBuf {
+    dir.join(format!("journal-{gen:016x}.seg"))
+}
+
+pub(crate) fn snapshot_path(dir: &Path, gen: u64, ext: &str) -> PathBuf {
+    dir.join(format!("snapshot-{gen:016x}.{ext}"))
+}
+
+/// The file header: magic, generation, CRC32C.
+pub(crate) fn header(magic: &[u8; 8], gen: u64) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[..8].copy_from_slice(magic);
+    h[8..16].copy_from_slice(&gen.to_le_bytes());
+    let crc = crc32c::crc32c(&h[..16]);
+    h[16..].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
+/// Whether `buf` starts with a valid header for `magic` and `gen`.
+pub(crate) fn header_ok(buf: &[u8], magic: &[u8; 8], gen: u64) -> bool {
+    buf.len() >= HEADER_LEN && buf[..HEADER_LEN] == header(magic, gen)
+}
+
+/// The files of one kind in `dir`, as sorted generations.
+#[derive(Debug, Default)]
+pub(crate) struct Listing {
+    pub(crate) segments: Vec<u64>,
+    pub(crate) snapshots: Vec<u64>,
+    pub(crate) temps: Vec<u64>,
+}
+
+pub(crate) fn list(dir: &Path) -> Result<Listing, StoreError> {
+    let mut l = Listing::default();
+    for entry in fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))? {
+        let entry = entry.map_err(|e| StoreError::io(dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let parse = |prefix: &str, suffix: &str| {
+            let hex = name.strip_prefix(prefix)?.strip_suffix(suffix)?;
+            (hex.len() == 16).then(|| u64::from_str_radix(hex, 16).ok())?
+        };
+        if let Some(g) = parse("journal-", ".seg") {
+            l.segments.push(g);
+        } else if let Some(g) = parse("snapshot-", ".snap") {
+            l.snapshots.push(g);
+        } else if let Some(g) = parse("snapshot-", ".tmp") {
+            l.temps.push(g);
+        }
+    }
+    l.segments.sort_unstable();
+    l.snapshots.sort_unstable();
+    Ok(l)
+}
+
+/// Make a rename or a new file in `dir` durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io(dir, e))
+}
+
+/// Holds `state_dir/lock` for as long as it lives.
+#[derive(Debug)]
+pub struct StateDirLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl StateDirLock {
+    /// Take the lock, or fail with [`StoreError::Locked`] naming the holder.
+    /// The directory is created when missing.
+    pub fn acquire(dir: &Path) -> Result<Self, StoreError> {
+        fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        let path = dir.join("lock");
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| StoreError::io(&path, e))?;
+        // SAFETY: flock on a file descriptor we own; no memory is involved.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                return Err(StoreError::Locked {
+                    dir: dir.to_path_buf(),
+                    holder: text.trim().parse().ok(),
+                });
+            }
+            return Err(StoreError::io(&path, err));
+        }
+        // The pid is only a hint for the error message of a second server.
+        let write_pid = |f: &mut File| -> io::Result<()> {
+            f.set_len(0)?;
+            f.rewind()?;
+            writeln!(f, "{}", std::process::id())
+        };
+        write_pid(&mut file).map_err(|e| StoreError::io(&path, e))?;
+        Ok(StateDirLock { _file: file, path })
+    }
+
+    /// The lock file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}

@@ -1,0 +1,239 @@
+//! Start-up: latest valid snapshot + journal tail → the live bindings.
+//!
+//! The state is a map (DUID, IAID, kind, address) → latest record: Commit and
+//! Decline replace the entry (a Decline stays as quarantine until its
+//! `valid_until`), Release and Expire remove it. Each op fully decides the
+//! state of its key, so only the last op per key in the tail matters.
+//!
+//! Speed: a snapshot holds one entry per key, so it loads straight into a
+//! `Vec` with no hashing; only the (short) tail goes through a map, and the
+//! snapshot is then filtered once against the tail's addresses.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, OpenOptions};
+use std::path::Path;
+
+use super::codec::{next_frame, Binding, Decoder, DuidArena};
+use super::layout::{self, HEADER_LEN, SEGMENT_MAGIC, SNAPSHOT_END, SNAPSHOT_MAGIC, TRAILER_LEN};
+use super::StoreError;
+use crate::core::{LeaseKind, LeaseOp, LeaseRecord};
+
+/// What start-up found and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// The snapshot the state was built on, when one was valid.
+    pub snapshot_gen: Option<u64>,
+    /// Bindings loaded from that snapshot.
+    pub snapshot_bindings: u64,
+    /// Journal records replayed on top.
+    pub journal_records: u64,
+    /// Journal segments read.
+    pub segments: u64,
+    /// Bytes cut off torn or corrupt journal tails.
+    pub bytes_dropped: u64,
+    /// Snapshots that failed their checks (renamed to `.corrupt`).
+    pub corrupt_snapshots: u64,
+}
+
+/// The bindings recovered at start-up, for the core to load.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    arena: DuidArena,
+    bindings: Vec<Binding>,
+    /// What recovery found.
+    pub report: RecoveryReport,
+}
+
+impl Recovered {
+    /// Number of live bindings (including declined addresses in quarantine).
+    pub fn len(&self) -> usize {
+        self.bindings.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.bindings.is_empty()
+    }
+
+    /// Every binding, as the record that last set it (op Commit or Decline).
+    pub fn iter(&self) -> impl Iterator<Item = LeaseRecord> + '_ {
+        self.bindings.iter().map(|b| b.to_record(&self.arena))
+    }
+
+    /// Forget bindings whose valid lifetime (or quarantine) ended at or before `now`.
+    pub fn retain_live(&mut self, now: u64) {
+        self.bindings.retain(|b| b.valid_until > now);
+    }
+}
+
+/// Full key of a tail binding. The tail is short, so owning the DUID is fine.
+#[derive(Hash, PartialEq, Eq)]
+struct Key {
+    addr: [u8; 16],
+    iaid: u32,
+    kind: LeaseKind,
+    duid: Box<[u8]>,
+}
+
+fn key(b: &Binding, arena: &DuidArena) -> Key {
+    Key {
+        addr: b.addr,
+        iaid: b.iaid,
+        kind: b.kind,
+        duid: arena.get(b.duid).into(),
+    }
+}
+
+/// Outcome of reading one file's frames.
+struct Scan {
+    /// Bytes of whole, valid frames after the header.
+    good_end: usize,
+    records: u64,
+}
+
+/// Decode frames from `buf[HEADER_LEN..end]` until the first bad one.
+fn scan(buf: &[u8], end: usize, arena: &mut DuidArena, mut each: impl FnMut(Binding)) -> Scan {
+    let mut dec = Decoder::new();
+    let mut pos = HEADER_LEN;
+    let mut records = 0;
+    let body = &buf[..end];
+    loop {
+        let start = pos;
+        if pos == end {
+            return Scan {
+                good_end: pos,
+                records,
+            };
+        }
+        let frame = next_frame(body, &mut pos);
+        match frame.ok().and_then(|f| dec.decode(f, arena)) {
+            Some(b) => {
+                each(b);
+                records += 1;
+            }
+            None => {
+                return Scan {
+                    good_end: start,
+                    records,
+                }
+            }
+        }
+    }
+}
+
+/// Load snapshot `gen`; `None` when it is not complete and intact.
+fn load_snapshot(dir: &Path, gen: u64, out: &mut Recovered) -> Result<Option<u64>, StoreError> {
+    let path = layout::snapshot_path(dir, gen, "snap");
+    let buf = fs::read(&path).map_err(|e| StoreError::io(&path, e))?;
+    if !layout::header_ok(&buf, SNAPSHOT_MAGIC, gen) || buf.len() < HEADER_LEN + TRAILER_LEN {
+        return Ok(None);
+    }
+    let end = buf.len() - TRAILER_LEN;
+    let t = &buf[end..];
+    let count = u64::from_le_bytes(t[8..16].try_into().expect("8 bytes"));
+    let crc_ok = crc32c::crc32c(&t[..16]).to_le_bytes() == t[16..20];
+    if &t[..8] != SNAPSHOT_END || !crc_ok {
+        return Ok(None);
+    }
+    let before = out.bindings.len();
+    out.bindings.reserve(count.min(1 << 28) as usize);
+    out.arena.reserve(count.min(1 << 28) as usize);
+    let bindings = &mut out.bindings;
+    let s = scan(&buf, end, &mut out.arena, |b| bindings.push(b));
+    if s.good_end != end || s.records != count {
+        out.bindings.truncate(before);
+        return Ok(None);
+    }
+    Ok(Some(count))
+}
+
+/// Read `dir`, pick the newest valid snapshot, replay the journal after it.
+/// Truncates a torn tail of the last segment; renames corrupt snapshots.
+pub(crate) fn recover(dir: &Path) -> Result<(Recovered, u64), StoreError> {
+    let listing = layout::list(dir)?;
+    for &t in &listing.temps {
+        let p = layout::snapshot_path(dir, t, "tmp");
+        fs::remove_file(&p).map_err(|e| StoreError::io(&p, e))?;
+    }
+    let mut out = Recovered::default();
+    let mut max_gen = listing
+        .segments
+        .iter()
+        .chain(&listing.snapshots)
+        .copied()
+        .max()
+        .unwrap_or(0);
+    let mut base = None;
+    for &gen in listing.snapshots.iter().rev() {
+        if let Some(n) = load_snapshot(dir, gen, &mut out)? {
+            base = Some(gen);
+            out.report.snapshot_bindings = n;
+            break;
+        }
+        let from = layout::snapshot_path(dir, gen, "snap");
+        let to = layout::snapshot_path(dir, gen, "corrupt");
+        tracing::error!(snapshot = %from.display(), "snapshot is corrupt or incomplete; falling back to the previous one");
+        fs::rename(&from, &to).map_err(|e| StoreError::io(&from, e))?;
+        out.report.corrupt_snapshots += 1;
+    }
+    out.report.snapshot_gen = base;
+    if out.report.corrupt_snapshots > 0 {
+        layout::sync_dir(dir)?;
+    }
+
+    // Tail: last op per key.
+    let mut tail: HashMap<Key, Binding> = HashMap::new();
+    let segments: Vec<u64> = listing
+        .segments
+        .iter()
+        .copied()
+        .filter(|&g| g >= base.unwrap_or(0))
+        .collect();
+    for (i, &gen) in segments.iter().enumerate() {
+        let path = layout::segment_path(dir, gen);
+        let buf = fs::read(&path).map_err(|e| StoreError::io(&path, e))?;
+        out.report.segments += 1;
+        let good_end = if layout::header_ok(&buf, SEGMENT_MAGIC, gen) {
+            let arena = &mut out.arena;
+            let mut applied = Vec::new();
+            let s = scan(&buf, buf.len(), arena, |b| applied.push(b));
+            for b in applied {
+                tail.insert(key(&b, &out.arena), b);
+            }
+            out.report.journal_records += s.records;
+            s.good_end
+        } else {
+            0
+        };
+        if good_end < buf.len() {
+            let dropped = (buf.len() - good_end) as u64;
+            out.report.bytes_dropped += dropped;
+            let last = i + 1 == segments.len();
+            if last {
+                tracing::warn!(segment = %path.display(), bytes_dropped = dropped, "journal ends in a torn or corrupt record; truncating it");
+                let f = OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| StoreError::io(&path, e))?;
+                f.set_len(good_end as u64)
+                    .and_then(|_| f.sync_all())
+                    .map_err(|e| StoreError::io(&path, e))?;
+            } else {
+                tracing::error!(segment = %path.display(), bytes_dropped = dropped, "corrupt record inside the journal; the rest of this segment is skipped");
+            }
+        }
+    }
+    max_gen = max_gen.max(segments.last().copied().unwrap_or(0));
+
+    if !tail.is_empty() {
+        let addrs: HashSet<[u8; 16]> = tail.keys().map(|k| k.addr).collect();
+        let arena = &out.arena;
+        out.bindings
+            .retain(|b| !addrs.contains(&b.addr) || !tail.contains_key(&key(b, arena)));
+        out.bindings.extend(
+            tail.into_values()
+                .filter(|b| matches!(b.op, LeaseOp::Commit | LeaseOp::Decline)),
+        );
+    }
+    Ok((out, max_gen))
+}

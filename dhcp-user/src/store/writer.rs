@@ -1,0 +1,241 @@
+//! The journal writer thread: group commit.
+//!
+//! Workers push records into a bounded channel. The writer takes everything
+//! queued (up to `max_batch_records`), encodes it into one buffer, writes it
+//! with one `pwrite` at the end of the segment and calls one `fdatasync`; only
+//! after that returns does it publish the new `durable_seq`. One sync thus
+//! covers the records of every worker that appended meanwhile.
+//!
+//! Failure (ENOSPC, EIO): the segment is cut back to its last good length, the
+//! batch is kept and retried every `retry_interval`, and `healthy` is cleared
+//! so workers stop appending (and stop acknowledging). The batch is never
+//! dropped, so the encoder's dictionary stays in step with the file.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::{after, select, Receiver, Sender};
+
+use super::codec::Encoder;
+use super::journal::{JournalOptions, Shared};
+use super::layout::{self, HEADER_LEN, SEGMENT_MAGIC};
+use crate::core::LeaseRecord;
+
+/// One record on its way to disk. `last` marks the final record of an append.
+#[derive(Clone, Copy)]
+pub(crate) struct Msg {
+    pub(crate) seq: u64,
+    pub(crate) last: bool,
+    pub(crate) rec: LeaseRecord,
+}
+
+/// Requests other than records.
+pub(crate) enum Ctl {
+    /// Flush, start a new segment, answer with its generation.
+    Rotate(Sender<io::Result<u64>>),
+    /// Stop taking records until `release` is dropped (tests).
+    Hold {
+        held: Sender<()>,
+        release: Receiver<()>,
+    },
+    /// Write what is queued and stop.
+    Shutdown,
+}
+
+/// Create segment `gen` with its header, durable (file and directory entry).
+pub(crate) fn create_segment(dir: &Path, gen: u64) -> io::Result<File> {
+    let path = layout::segment_path(dir, gen);
+    let made = (|| {
+        let f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        f.write_all_at(&layout::header(SEGMENT_MAGIC, gen), 0)?;
+        f.sync_all()?;
+        File::open(dir)?.sync_all()?;
+        Ok(f)
+    })();
+    if made.is_err() {
+        let _ = fs::remove_file(&path);
+    }
+    made
+}
+
+pub(crate) struct Writer {
+    pub(crate) dir: PathBuf,
+    pub(crate) file: File,
+    pub(crate) gen: u64,
+    pub(crate) data: Receiver<Msg>,
+    pub(crate) ctl: Receiver<Ctl>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) opts: JournalOptions,
+}
+
+struct State {
+    seg_len: u64,
+    enc: Encoder,
+    buf: Vec<u8>,
+    buf_records: usize,
+    /// Appends whose last record is in `buf`.
+    done: Vec<u64>,
+    /// Highest seq with every seq ≤ it on disk.
+    contiguous: u64,
+    /// Durable seqs above a gap (an append that got its seq but had not yet sent).
+    ahead: BinaryHeap<Reverse<u64>>,
+}
+
+impl Writer {
+    pub(crate) fn run(mut self) {
+        let mut st = State {
+            seg_len: HEADER_LEN as u64,
+            enc: Encoder::new(),
+            buf: Vec::with_capacity(1 << 20),
+            buf_records: 0,
+            done: Vec::with_capacity(1 << 14),
+            contiguous: 0,
+            ahead: BinaryHeap::new(),
+        };
+        loop {
+            if st.buf.is_empty() {
+                select! {
+                    recv(self.data) -> m => match m {
+                        Ok(m) => self.take(&mut st, &m),
+                        Err(_) => return,
+                    },
+                    recv(self.ctl) -> c => match c {
+                        Ok(c) => if self.control(&mut st, c) { return },
+                        Err(_) => return,
+                    },
+                }
+            }
+            while st.buf_records < self.opts.max_batch_records {
+                match self.data.try_recv() {
+                    Ok(m) => self.take(&mut st, &m),
+                    Err(_) => break,
+                }
+            }
+            if self.flush(&mut st).is_ok() {
+                if st.seg_len > self.opts.segment_max_bytes {
+                    if let Err(e) = self.rotate(&mut st) {
+                        tracing::warn!(error = %e, "could not start a new journal segment; staying on the current one");
+                    }
+                }
+                continue;
+            }
+            // Unhealthy: keep taking what was queued before workers noticed,
+            // answer control requests, retry after a pause.
+            let deadline = after(self.opts.retry_interval);
+            loop {
+                select! {
+                    recv(self.data) -> m => if let Ok(m) = m { self.take(&mut st, &m) },
+                    recv(self.ctl) -> c => match c {
+                        Ok(c) => if self.control(&mut st, c) { return },
+                        Err(_) => return,
+                    },
+                    recv(deadline) -> _ => break,
+                }
+            }
+        }
+    }
+
+    fn take(&self, st: &mut State, m: &Msg) {
+        st.enc.encode(&m.rec, &mut st.buf);
+        st.buf_records += 1;
+        if m.last {
+            st.done.push(m.seq);
+        }
+    }
+
+    /// Returns true when the writer must stop.
+    fn control(&mut self, st: &mut State, c: Ctl) -> bool {
+        match c {
+            Ctl::Rotate(reply) => {
+                let r = self.rotate(st);
+                let _ = reply.send(r);
+                false
+            }
+            Ctl::Hold { held, release } => {
+                let _ = held.send(());
+                let _ = release.recv();
+                false
+            }
+            Ctl::Shutdown => {
+                while let Ok(m) = self.data.try_recv() {
+                    self.take(st, &m);
+                }
+                if let Err(e) = self.flush(st) {
+                    tracing::error!(error = %e, records = st.buf_records, "journal shut down with records not on disk (never acknowledged)");
+                }
+                true
+            }
+        }
+    }
+
+    fn rotate(&mut self, st: &mut State) -> io::Result<u64> {
+        self.flush(st)?;
+        let gen = self.gen + 1;
+        self.file = create_segment(&self.dir, gen)?;
+        self.gen = gen;
+        st.seg_len = HEADER_LEN as u64;
+        st.enc.reset();
+        Ok(gen)
+    }
+
+    fn flush(&mut self, st: &mut State) -> io::Result<()> {
+        if st.buf.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let written = self
+            .file
+            .write_all_at(&st.buf, st.seg_len)
+            .and_then(|()| (self.opts.sync)(&self.file));
+        let sh = &self.shared;
+        if let Err(e) = written {
+            // Cut off whatever part of the batch reached the file so the retry
+            // (or the next start) does not find a half record in the middle.
+            let _ = self.file.set_len(st.seg_len);
+            sh.write_failures.fetch_add(1, Ordering::Relaxed);
+            if sh.healthy.swap(false, Ordering::AcqRel) {
+                tracing::error!(error = %e, segment = self.gen, "journal write failed: not acknowledging leases until it works again");
+            }
+            return Err(e);
+        }
+        st.seg_len += st.buf.len() as u64;
+        sh.records
+            .fetch_add(st.buf_records as u64, Ordering::Relaxed);
+        sh.bytes.fetch_add(st.buf.len() as u64, Ordering::Relaxed);
+        sh.fsyncs.fetch_add(1, Ordering::Relaxed);
+        sh.last_commit_us
+            .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        st.buf.clear();
+        st.buf_records = 0;
+        for s in st.done.drain(..) {
+            st.ahead.push(Reverse(s));
+        }
+        while let Some(&Reverse(s)) = st.ahead.peek() {
+            if s > st.contiguous + 1 {
+                break;
+            }
+            st.contiguous = st.contiguous.max(s);
+            st.ahead.pop();
+        }
+        // Published only now, after the sync returned: a reply may leave.
+        sh.durable.store(st.contiguous, Ordering::Release);
+        sh.notify_durable();
+        if !sh.healthy.swap(true, Ordering::AcqRel) {
+            tracing::warn!(
+                segment = self.gen,
+                "journal writable again: acknowledging leases"
+            );
+        }
+        Ok(())
+    }
+}

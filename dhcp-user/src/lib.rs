@@ -13,6 +13,8 @@ pub mod config;
 pub mod control;
 pub mod core;
 pub mod dataplane;
+pub mod plan;
+pub mod serve;
 pub mod stats;
 pub mod store;
 pub mod wire;

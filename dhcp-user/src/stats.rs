@@ -112,3 +112,102 @@ impl WorkerCounters {
         });
     }
 }
+
+/// Received messages by type, summed over workers (the `rx` object of `stats`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct RxTotals {
+    pub solicit: u64,
+    pub request: u64,
+    pub confirm: u64,
+    pub renew: u64,
+    pub rebind: u64,
+    pub release: u64,
+    pub decline: u64,
+    pub information_request: u64,
+    pub relay_forw: u64,
+    /// Extension: message types a server does not handle (Advertise, Reply, Reconfigure, …).
+    pub other: u64,
+}
+
+/// Sent messages by type (the `tx` object of `stats`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct TxTotals {
+    pub advertise: u64,
+    pub reply: u64,
+    pub relay_repl: u64,
+}
+
+/// Dropped messages by [`DropReason`] (the `dropped` object of `stats`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct DropTotals {
+    pub malformed: u64,
+    pub not_for_us: u64,
+    pub no_client_id: u64,
+    pub rate_limited: u64,
+    pub other: u64,
+}
+
+/// The sum of every worker's counters at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CounterTotals {
+    pub rx: RxTotals,
+    pub tx: TxTotals,
+    pub dropped: DropTotals,
+}
+
+impl CounterTotals {
+    /// Sum the counters of all workers. Relaxed loads: each counter is
+    /// monotonic and read independently, which is all a stats reader needs,
+    /// and it never makes a worker wait.
+    pub fn sum<'a>(workers: impl IntoIterator<Item = &'a WorkerCounters>) -> CounterTotals {
+        let mut t = CounterTotals::default();
+        for w in workers {
+            let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+            t.rx.solicit += get(&w.rx_solicit);
+            t.rx.request += get(&w.rx_request);
+            t.rx.confirm += get(&w.rx_confirm);
+            t.rx.renew += get(&w.rx_renew);
+            t.rx.rebind += get(&w.rx_rebind);
+            t.rx.release += get(&w.rx_release);
+            t.rx.decline += get(&w.rx_decline);
+            t.rx.information_request += get(&w.rx_information_request);
+            t.rx.relay_forw += get(&w.rx_relay_forw);
+            t.rx.other += get(&w.rx_other);
+            t.tx.advertise += get(&w.tx_advertise);
+            t.tx.reply += get(&w.tx_reply);
+            t.tx.relay_repl += get(&w.tx_relay_repl);
+            t.dropped.malformed += get(&w.dropped_malformed);
+            t.dropped.not_for_us += get(&w.dropped_not_for_us);
+            t.dropped.no_client_id += get(&w.dropped_no_client_id);
+            t.dropped.rate_limited += get(&w.dropped_rate_limited);
+            t.dropped.other += get(&w.dropped_other);
+        }
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The control side sums per-worker counters (CONTRACT.md, "Sum per-worker counters on read").
+    #[test]
+    fn totals_sum_every_worker() {
+        let a = WorkerCounters::default();
+        let b = WorkerCounters::default();
+        a.received(MsgKind::Solicit);
+        b.received(MsgKind::Solicit);
+        b.received(MsgKind::RelayForw);
+        a.sent(MsgKind::Advertise);
+        b.dropped(DropReason::NotForUs);
+        let t = CounterTotals::sum([&a, &b]);
+        assert_eq!(t.rx.solicit, 2);
+        assert_eq!(t.rx.relay_forw, 1);
+        assert_eq!(t.tx.advertise, 1);
+        assert_eq!(t.dropped.not_for_us, 1);
+        assert_eq!(t.dropped.malformed, 0);
+    }
+}

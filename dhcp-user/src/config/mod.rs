@@ -1,0 +1,559 @@
+//! The configuration file (TOML), as written in `shared/CONTRACT.md`.
+//!
+//! This module owns parsing and validation; it never opens sockets or touches
+//! the state directory. Unknown keys are errors (`deny_unknown_fields`).
+//!
+//! [`Config::load`] is the way in: it reads the file key by key so that every
+//! error names its key path (`subnet[0].pools[1]: ...`), then runs the
+//! cross-key checks of [`validate`]. The serde derives stay for callers that
+//! build a `Config` from a TOML string in tests; they skip the cross-key checks.
+
+mod read;
+mod summary;
+mod validate;
+
+use std::net::{Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use ipnet::Ipv6Net;
+use serde::Deserialize;
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerSection,
+    #[serde(default)]
+    pub redundancy: Redundancy,
+    #[serde(default)]
+    pub lifetimes: Lifetimes,
+    #[serde(default, rename = "subnet")]
+    pub subnets: Vec<SubnetConfig>,
+}
+
+/// Which packet I/O backend serves clients.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IoMode {
+    /// XDP program steering DHCPv6 into AF_XDP sockets.
+    #[default]
+    Xdp,
+    /// Kernel UDP sockets on port 547.
+    Socket,
+}
+
+/// `[server]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    pub interfaces: Vec<String>,
+    #[serde(default)]
+    pub io: IoMode,
+    /// Hex DUID; generated once and kept in `state_dir` when absent.
+    #[serde(default)]
+    pub duid: Option<HexBytes>,
+    #[serde(default)]
+    pub preference: u8,
+    #[serde(default)]
+    pub rapid_commit: bool,
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    #[serde(default = "default_control_socket")]
+    pub control_socket: PathBuf,
+    /// Extension: Prometheus text endpoint (`127.0.0.1:9547`); off when absent.
+    /// Loopback addresses only: the counters are not meant for the world.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Extension: log level when neither `--log-level` nor `RUST_LOG` is given ["info"].
+    #[serde(default)]
+    pub log_level: Option<LogLevel>,
+    /// Extension: user to switch to once sockets are open and XDP is attached.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Extension: answer a Rebind for an in-pool address this server holds no
+    /// binding for by creating that binding (RFC 9915 §18.3.5 lets a server do
+    /// so). Default: on for `identical-prefix`, where any server may be asked to
+    /// take over a peer's client, off otherwise.
+    #[serde(default)]
+    pub rebind_new_bindings: Option<bool>,
+}
+
+impl ServerSection {
+    /// Whether a Rebind for an unknown in-pool address creates the binding.
+    pub fn rebind_new_bindings(&self, model: Model) -> bool {
+        self.rebind_new_bindings
+            .unwrap_or(model == Model::IdenticalPrefix)
+    }
+}
+
+/// `server.log_level`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl std::str::FromStr for LogLevel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "error" => Ok(LogLevel::Error),
+            "warn" => Ok(LogLevel::Warn),
+            "info" => Ok(LogLevel::Info),
+            "debug" => Ok(LogLevel::Debug),
+            "trace" => Ok(LogLevel::Trace),
+            _ => Err(format!(
+                "{s:?} is not a log level (error, warn, info, debug, trace)"
+            )),
+        }
+    }
+}
+
+impl LogLevel {
+    /// The name used in the config file and in `RUST_LOG`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("/var/lib/dhcp6d")
+}
+
+/// Where the control socket is when the config does not say (`server.control_socket`).
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/dhcp6d/control.sock";
+
+fn default_control_socket() -> PathBuf {
+    PathBuf::from(DEFAULT_CONTROL_SOCKET)
+}
+
+/// The RFC 6853 deployment model this server takes part in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Model {
+    #[default]
+    Standalone,
+    SplitPrefix,
+    UniquePrefix,
+    IdenticalPrefix,
+}
+
+impl Model {
+    /// The name used in the config file and in stats.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Model::Standalone => "standalone",
+            Model::SplitPrefix => "split-prefix",
+            Model::UniquePrefix => "unique-prefix",
+            Model::IdenticalPrefix => "identical-prefix",
+        }
+    }
+}
+
+impl std::str::FromStr for Model {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "standalone" => Ok(Model::Standalone),
+            "split-prefix" => Ok(Model::SplitPrefix),
+            "unique-prefix" => Ok(Model::UniquePrefix),
+            "identical-prefix" => Ok(Model::IdenticalPrefix),
+            _ => Err(format!(
+                "{s:?} is not a model (standalone, split-prefix, unique-prefix, identical-prefix)"
+            )),
+        }
+    }
+}
+
+impl std::str::FromStr for IoMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "xdp" => Ok(IoMode::Xdp),
+            "socket" => Ok(IoMode::Socket),
+            _ => Err(format!("{s:?} is not an io mode (xdp, socket)")),
+        }
+    }
+}
+
+impl IoMode {
+    /// The name used in the config file and in stats.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IoMode::Xdp => "xdp",
+            IoMode::Socket => "socket",
+        }
+    }
+}
+
+/// `[redundancy]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Redundancy {
+    #[serde(default)]
+    pub model: Model,
+    /// 16-byte SipHash key of the allocation function.
+    #[serde(default)]
+    pub allocation_key: Option<AllocationKey>,
+}
+
+/// `[lifetimes]`, in seconds.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Lifetimes {
+    #[serde(default = "default_preferred")]
+    pub preferred: u32,
+    #[serde(default = "default_valid")]
+    pub valid: u32,
+    #[serde(default = "default_t1")]
+    pub t1: u32,
+    #[serde(default = "default_t2")]
+    pub t2: u32,
+}
+
+fn default_preferred() -> u32 {
+    3000
+}
+fn default_valid() -> u32 {
+    4000
+}
+fn default_t1() -> u32 {
+    1000
+}
+fn default_t2() -> u32 {
+    2000
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Lifetimes {
+            preferred: default_preferred(),
+            valid: default_valid(),
+            t1: default_t1(),
+            t2: default_t2(),
+        }
+    }
+}
+
+/// One `[[subnet]]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubnetConfig {
+    pub prefix: Ipv6Net,
+    #[serde(default)]
+    pub interface: Option<String>,
+    #[serde(default)]
+    pub pools: Vec<PoolRange>,
+    #[serde(default)]
+    pub pd_pools: Vec<PdPoolConfig>,
+    #[serde(default)]
+    pub dns_servers: Vec<Ipv6Addr>,
+    #[serde(default)]
+    pub domain_search: Vec<String>,
+    /// Per-subnet overrides of `[lifetimes]`.
+    #[serde(default)]
+    pub preferred: Option<u32>,
+    #[serde(default)]
+    pub valid: Option<u32>,
+    #[serde(default)]
+    pub t1: Option<u32>,
+    #[serde(default)]
+    pub t2: Option<u32>,
+}
+
+impl SubnetConfig {
+    /// The lifetimes in force for this subnet.
+    pub fn lifetimes(&self, defaults: &Lifetimes) -> Lifetimes {
+        Lifetimes {
+            preferred: self.preferred.unwrap_or(defaults.preferred),
+            valid: self.valid.unwrap_or(defaults.valid),
+            t1: self.t1.unwrap_or(defaults.t1),
+            t2: self.t2.unwrap_or(defaults.t2),
+        }
+    }
+}
+
+/// One entry of `pd_pools`.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PdPoolConfig {
+    pub prefix: Ipv6Net,
+    pub delegated_length: u8,
+}
+
+impl PdPoolConfig {
+    /// How many prefixes of `delegated_length` the pool holds, as a decimal
+    /// string (a /0 cut into /128s does not fit a `u128`).
+    pub fn capacity(&self) -> String {
+        let bits = u32::from(
+            self.delegated_length
+                .saturating_sub(self.prefix.prefix_len()),
+        );
+        1u128
+            .checked_shl(bits)
+            .map_or_else(|| format!("2^{bits}"), |n| n.to_string())
+    }
+}
+
+/// An address pool: `"2001:db8::/65"` or `"2001:db8::10-2001:db8::ff"`, inclusive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde_with::DeserializeFromStr)]
+pub struct PoolRange {
+    pub first: Ipv6Addr,
+    pub last: Ipv6Addr,
+}
+
+impl PoolRange {
+    /// Number of addresses in the range (may exceed `u64`).
+    pub fn size(&self) -> u128 {
+        u128::from(self.last) - u128::from(self.first) + 1
+    }
+
+    /// Whether `addr` is inside the range.
+    pub fn contains(&self, addr: Ipv6Addr) -> bool {
+        let a = u128::from(addr);
+        a >= u128::from(self.first) && a <= u128::from(self.last)
+    }
+}
+
+impl std::fmt::Display for PoolRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Print as CIDR when the range is exactly one aligned prefix.
+        let size = self.size();
+        if size.is_power_of_two() && u128::from(self.first) % size == 0 {
+            let len = 128 - size.trailing_zeros();
+            write!(f, "{}/{}", self.first, len)
+        } else {
+            write!(f, "{}-{}", self.first, self.last)
+        }
+    }
+}
+
+impl std::str::FromStr for PoolRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some((a, b)) = s.split_once('-') {
+            let first: Ipv6Addr = a
+                .trim()
+                .parse()
+                .map_err(|_| format!("{:?} is not an IPv6 address", a.trim()))?;
+            let last: Ipv6Addr = b
+                .trim()
+                .parse()
+                .map_err(|_| format!("{:?} is not an IPv6 address", b.trim()))?;
+            if u128::from(first) > u128::from(last) {
+                return Err(format!("{s:?}: the first address is after the last"));
+            }
+            Ok(PoolRange { first, last })
+        } else {
+            let net: Ipv6Net = s
+                .parse()
+                .map_err(|_| format!("{s:?} is neither a CIDR prefix nor a first-last range"))?;
+            if net.network() != net.addr() {
+                return Err(format!(
+                    "{s:?} has host bits set (did you mean {}?)",
+                    net.trunc()
+                ));
+            }
+            Ok(PoolRange {
+                first: net.network(),
+                last: net.broadcast(),
+            })
+        }
+    }
+}
+
+/// Bytes written as hex in the config (a DUID).
+#[derive(Clone, Debug, PartialEq, Eq, serde_with::DeserializeFromStr)]
+pub struct HexBytes(pub Vec<u8>);
+
+impl std::str::FromStr for HexBytes {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let clean: String = s.chars().filter(|c| *c != ':').collect();
+        hex::decode(&clean)
+            .map(HexBytes)
+            .map_err(|e| format!("{s:?} is not hex ({e})"))
+    }
+}
+
+/// The 16-byte allocation key, written as 32 hex digits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde_with::DeserializeFromStr)]
+pub struct AllocationKey(pub [u8; 16]);
+
+impl std::str::FromStr for AllocationKey {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bytes = hex::decode(s).map_err(|e| format!("{s:?} is not hex ({e})"))?;
+        let key: [u8; 16] = bytes.try_into().map_err(|v: Vec<u8>| {
+            format!(
+                "{s:?} must be 16 bytes (32 hex digits), got {} bytes",
+                v.len()
+            )
+        })?;
+        Ok(AllocationKey(key))
+    }
+}
+
+impl std::fmt::Display for AllocationKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+/// Why a configuration cannot be used. Every message names the file; the
+/// `Invalid` ones also name the key path (`subnet[0].pools[1]`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{}: cannot read: {source}", file.display())]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML (the message carries line and column).
+    #[error("{}: {message}", file.display())]
+    Syntax { file: PathBuf, message: String },
+    /// A key is missing, unknown, has a bad value, or conflicts with another key.
+    #[error("{}: {key}: {reason}", file.display())]
+    Invalid {
+        file: PathBuf,
+        key: String,
+        reason: String,
+    },
+}
+
+impl ConfigError {
+    /// The key path of an `Invalid` error (`subnet[0].pools[1]`).
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            ConfigError::Invalid { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+}
+
+/// Something true of the configuration on this host that `serve` refuses
+/// and `check-config` only warns about (the file may be meant for another host).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostIssue {
+    /// Key path, e.g. `server.interfaces[1]`.
+    pub key: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl std::fmt::Display for HostIssue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.reason)
+    }
+}
+
+impl Config {
+    /// Read, parse and validate a configuration file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml(&text, path)
+    }
+
+    /// Parse and validate TOML text; `file` only names the source in errors.
+    pub fn from_toml(text: &str, file: &Path) -> Result<Config, ConfigError> {
+        let config = read::parse(text, file)?;
+        validate::validate(&config).map_err(|(key, reason)| ConfigError::Invalid {
+            file: file.to_path_buf(),
+            key,
+            reason,
+        })?;
+        Ok(config)
+    }
+
+    /// Checks that depend on this host: interfaces that exist, a user that exists.
+    pub fn host_issues(&self) -> Vec<HostIssue> {
+        validate::host_issues(self)
+    }
+
+    /// A human summary of what would be served (printed by `check-config`).
+    pub fn summary(&self) -> String {
+        summary::summary(self)
+    }
+
+    /// The lifetimes in force for subnet `index` (`[lifetimes]` plus overrides).
+    pub fn subnet_lifetimes(&self, index: usize) -> Lifetimes {
+        self.subnets[index].lifetimes(&self.lifetimes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example of CONTRACT.md ("Configuration file") loads, with its values.
+    #[test]
+    fn contract_example_loads() {
+        let text = r#"
+[server]
+interfaces = ["eth0"]
+io = "xdp"
+duid = "000400112233445566778899aabbccddeeff"
+preference = 255
+rapid_commit = false
+state_dir = "/var/lib/dhcp6d"
+control_socket = "/run/dhcp6d/control.sock"
+
+[redundancy]
+model = "split-prefix"
+allocation_key = "00112233445566778899aabbccddeeff"
+
+[lifetimes]
+preferred = 3000
+valid = 4000
+t1 = 1000
+t2 = 2000
+
+[[subnet]]
+prefix = "2001:db8:1:1::/64"
+interface = "eth0"
+pools = ["2001:db8:1:1::/65"]
+pd_pools = [ { prefix = "2001:db8:100::/40", delegated_length = 56 } ]
+dns_servers = ["2001:db8::53"]
+domain_search = ["example.net"]
+"#;
+        let c = Config::from_toml(text, Path::new("contract.toml")).unwrap();
+        assert_eq!(c.server.preference, 255);
+        assert_eq!(c.redundancy.model, Model::SplitPrefix);
+        assert_eq!(c.subnets[0].pools[0].size(), 1 << 63);
+        assert_eq!(c.subnets[0].pd_pools[0].capacity(), "65536");
+        assert_eq!(c.subnet_lifetimes(0), Lifetimes::default());
+        // The serde derive (used by other modules' tests) agrees with the reader.
+        let derived: Config = toml::from_str(text).unwrap();
+        assert_eq!(derived.subnets[0].pools, c.subnets[0].pools);
+        assert_eq!(derived.server.control_socket, c.server.control_socket);
+    }
+
+    #[test]
+    fn pool_ranges_parse_and_print() {
+        let r: PoolRange = "2001:db8::10 - 2001:db8::1f".parse().unwrap();
+        assert_eq!(
+            (r.size(), r.to_string()),
+            (16, "2001:db8::10/124".to_string())
+        );
+        let r: PoolRange = "2001:db8::10-2001:db8::20".parse().unwrap();
+        assert_eq!(r.to_string(), "2001:db8::10-2001:db8::20");
+        assert!("2001:db8::20-2001:db8::10".parse::<PoolRange>().is_err());
+    }
+}

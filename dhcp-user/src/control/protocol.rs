@@ -1,0 +1,248 @@
+//! The control protocol: newline-delimited JSON, one request object, one
+//! response object (CONTRACT.md, "Control socket").
+//!
+//! Requests: `{"command":"stats"}`, `{"command":"leases", "duid":HEX,
+//! "address":ADDR, "prefix":PFX, "limit":N}`. A response is the stats object,
+//! `{"leases":[...], "total":N, "truncated":BOOL}`, or `{"error":"..."}`.
+
+use std::net::Ipv6Addr;
+
+use ipnet::Ipv6Net;
+use serde::{Deserialize, Serialize};
+
+use crate::stats::{DropTotals, RxTotals, TxTotals};
+
+/// Most leases one `leases` response lists unless the request sets `limit`.
+pub const DEFAULT_LEASE_LIMIT: usize = 10_000;
+
+/// A parsed request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// `{"command":"stats"}`.
+    Stats,
+    /// `{"command":"leases", ...}`: bindings matching every given filter.
+    Leases(LeaseFilter),
+}
+
+/// Filters of a `leases` request; each one given must match.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LeaseFilter {
+    /// The client's DUID.
+    pub duid: Option<Vec<u8>>,
+    /// An address the binding holds (or that lies inside its delegated prefix).
+    pub address: Option<Ipv6Addr>,
+    /// Bindings whose address or delegated prefix lies inside this prefix.
+    pub prefix: Option<Ipv6Net>,
+    /// Most entries to return.
+    pub limit: usize,
+}
+
+impl LeaseFilter {
+    /// Whether a binding matches every filter.
+    pub fn matches(&self, duid: &[u8], addr: Ipv6Addr, prefix_len: u8) -> bool {
+        let held = Ipv6Net::new(addr, prefix_len.min(128)).unwrap_or_else(|_| Ipv6Net::from(addr));
+        self.duid.as_deref().is_none_or(|d| d == duid)
+            && self.address.is_none_or(|a| held.contains(&a))
+            && self.prefix.is_none_or(|p| p.contains(&held))
+    }
+}
+
+/// The wire form of a request, before its fields are checked.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequest {
+    command: String,
+    #[serde(default)]
+    duid: Option<String>,
+    #[serde(default)]
+    address: Option<String>,
+    #[serde(default)]
+    prefix: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+impl Request {
+    /// Parse one request line; the error is the message for `{"error": ...}`.
+    pub fn parse(line: &str) -> Result<Request, String> {
+        let raw: RawRequest =
+            serde_json::from_str(line).map_err(|e| format!("bad request: {e}"))?;
+        let filters = raw.duid.is_some() || raw.address.is_some() || raw.prefix.is_some();
+        match raw.command.as_str() {
+            "stats" if !filters && raw.limit.is_none() => Ok(Request::Stats),
+            "stats" => Err("bad request: \"stats\" takes no filters".into()),
+            "leases" => {
+                let duid = raw
+                    .duid
+                    .map(|d| parse_duid(&d))
+                    .transpose()
+                    .map_err(|e| format!("bad request: duid: {e}"))?;
+                let address = raw
+                    .address
+                    .map(|a| a.parse::<Ipv6Addr>())
+                    .transpose()
+                    .map_err(|_| "bad request: address: not an IPv6 address".to_string())?;
+                let prefix = raw
+                    .prefix
+                    .map(|p| p.parse::<Ipv6Net>())
+                    .transpose()
+                    .map_err(|_| {
+                        "bad request: prefix: not an IPv6 prefix (ADDR/LEN)".to_string()
+                    })?;
+                Ok(Request::Leases(LeaseFilter {
+                    duid,
+                    address,
+                    prefix,
+                    limit: raw.limit.unwrap_or(DEFAULT_LEASE_LIMIT),
+                }))
+            }
+            other => Err(format!(
+                "unknown command {other:?} (known: \"stats\", \"leases\")"
+            )),
+        }
+    }
+
+    /// The JSON line a client sends for this request.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Request::Stats => serde_json::json!({"command": "stats"}),
+            Request::Leases(f) => {
+                let mut v = serde_json::json!({"command": "leases", "limit": f.limit});
+                if let Some(d) = &f.duid {
+                    v["duid"] = hex::encode(d).into();
+                }
+                if let Some(a) = f.address {
+                    v["address"] = a.to_string().into();
+                }
+                if let Some(p) = f.prefix {
+                    v["prefix"] = p.to_string().into();
+                }
+                v
+            }
+        }
+    }
+}
+
+/// A DUID as hex, with or without `:` separators.
+pub fn parse_duid(s: &str) -> Result<Vec<u8>, String> {
+    let clean: String = s.chars().filter(|c| *c != ':').collect();
+    let bytes = hex::decode(&clean).map_err(|e| format!("{s:?} is not hex ({e})"))?;
+    if bytes.is_empty() {
+        return Err("empty".into());
+    }
+    Ok(bytes)
+}
+
+/// The `stats` response (CONTRACT.md lists the keys; extensions are added, never renamed).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StatsSnapshot {
+    pub uptime_s: u64,
+    pub io: String,
+    pub server_duid: String,
+    pub preference: u8,
+    pub model: String,
+    pub rx: RxTotals,
+    pub tx: TxTotals,
+    pub dropped: DropTotals,
+    pub leases: LeaseCounts,
+    pub pools: Vec<PoolStats>,
+    pub journal: JournalStats,
+    pub xdp: XdpStats,
+}
+
+/// Live bindings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LeaseCounts {
+    pub addresses: u64,
+    pub prefixes: u64,
+}
+
+/// One pool's utilisation.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PoolStats {
+    /// The pool as written in the config (`2001:db8:1:1::/65`).
+    pub pool: String,
+    /// `"na"` (addresses) or `"pd"` (delegated prefixes).
+    pub kind: String,
+    /// Addresses or prefixes in the pool, as a decimal string (a /64 holds 2^64).
+    pub capacity: String,
+    /// Live bindings in the pool.
+    pub used: u64,
+}
+
+/// The lease journal's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JournalStats {
+    pub records: u64,
+    pub fsyncs: u64,
+    pub bytes: u64,
+}
+
+/// The XDP program's per-CPU counters, summed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct XdpStats {
+    pub redirected: u64,
+    pub passed: u64,
+    pub dropped: u64,
+}
+
+/// One binding in a `leases` response.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LeaseEntry {
+    /// `"na"` or `"pd"`.
+    pub kind: String,
+    /// The address, or the delegated prefix (`2001:db8:100::/56`).
+    pub lease: String,
+    /// Client DUID, hex.
+    pub duid: String,
+    pub iaid: u32,
+    /// Unix seconds when the preferred lifetime ends.
+    pub preferred_until: u64,
+    /// Unix seconds when the valid lifetime ends.
+    pub valid_until: u64,
+    /// `"active"` or `"declined"` (quarantined).
+    pub state: String,
+}
+
+/// The `leases` response.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LeaseList {
+    pub leases: Vec<LeaseEntry>,
+    /// Matching bindings, including those beyond `limit`.
+    pub total: u64,
+    /// Whether `leases` stops at the limit.
+    pub truncated: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lease_filter_matches_address_inside_delegated_prefix() {
+        let f = LeaseFilter {
+            address: Some("2001:db8:100:1::1".parse().unwrap()),
+            ..LeaseFilter::default()
+        };
+        assert!(f.matches(b"\x00\x01", "2001:db8:100::".parse().unwrap(), 56));
+        assert!(!f.matches(b"\x00\x01", "2001:db8:100:100::".parse().unwrap(), 56));
+    }
+
+    #[test]
+    fn request_round_trips_through_json() {
+        let r = Request::Leases(LeaseFilter {
+            duid: Some(vec![0, 1, 2]),
+            address: None,
+            prefix: Some("2001:db8::/32".parse().unwrap()),
+            limit: 5,
+        });
+        assert_eq!(Request::parse(&r.to_json().to_string()), Ok(r));
+    }
+}

@@ -1,0 +1,174 @@
+//! The readable tables `dhcp6d stats` and `dhcp6d leases` print.
+
+use std::fmt::Write;
+
+use super::protocol::{LeaseList, StatsSnapshot};
+
+/// The stats table. With `previous` (an earlier sample and the seconds
+/// between them) a per-second rate column is added, as `--watch` shows.
+pub fn stats_table(s: &StatsSnapshot, previous: Option<(&StatsSnapshot, f64)>) -> String {
+    let mut o = String::new();
+    let _ = write_stats(&mut o, s, previous);
+    o
+}
+
+fn write_stats(
+    o: &mut String,
+    s: &StatsSnapshot,
+    previous: Option<(&StatsSnapshot, f64)>,
+) -> std::fmt::Result {
+    writeln!(
+        o,
+        "dhcp6d up {}  io {}  model {}  preference {}",
+        duration(s.uptime_s),
+        s.io,
+        s.model,
+        s.preference
+    )?;
+    writeln!(o, "server duid {}", s.server_duid)?;
+    let rate = |now: u64, pick: fn(&StatsSnapshot) -> u64| match previous {
+        Some((p, secs)) if secs > 0.0 => {
+            format!("{:>10.1}/s", now.saturating_sub(pick(p)) as f64 / secs)
+        }
+        _ => String::new(),
+    };
+    type Row = (&'static str, fn(&StatsSnapshot) -> u64);
+    let sections: [(&str, Vec<Row>); 4] = [
+        (
+            "received",
+            vec![
+                ("solicit", |s| s.rx.solicit),
+                ("request", |s| s.rx.request),
+                ("confirm", |s| s.rx.confirm),
+                ("renew", |s| s.rx.renew),
+                ("rebind", |s| s.rx.rebind),
+                ("release", |s| s.rx.release),
+                ("decline", |s| s.rx.decline),
+                ("information_request", |s| s.rx.information_request),
+                ("relay_forw", |s| s.rx.relay_forw),
+                ("other", |s| s.rx.other),
+            ],
+        ),
+        (
+            "sent",
+            vec![
+                ("advertise", |s| s.tx.advertise),
+                ("reply", |s| s.tx.reply),
+                ("relay_repl", |s| s.tx.relay_repl),
+            ],
+        ),
+        (
+            "dropped",
+            vec![
+                ("malformed", |s| s.dropped.malformed),
+                ("not_for_us", |s| s.dropped.not_for_us),
+                ("no_client_id", |s| s.dropped.no_client_id),
+                ("rate_limited", |s| s.dropped.rate_limited),
+                ("other", |s| s.dropped.other),
+            ],
+        ),
+        (
+            "xdp",
+            vec![
+                ("redirected", |s| s.xdp.redirected),
+                ("passed", |s| s.xdp.passed),
+                ("dropped", |s| s.xdp.dropped),
+            ],
+        ),
+    ];
+    for (title, rows) in &sections {
+        writeln!(o)?;
+        writeln!(o, "{title}")?;
+        for (name, pick) in rows {
+            let v = pick(s);
+            writeln!(o, "  {name:<21}{v:>14}{}", rate(v, *pick))?;
+        }
+    }
+    writeln!(o)?;
+    writeln!(
+        o,
+        "leases: {} addresses, {} prefixes",
+        s.leases.addresses, s.leases.prefixes
+    )?;
+    if !s.pools.is_empty() {
+        writeln!(
+            o,
+            "  {:<40} {:<4} {:>12} {:>22} {:>8}",
+            "pool", "kind", "used", "capacity", "util"
+        )?;
+        for p in &s.pools {
+            writeln!(
+                o,
+                "  {:<40} {:<4} {:>12} {:>22} {:>8}",
+                p.pool,
+                p.kind,
+                p.used,
+                p.capacity,
+                utilisation(p.used, &p.capacity)
+            )?;
+        }
+    }
+    let journal_rate = match previous {
+        Some((p, secs)) if secs > 0.0 => format!(
+            " ({:.1} records/s)",
+            s.journal.records.saturating_sub(p.journal.records) as f64 / secs
+        ),
+        _ => String::new(),
+    };
+    writeln!(
+        o,
+        "journal: {} records, {} fsyncs, {} bytes{journal_rate}",
+        s.journal.records, s.journal.fsyncs, s.journal.bytes
+    )?;
+    Ok(())
+}
+
+/// `used / capacity` as a percentage; capacity may exceed u64.
+fn utilisation(used: u64, capacity: &str) -> String {
+    match capacity.parse::<f64>() {
+        Ok(c) if c > 0.0 => format!("{:.2}%", used as f64 * 100.0 / c),
+        _ => "-".into(),
+    }
+}
+
+fn duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if d > 0 {
+        format!("{d}d{h:02}h{m:02}m{s:02}s")
+    } else if h > 0 {
+        format!("{h}h{m:02}m{s:02}s")
+    } else if m > 0 {
+        format!("{m}m{s:02}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// The leases table, one binding per line.
+pub fn leases_table(l: &LeaseList, now_unix: u64) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{:<44} {:<4} {:<8} {:>10} {:>12}  duid",
+        "lease", "kind", "state", "iaid", "valid for"
+    );
+    for e in &l.leases {
+        let left = e.valid_until.saturating_sub(now_unix);
+        let _ = writeln!(
+            o,
+            "{:<44} {:<4} {:<8} {:>10} {:>12}  {}",
+            e.lease,
+            e.kind,
+            e.state,
+            e.iaid,
+            duration(left),
+            e.duid
+        );
+    }
+    let _ = write!(o, "{} bindings", l.total);
+    if l.truncated {
+        let _ = write!(o, " ({} shown)", l.leases.len());
+    }
+    let _ = writeln!(o);
+    o
+}

@@ -1,0 +1,416 @@
+//! The control socket (CONTRACT.md, "Control socket"): newline-delimited
+//! JSON, mode 0600, errors as `{"error": ...}` without harming the server;
+//! the `stats`/`leases` commands of the binary against it; the Prometheus
+//! endpoint checked by `promtool check metrics`.
+//!
+//! The server side here is the real control server with a fixed view of a
+//! server (counters and leases), so every number below is known.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use dhcp6d::control::{
+    ControlHandle, JournalStats, LeaseEntry, LeaseFilter, LeaseList, PoolStats, ServerView,
+    StatsSnapshot, XdpStats,
+};
+use dhcp6d::stats::{CounterTotals, DropReason, MsgKind, WorkerCounters};
+
+struct FixedServer {
+    workers: Vec<WorkerCounters>,
+    leases: Vec<LeaseEntry>,
+}
+
+impl FixedServer {
+    fn new() -> FixedServer {
+        let workers = vec![WorkerCounters::default(), WorkerCounters::default()];
+        for _ in 0..3 {
+            workers[0].received(MsgKind::Solicit);
+        }
+        workers[1].received(MsgKind::Solicit);
+        workers[1].received(MsgKind::Request);
+        workers[0].sent(MsgKind::Advertise);
+        workers[1].dropped(DropReason::Malformed);
+        let lease = |lease: &str, kind: &str, duid: &str| LeaseEntry {
+            kind: kind.into(),
+            lease: lease.into(),
+            duid: duid.into(),
+            iaid: 7,
+            preferred_until: 4_000_000_000,
+            valid_until: 4_000_000_100,
+            state: "active".into(),
+        };
+        FixedServer {
+            workers,
+            leases: vec![
+                lease("2001:db8:1:1::5", "na", "000100010000000000000001"),
+                lease("2001:db8:1:1::9", "na", "000100010000000000000002"),
+                lease("2001:db8:100:200::/56", "pd", "000100010000000000000002"),
+            ],
+        }
+    }
+}
+
+impl ServerView for FixedServer {
+    fn stats(&self) -> StatsSnapshot {
+        let t = CounterTotals::sum(&self.workers);
+        StatsSnapshot {
+            uptime_s: 5,
+            io: "socket".into(),
+            server_duid: "00010001aabbccdd".into(),
+            preference: 255,
+            model: "split-prefix".into(),
+            rx: t.rx,
+            tx: t.tx,
+            dropped: t.dropped,
+            leases: dhcp6d::control::LeaseCounts {
+                addresses: 2,
+                prefixes: 1,
+            },
+            pools: vec![PoolStats {
+                pool: "2001:db8:1:1::/65".into(),
+                kind: "na".into(),
+                capacity: "9223372036854775808".into(),
+                used: 2,
+            }],
+            journal: JournalStats {
+                records: 3,
+                fsyncs: 2,
+                bytes: 600,
+            },
+            xdp: XdpStats {
+                redirected: 6,
+                passed: 1,
+                dropped: 0,
+            },
+        }
+    }
+
+    fn leases(&self, filter: &LeaseFilter) -> LeaseList {
+        let all: Vec<LeaseEntry> = self
+            .leases
+            .iter()
+            .filter(|e| {
+                let (addr, len) = match e.lease.split_once('/') {
+                    Some((a, l)) => (a.parse().unwrap(), l.parse().unwrap()),
+                    None => (e.lease.parse().unwrap(), 128),
+                };
+                filter.matches(&hex::decode(&e.duid).unwrap(), addr, len)
+            })
+            .cloned()
+            .collect();
+        LeaseList {
+            total: all.len() as u64,
+            truncated: all.len() > filter.limit,
+            leases: all.into_iter().take(filter.limit).collect(),
+        }
+    }
+}
+
+fn start(name: &str, metrics: bool) -> (ControlHandle, PathBuf) {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli_control");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.sock"));
+    let metrics = metrics.then(|| "127.0.0.1:0".parse().unwrap());
+    let handle = ControlHandle::start(&path, metrics, Arc::new(FixedServer::new())).unwrap();
+    (handle, path)
+}
+
+/// One connection, several request lines, one response line each.
+struct Conn(BufReader<UnixStream>);
+
+impl Conn {
+    fn open(path: &PathBuf) -> Conn {
+        Conn(BufReader::new(UnixStream::connect(path).unwrap()))
+    }
+    fn ask(&mut self, line: &[u8]) -> serde_json::Value {
+        self.0.get_mut().write_all(line).unwrap();
+        self.0.get_mut().write_all(b"\n").unwrap();
+        let mut answer = String::new();
+        self.0.read_line(&mut answer).unwrap();
+        serde_json::from_str(&answer).unwrap()
+    }
+}
+
+#[test]
+fn socket_is_private() {
+    let (_h, path) = start("private", false);
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn malformed_requests_get_an_error_object_and_the_server_lives_on() {
+    let (_h, path) = start("malformed", false);
+    let mut c = Conn::open(&path);
+    let bad: [&[u8]; 7] = [
+        b"not json",
+        b"{\"command\":\"reboot\"}",
+        b"{\"command\":\"leases\",\"duid\":\"xyz\"}",
+        b"{\"command\":\"leases\",\"address\":\"2001:db8::g\"}",
+        b"{\"command\":\"stats\",\"verbose\":true}",
+        b"[1,2,3]",
+        b"\xff\xfe{}",
+    ];
+    for line in bad {
+        let v = c.ask(line);
+        let obj = v.as_object().unwrap();
+        assert_eq!(obj.len(), 1, "{v}");
+        assert!(obj["error"].is_string(), "{v}");
+    }
+    assert_eq!(
+        c.ask(b"{\"command\":\"reboot\"}")["error"],
+        "unknown command \"reboot\" (known: \"stats\", \"leases\")"
+    );
+    // The same connection still answers.
+    assert_eq!(c.ask(b"{\"command\":\"stats\"}")["preference"], 255);
+    // A request longer than the limit is refused and that connection closed.
+    let mut c2 = Conn::open(&path);
+    let huge = vec![b'x'; dhcp6d::control::server::MAX_REQUEST + 10];
+    assert!(c2.ask(&huge)["error"]
+        .as_str()
+        .unwrap()
+        .contains("longer than"));
+    let mut rest = String::new();
+    assert_eq!(c2.0.read_to_string(&mut rest).unwrap(), 0);
+    // And a new connection is served.
+    assert_eq!(
+        Conn::open(&path).ask(b"{\"command\":\"stats\"}")["io"],
+        "socket"
+    );
+}
+
+/// Every key CONTRACT.md lists is in the stats response, counters summed
+/// over the workers.
+#[test]
+fn stats_has_every_contract_key() {
+    let (_h, path) = start("keys", false);
+    let v = Conn::open(&path).ask(b"{\"command\":\"stats\"}");
+    for key in [
+        "uptime_s",
+        "io",
+        "server_duid",
+        "preference",
+        "model",
+        "rx",
+        "tx",
+        "dropped",
+        "leases",
+        "pools",
+        "journal",
+        "xdp",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}: {v}");
+    }
+    let nested: [(&str, &[&str]); 6] = [
+        (
+            "rx",
+            &[
+                "solicit",
+                "request",
+                "confirm",
+                "renew",
+                "rebind",
+                "release",
+                "decline",
+                "information_request",
+                "relay_forw",
+            ],
+        ),
+        ("tx", &["advertise", "reply", "relay_repl"]),
+        (
+            "dropped",
+            &[
+                "malformed",
+                "not_for_us",
+                "no_client_id",
+                "rate_limited",
+                "other",
+            ],
+        ),
+        ("leases", &["addresses", "prefixes"]),
+        ("journal", &["records", "fsyncs", "bytes"]),
+        ("xdp", &["redirected", "passed", "dropped"]),
+    ];
+    for (obj, keys) in nested {
+        for key in keys {
+            assert!(v[obj].get(key).is_some(), "missing {obj}.{key}: {v}");
+        }
+    }
+    for key in ["pool", "kind", "capacity", "used"] {
+        assert!(v["pools"][0].get(key).is_some(), "missing pools[0].{key}");
+    }
+    assert_eq!(v["rx"]["solicit"], 4, "3 on worker 0 + 1 on worker 1");
+    assert_eq!(v["dropped"]["malformed"], 1);
+}
+
+#[test]
+fn leases_filters() {
+    let (_h, path) = start("leases", false);
+    let mut c = Conn::open(&path);
+    let leases = |v: serde_json::Value| -> Vec<String> {
+        v["leases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["lease"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(leases(c.ask(b"{\"command\":\"leases\"}")).len(), 3);
+    assert_eq!(
+        leases(c.ask(b"{\"command\":\"leases\",\"duid\":\"00:01:00:01:00:00:00:00:00:00:00:02\"}")),
+        ["2001:db8:1:1::9", "2001:db8:100:200::/56"]
+    );
+    assert_eq!(
+        leases(c.ask(b"{\"command\":\"leases\",\"address\":\"2001:db8:100:2ff::1\"}")),
+        ["2001:db8:100:200::/56"]
+    );
+    assert_eq!(
+        leases(c.ask(b"{\"command\":\"leases\",\"prefix\":\"2001:db8:1:1::/64\"}")),
+        ["2001:db8:1:1::5", "2001:db8:1:1::9"]
+    );
+    let v = c.ask(b"{\"command\":\"leases\",\"limit\":1}");
+    assert_eq!(
+        (v["total"].as_u64(), v["truncated"].as_bool()),
+        (Some(3), Some(true))
+    );
+}
+
+fn dhcp6d(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_dhcp6d"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn stats_and_leases_commands() {
+    let (_h, path) = start("commands", false);
+    let p = path.to_str().unwrap();
+    let (code, stdout, stderr) = dhcp6d(&["stats", "--control", p, "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["tx"]["advertise"], 1);
+
+    let (code, table, _) = dhcp6d(&["stats", "--control", p]);
+    assert_eq!(code, 0);
+    assert!(table.starts_with(
+        "dhcp6d up 5s  io socket  model split-prefix  preference 255\nserver duid 00010001aabbccdd\n"
+    ));
+    assert!(
+        table.contains("\n  solicit                           4\n"),
+        "{table}"
+    );
+    assert!(table.contains("\nleases: 2 addresses, 1 prefixes\n"));
+    assert!(table.contains("journal: 3 records, 2 fsyncs, 600 bytes\n"));
+
+    let (code, stdout, _) = dhcp6d(&[
+        "leases",
+        "--control",
+        p,
+        "--json",
+        "--address",
+        "2001:db8:1:1::5",
+    ]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["total"], 1);
+    assert_eq!(v["leases"][0]["duid"], "000100010000000000000001");
+
+    let (code, stdout, _) = dhcp6d(&["leases", "--control", p, "--prefix", "2001:db8:100::/40"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("2001:db8:100:200::/56"), "{stdout}");
+    assert!(stdout.ends_with("\n1 bindings\n"), "{stdout}");
+}
+
+#[test]
+fn watch_prints_rates() {
+    let (_h, path) = start("watch", false);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dhcp6d"))
+        .args([
+            "stats",
+            "--control",
+            path.to_str().unwrap(),
+            "--watch",
+            "0.2",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut seen_rate = false;
+    let mut line = String::new();
+    while out.read_line(&mut line).unwrap() > 0 {
+        // The second sample has a rate column: counters are fixed, so 0.0/s.
+        if line.starts_with("  solicit") && line.trim_end().ends_with("0.0/s") {
+            seen_rate = true;
+            break;
+        }
+        line.clear();
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(seen_rate);
+}
+
+#[test]
+fn no_server_is_exit_1_with_the_cause() {
+    let (code, _, stderr) = dhcp6d(&["stats", "--control", "/nonexistent/dhcp6d.sock"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.starts_with("dhcp6d: cannot connect to /nonexistent/dhcp6d.sock: "),
+        "{stderr}"
+    );
+    let (code, _, stderr) = dhcp6d(&["leases", "--duid", "zz"]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        stderr,
+        "dhcp6d: --duid: \"zz\" is not hex (Invalid character 'z' at position 0)\n"
+    );
+}
+
+/// The metrics endpoint speaks the Prometheus text format: `promtool check
+/// metrics` (Debian package `prometheus`) must accept it. Fails if promtool
+/// is missing.
+#[test]
+fn metrics_pass_promtool() {
+    let (h, _path) = start("metrics", true);
+    let addr = h.metrics_addr.unwrap();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(body.contains("dhcp6d_received_messages_total{type=\"solicit\"} 4\n"));
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is required (apt package `prometheus`)");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+}

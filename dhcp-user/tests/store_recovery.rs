@@ -160,8 +160,7 @@ fn corrupt_newest_snapshot_falls_back_to_the_previous_one() {
             commit_all(&h, &batch);
             batch.iter().for_each(|r| model.apply(r));
             if part < 2 {
-                h.snapshot(|emit| model.0.values().for_each(emit))
-                    .unwrap();
+                h.snapshot(|emit| model.0.values().for_each(emit)).unwrap();
             }
         }
     }

@@ -162,14 +162,15 @@ impl NaPool {
         size.saturating_sub(reserved)
     }
 
-    /// Find the first usable candidate: hashed probes, then (small pools) a
-    /// linear scan from the first probe. `usable` says whether a candidate is
-    /// free for this client.
+    /// Find the first usable candidate: hashed probes, then (small pools, when
+    /// `linear` is set) a linear scan from the first probe. `usable` says
+    /// whether a candidate is free for this client.
     pub fn allocate(
         &self,
         key: &AllocKey,
         duid: &[u8],
         iaid: u32,
+        linear: bool,
         mut usable: impl FnMut(u128) -> bool,
     ) -> Option<u128> {
         let first = self.candidate(key, duid, iaid, 0);
@@ -184,7 +185,7 @@ impl NaPool {
             }
         }
         let size = self.size()?;
-        if size > LINEAR_SCAN_LIMIT {
+        if !linear || size > LINEAR_SCAN_LIMIT {
             return None;
         }
         let mut off = first - self.first;
@@ -297,6 +298,7 @@ impl PdPool {
         key: &AllocKey,
         duid: &[u8],
         iaid: u32,
+        linear: bool,
         mut usable: impl FnMut(u128) -> bool,
     ) -> Option<u128> {
         let first = self.candidate(key, duid, iaid, 0);
@@ -311,7 +313,7 @@ impl PdPool {
             }
         }
         let slots = self.slots()?;
-        if slots > LINEAR_SCAN_LIMIT {
+        if !linear || slots > LINEAR_SCAN_LIMIT {
             return None;
         }
         let shift = 128 - u32::from(self.delegated_len);

@@ -8,11 +8,13 @@
 pub mod alloc;
 pub mod bindings;
 pub mod lease;
+pub mod server;
 pub mod table;
 
 use std::net::Ipv6Addr;
 
 pub use lease::{LeaseChanges, LeaseKind, LeaseOp, LeaseRecord};
+pub use server::{CoreError, PoolUsage, Server};
 
 use crate::stats::{DropReason, MsgKind};
 

@@ -53,10 +53,10 @@ fn golden_na_vectors() {
             "attempt {attempt}"
         );
     }
-    assert_eq!(p.allocate(&KEY, &DUID, 7, |_| true), Some(a(want[0])));
+    assert_eq!(p.allocate(&KEY, &DUID, 7, true, |_| true), Some(a(want[0])));
     // A collision on attempt 0 moves the client to attempt 1.
     assert_eq!(
-        p.allocate(&KEY, &DUID, 7, |c| c != a(want[0])),
+        p.allocate(&KEY, &DUID, 7, true, |c| c != a(want[0])),
         Some(a(want[1]))
     );
 }
@@ -126,12 +126,12 @@ fn allocation_never_returns_a_reserved_address() {
     assert_eq!(p.capacity(), 3);
     let mut seen = Vec::new();
     for iaid in 0..200 {
-        let got = p.allocate(&KEY, &DUID, iaid, |_| true).unwrap();
+        let got = p.allocate(&KEY, &DUID, iaid, true, |_| true).unwrap();
         assert_ne!(got, a("2001:db8:1:2::"));
         seen.push(got);
     }
     // Pool exhausted by the caller's view: nothing usable → None, not a reserved one.
-    assert_eq!(p.allocate(&KEY, &DUID, 1, |_| false), None);
+    assert_eq!(p.allocate(&KEY, &DUID, 1, true, |_| false), None);
 }
 
 #[test]
@@ -170,11 +170,14 @@ fn small_pool_fills_completely_then_refuses() {
     let mut taken = std::collections::HashSet::new();
     for iaid in 0..32u32 {
         let got = p
-            .allocate(&KEY, &DUID, iaid, |c| !taken.contains(&c))
+            .allocate(&KEY, &DUID, iaid, true, |c| !taken.contains(&c))
             .unwrap();
         assert!(taken.insert(got));
     }
-    assert_eq!(p.allocate(&KEY, &DUID, 99, |c| !taken.contains(&c)), None);
+    assert_eq!(
+        p.allocate(&KEY, &DUID, 99, true, |c| !taken.contains(&c)),
+        None
+    );
 }
 
 #[test]

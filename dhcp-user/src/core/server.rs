@@ -1,0 +1,326 @@
+//! The RFC 9915 server: decode, check, answer, and say what to persist.
+//!
+//! Owns the message rules (§16 validation, §18.3 server behaviour, §19 relay
+//! wrapping) and the RFC 6853 failover behaviour. Never touches sockets, the
+//! clock or the disk: `now` and the ingress facts come in, reply bytes and
+//! [`LeaseChanges`] go out. Shared by all workers through `Arc<Server>`; all
+//! mutable state is in the sharded [`Bindings`].
+
+mod ia;
+mod respond;
+mod setup;
+
+use std::net::Ipv6Addr;
+
+pub use setup::{CoreError, Pool, PoolKind, Subnet};
+
+use super::alloc::AllocKey;
+use super::bindings::{Bindings, NO_POOL};
+use super::lease::{LeaseChanges, LeaseKind, LeaseRecord};
+use super::{Handled, Handler, Ingress, Reply, Timestamp};
+use crate::config::{Config, Model};
+use crate::stats::{DropReason, MsgKind};
+use crate::wire::{
+    AnyMessage, Duid, Encoder, MessageType, OptionMark, CLIENT_PORT, HOP_COUNT_LIMIT, SERVER_PORT,
+};
+
+/// SOL_MAX_RT sent when a client asks for it (RFC 9915 §7.6 default).
+pub const SOL_MAX_RT_SECS: u32 = 3600;
+/// INF_MAX_RT sent when a client asks for it (RFC 9915 §7.6 default).
+pub const INF_MAX_RT_SECS: u32 = 3600;
+/// Information Refresh Time in Information-request replies (RFC 9915 §7.6 IRT_DEFAULT).
+pub const INFORMATION_REFRESH_SECS: u32 = 86_400;
+
+/// The protocol core. `Send + Sync`: share it with `Arc`.
+#[derive(Debug)]
+pub struct Server {
+    duid: Box<[u8]>,
+    preference: u8,
+    /// Answer Rapid Commit Solicits with a committed Reply, and (RFC 9915
+    /// §18.3.5, which ties the two together) create bindings on Rebind.
+    rapid_commit: bool,
+    model: Model,
+    key: AllocKey,
+    subnets: Vec<Subnet>,
+    pools: Vec<Pool>,
+    bindings: Bindings,
+}
+
+/// Usage of one pool, for `stats`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolUsage {
+    /// The pool as written in the config (CIDR, range, or prefix/delegated length).
+    pub pool: String,
+    /// Addresses (IA_NA) or prefixes (IA_PD).
+    pub kind: LeaseKind,
+    /// How many can be handed out (reserved anycast addresses excluded).
+    pub capacity: u128,
+    /// Bindings and quarantined addresses in it.
+    pub used: u64,
+}
+
+fn msg_kind(t: MessageType) -> MsgKind {
+    match t {
+        MessageType::Solicit => MsgKind::Solicit,
+        MessageType::Advertise => MsgKind::Advertise,
+        MessageType::Request => MsgKind::Request,
+        MessageType::Confirm => MsgKind::Confirm,
+        MessageType::Renew => MsgKind::Renew,
+        MessageType::Rebind => MsgKind::Rebind,
+        MessageType::Reply => MsgKind::Reply,
+        MessageType::Release => MsgKind::Release,
+        MessageType::Decline => MsgKind::Decline,
+        MessageType::InformationRequest => MsgKind::InformationRequest,
+        MessageType::RelayForw => MsgKind::RelayForw,
+        MessageType::RelayRepl => MsgKind::RelayRepl,
+        _ => MsgKind::Other,
+    }
+}
+
+fn dropped(received: Option<MsgKind>, relayed: bool, reason: DropReason) -> Handled {
+    Handled {
+        received,
+        relayed,
+        result: Err(reason),
+    }
+}
+
+impl Server {
+    /// Build the core from the configuration, the server's DUID and the
+    /// interfaces it serves (name, ifindex).
+    pub fn new(
+        config: &Config,
+        server_duid: Vec<u8>,
+        interfaces: &[(String, u32)],
+    ) -> Result<Server, CoreError> {
+        Duid::parse(&server_duid).map_err(CoreError::BadServerDuid)?;
+        let (subnets, pools) = setup::build(config, interfaces)?;
+        let key = match config.redundancy.allocation_key {
+            Some(k) => AllocKey(k.0),
+            None => AllocKey::from_server_duid(&server_duid),
+        };
+        Ok(Server {
+            preference: config.server.preference,
+            rapid_commit: config.server.rapid_commit,
+            model: config.redundancy.model,
+            // The shard hash only spreads load; keying it from the allocation
+            // key keeps it unpredictable to clients without another secret.
+            bindings: Bindings::new(pools.len(), key.0),
+            duid: server_duid.into(),
+            key,
+            subnets,
+            pools,
+        })
+    }
+
+    /// The server DUID (sent in every Server Identifier option).
+    pub fn server_duid(&self) -> &[u8] {
+        &self.duid
+    }
+
+    /// The RFC 6853 model from the configuration.
+    pub fn model(&self) -> Model {
+        self.model
+    }
+
+    /// The live binding store (read-only uses: leases, snapshots).
+    pub fn bindings(&self) -> &Bindings {
+        &self.bindings
+    }
+
+    /// Call `f` with a record for every binding and quarantined address.
+    pub fn for_each_binding(&self, f: impl FnMut(&LeaseRecord)) {
+        self.bindings.for_each(f)
+    }
+
+    /// Replay one journal record (start-up recovery).
+    pub fn apply(&self, rec: &LeaseRecord) {
+        let a = u128::from(rec.addr);
+        let pool = self
+            .pools
+            .iter()
+            .position(|p| match (p.kind, rec.kind) {
+                (PoolKind::Na(n), LeaseKind::Na) => a >= n.first && a <= n.last,
+                (PoolKind::Pd(d), LeaseKind::Pd) => d.contains_slot(a, rec.prefix_len),
+                _ => false,
+            })
+            .map_or(NO_POOL, |i| i as u16);
+        self.bindings.apply(rec, pool);
+    }
+
+    /// Remove bindings and quarantine entries whose valid lifetime has ended;
+    /// append an Expire record for each (to journal).
+    pub fn sweep(&self, now: Timestamp, out: &mut Vec<LeaseRecord>) {
+        self.bindings.sweep(now, out)
+    }
+
+    /// Capacity and use of every pool, in configuration order.
+    pub fn pool_usage(&self) -> Vec<PoolUsage> {
+        self.pools
+            .iter()
+            .enumerate()
+            .map(|(i, p)| PoolUsage {
+                pool: p.name.clone(),
+                kind: match p.kind {
+                    PoolKind::Na(_) => LeaseKind::Na,
+                    PoolKind::Pd(_) => LeaseKind::Pd,
+                },
+                capacity: p.capacity,
+                used: self.bindings.pool_used(i as u16),
+            })
+            .collect()
+    }
+
+    /// (address bindings, prefix bindings) held.
+    pub fn lease_counts(&self) -> (u64, u64) {
+        self.bindings.counts()
+    }
+
+    fn subnet_by_ifindex(&self, ifindex: u32) -> Option<usize> {
+        self.subnets.iter().position(|s| s.ifindex == Some(ifindex))
+    }
+
+    /// A relayed client's subnet: the one whose prefix holds the innermost
+    /// relay's link-address (longest prefix wins).
+    fn subnet_by_link(&self, link: Ipv6Addr) -> Option<usize> {
+        if link.is_unspecified() {
+            return None;
+        }
+        self.subnets
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.on_link(link))
+            .max_by_key(|(_, s)| s.prefix_len)
+            .map(|(i, _)| i)
+    }
+
+    fn handle_direct(
+        &self,
+        ingress: &Ingress,
+        msg: &crate::wire::Message<'_>,
+        now: Timestamp,
+        out: &mut [u8],
+        changes: &mut LeaseChanges,
+    ) -> Handled {
+        let kind = msg_kind(msg.msg_type);
+        // RFC 9915 removed the Server Unicast option: clients only multicast,
+        // so a unicast datagram from a client is not accepted.
+        if !ingress.dst_multicast {
+            return dropped(Some(kind), false, DropReason::Other);
+        }
+        let Some(subnet) = self.subnet_by_ifindex(ingress.ifindex) else {
+            return dropped(Some(kind), false, DropReason::Other);
+        };
+        let mut enc = Encoder::new(out);
+        let result = self
+            .respond(msg, subnet, now, &mut enc, changes)
+            .and_then(|sent| {
+                let len = enc.finish().map_err(|_| DropReason::Other)?;
+                Ok(Reply {
+                    len,
+                    to: ingress.src,
+                    port: CLIENT_PORT,
+                    sent,
+                    needs_durable: !changes.is_empty(),
+                })
+            });
+        Handled {
+            received: Some(kind),
+            relayed: false,
+            result,
+        }
+    }
+
+    fn handle_relayed(
+        &self,
+        ingress: &Ingress,
+        relay: &crate::wire::RelayMessage<'_>,
+        now: Timestamp,
+        out: &mut [u8],
+        changes: &mut LeaseChanges,
+    ) -> Handled {
+        if relay.msg_type != MessageType::RelayForw {
+            return dropped(Some(msg_kind(relay.msg_type)), false, DropReason::Other);
+        }
+        let Some(inner) = relay.innermost() else {
+            return dropped(Some(MsgKind::RelayForw), true, DropReason::Malformed);
+        };
+        let kind = msg_kind(inner.msg_type);
+        let mut link = Ipv6Addr::UNSPECIFIED;
+        for level in relay.chain() {
+            if level.msg_type != MessageType::RelayForw {
+                return dropped(Some(kind), true, DropReason::Other);
+            }
+            link = level.link_address;
+        }
+        let Some(subnet) = self.subnet_by_link(link) else {
+            return dropped(Some(kind), true, DropReason::Other);
+        };
+        let mut enc = Encoder::new(out);
+        // RFC 9915 §19.3: the Relay-repl copies hop-count, link-address,
+        // peer-address and Interface-ID of each Relay-forw, nested the same way.
+        let mut marks: [Option<OptionMark>; HOP_COUNT_LIMIT + 1] = std::array::from_fn(|_| None);
+        let mut depth = 0;
+        let wrap = (|| {
+            for level in relay.chain() {
+                enc.relay_header(
+                    MessageType::RelayRepl,
+                    level.hop_count,
+                    level.link_address,
+                    level.peer_address,
+                )?;
+                if let Some(id) = level.interface_id() {
+                    enc.interface_id(id)?;
+                }
+                if let Some(slot) = marks.get_mut(depth) {
+                    *slot = Some(enc.begin_relay_msg()?);
+                    depth += 1;
+                }
+            }
+            Ok::<(), crate::wire::WireError>(())
+        })();
+        if wrap.is_err() {
+            return dropped(Some(kind), true, DropReason::Other);
+        }
+        let result = self
+            .respond(&inner, subnet, now, &mut enc, changes)
+            .and_then(|_| {
+                for m in marks[..depth].iter_mut().rev() {
+                    if let Some(m) = m.take() {
+                        enc.end_option(m).map_err(|_| DropReason::Other)?;
+                    }
+                }
+                let len = enc.finish().map_err(|_| DropReason::Other)?;
+                Ok(Reply {
+                    len,
+                    to: ingress.src,
+                    port: SERVER_PORT,
+                    sent: MsgKind::RelayRepl,
+                    needs_durable: !changes.is_empty(),
+                })
+            });
+        Handled {
+            received: Some(kind),
+            relayed: true,
+            result,
+        }
+    }
+}
+
+impl Handler for Server {
+    fn handle(
+        &self,
+        ingress: &Ingress,
+        payload: &[u8],
+        now: Timestamp,
+        out: &mut [u8],
+        changes: &mut LeaseChanges,
+    ) -> Handled {
+        changes.clear();
+        match AnyMessage::decode(payload) {
+            Err(_) => dropped(None, false, DropReason::Malformed),
+            Ok(AnyMessage::Message(m)) => self.handle_direct(ingress, &m, now, out, changes),
+            Ok(AnyMessage::Relay(r)) => self.handle_relayed(ingress, &r, now, out, changes),
+        }
+    }
+}

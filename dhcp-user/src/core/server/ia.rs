@@ -1,0 +1,421 @@
+//! One IA_NA or IA_PD of a client message: what to offer, commit, extend,
+//! release or decline, and the IA option written back (RFC 9915 §18.3).
+//!
+//! Client hints (addresses or prefixes listed in Solicit/Request, a prefix
+//! length hint) are not honoured: every server of an identical-prefix
+//! deployment must give the same answer, so the allocation function alone
+//! decides. Listed leases matter only on Renew/Rebind, to recognise a binding.
+
+use std::net::Ipv6Addr;
+
+use super::setup::{PoolKind, Subnet};
+use super::Server;
+use crate::core::alloc::{HASHED_PROBES, LINEAR_SCAN_LIMIT};
+use crate::core::bindings::{ClientKey, Committed, Taken};
+use crate::core::lease::{LeaseChanges, LeaseKind, LeaseOp, LeaseRecord};
+use crate::core::Timestamp;
+use crate::wire::options::Options;
+use crate::wire::{status, Encoder, WireError};
+
+/// What the message asks us to do with its IAs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// Solicit: say what we would assign, change nothing (§18.3.1).
+    Offer,
+    /// Request, or Solicit with Rapid Commit: assign and commit (§18.3.2).
+    Commit,
+    /// Renew (§18.3.4) or Rebind (§18.3.5): extend what the client holds.
+    Extend { rebind: bool },
+    /// Release (§18.3.7).
+    Release,
+    /// Decline (§18.3.8).
+    Decline,
+    /// Information-request: no IAs.
+    Stateless,
+}
+
+/// A lease chosen for an IA.
+#[derive(Clone, Copy, Debug)]
+struct Lease {
+    addr: u128,
+    prefix_len: u8,
+    pool: u16,
+}
+
+/// Attempts at committing when a concurrent worker takes the chosen address.
+const COMMIT_RETRIES: usize = 4;
+
+impl Server {
+    fn pool_of(&self, subnet: &Subnet, kind: LeaseKind, addr: u128, plen: u8) -> Option<u16> {
+        let list = match kind {
+            LeaseKind::Na => &subnet.na_pools,
+            LeaseKind::Pd => &subnet.pd_pools,
+        };
+        list.iter()
+            .copied()
+            .find(|&pi| match self.pools[usize::from(pi)].kind {
+                PoolKind::Na(p) => plen == 128 && addr >= p.first && addr <= p.last,
+                PoolKind::Pd(p) => p.contains_slot(addr, plen),
+            })
+    }
+
+    /// The client's current lease on this subnet, or a fresh allocation.
+    fn choose(&self, subnet: &Subnet, key: &ClientKey<'_>, now: Timestamp) -> Option<Lease> {
+        if let Some(b) = self.bindings.find(key, now) {
+            let a = u128::from(b.addr);
+            if let Some(pool) = self.pool_of(subnet, key.kind, a, b.prefix_len) {
+                return Some(Lease {
+                    addr: a,
+                    prefix_len: b.prefix_len,
+                    pool,
+                });
+            }
+        }
+        let list = match key.kind {
+            LeaseKind::Na => &subnet.na_pools,
+            LeaseKind::Pd => &subnet.pd_pools,
+        };
+        let usable = |c: u128| self.bindings.usable(c, key, now);
+        for &pi in list {
+            let pool = &self.pools[usize::from(pi)];
+            // A pool that counts as full (its count includes expired bindings
+            // not yet swept) gets only the hashed probes, which find an expired
+            // slot in a small pool, not the costly linear scan.
+            let linear = u128::from(self.bindings.pool_used(pi)) < pool.capacity;
+            let found = match pool.kind {
+                PoolKind::Na(p) => p
+                    .allocate(&self.key, key.duid, key.iaid, linear, usable)
+                    .map(|addr| (addr, 128)),
+                PoolKind::Pd(p) => p
+                    .allocate(&self.key, key.duid, key.iaid, linear, usable)
+                    .map(|addr| (addr, p.delegated_len)),
+            };
+            if let Some((addr, prefix_len)) = found {
+                return Some(Lease {
+                    addr,
+                    prefix_len,
+                    pool: pi,
+                });
+            }
+        }
+        None
+    }
+
+    /// Whether a lease the client holds from another server (or from us before
+    /// a restart) is one our allocation function gives this client and is free
+    /// here: then we confirm it (RFC 6853 §6.3 identical prefixes).
+    fn own_candidate(
+        &self,
+        subnet: &Subnet,
+        key: &ClientKey<'_>,
+        addr: u128,
+        plen: u8,
+        now: Timestamp,
+    ) -> Option<Lease> {
+        let pool = self.pool_of(subnet, key.kind, addr, plen)?;
+        let from_function = match self.pools[usize::from(pool)].kind {
+            PoolKind::Na(p) => {
+                !p.is_reserved(addr)
+                    && (p.size().is_some_and(|s| s <= LINEAR_SCAN_LIMIT)
+                        || (0..HASHED_PROBES)
+                            .any(|a| p.candidate(&self.key, key.duid, key.iaid, a) == addr))
+            }
+            PoolKind::Pd(p) => {
+                p.slots().is_some_and(|s| s <= LINEAR_SCAN_LIMIT)
+                    || (0..HASHED_PROBES)
+                        .any(|a| p.candidate(&self.key, key.duid, key.iaid, a) == addr)
+            }
+        };
+        (from_function && self.bindings.usable(addr, key, now)).then_some(Lease {
+            addr,
+            prefix_len: plen,
+            pool,
+        })
+    }
+
+    /// Commit `lease` for `key`; records go to `changes`.
+    fn commit(
+        &self,
+        key: &ClientKey<'_>,
+        lease: Lease,
+        subnet: &Subnet,
+        now: Timestamp,
+        changes: &mut LeaseChanges,
+    ) -> Result<(), Taken> {
+        let lt = subnet.lifetimes;
+        let pref_until = now.0 + u64::from(lt.preferred);
+        let valid_until = now.0 + u64::from(lt.valid);
+        let addr = Ipv6Addr::from(lease.addr);
+        let r = self.bindings.commit(
+            key,
+            addr,
+            lease.prefix_len,
+            lease.pool,
+            pref_until,
+            valid_until,
+            now,
+        )?;
+        if let Committed::Moved(old) = r {
+            push(
+                changes,
+                LeaseOp::Release,
+                key,
+                old.addr,
+                old.prefix_len,
+                now.0,
+                now.0,
+            );
+        }
+        push(
+            changes,
+            LeaseOp::Commit,
+            key,
+            addr,
+            lease.prefix_len,
+            pref_until,
+            valid_until,
+        );
+        Ok(())
+    }
+
+    /// Handle one IA and write its IA option (or nothing, for a Release or
+    /// Decline of IAs we hold, §18.3.7).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one IA's whole context; called from two places"
+    )]
+    pub(super) fn ia(
+        &self,
+        subnet: &Subnet,
+        duid: &[u8],
+        kind: LeaseKind,
+        iaid: u32,
+        ia_options: Options<'_>,
+        mode: Mode,
+        now: Timestamp,
+        enc: &mut Encoder<'_>,
+        changes: &mut LeaseChanges,
+    ) -> Result<(), WireError> {
+        let key = ClientKey { duid, iaid, kind };
+        let listed = || listed(ia_options, kind);
+        match mode {
+            Mode::Stateless => Ok(()),
+            Mode::Offer | Mode::Commit => {
+                let mut w = IaWriter::open(enc, kind, iaid, subnet)?;
+                match self.assign(subnet, &key, mode == Mode::Commit, now, changes) {
+                    Some(lease) => w.lease(lease.addr, lease.prefix_len, true)?,
+                    None => w.unavailable()?,
+                }
+                w.close()
+            }
+            Mode::Extend { rebind } => {
+                let existing = self
+                    .bindings
+                    .find(&key, now)
+                    .map(|b| (u128::from(b.addr), b.prefix_len))
+                    .filter(|(a, l)| self.pool_of(subnet, kind, *a, *l).is_some());
+                let mut w = IaWriter::open(enc, kind, iaid, subnet)?;
+                // §18.3.4: a Renew for an IA we know nothing about gets the IA
+                // back with no leases and NoBinding.
+                if !rebind
+                    && existing.is_none()
+                    && !listed().any(|(a, l)| self.own_candidate(subnet, &key, a, l, now).is_some())
+                {
+                    w.status(status::NO_BINDING, "no binding for this IA")?;
+                    return w.close();
+                }
+                let mut bound = false;
+                for (addr, plen) in listed() {
+                    let confirmed = if existing == Some((addr, plen)) {
+                        self.pool_of(subnet, kind, addr, plen).map(|pool| Lease {
+                            addr,
+                            prefix_len: plen,
+                            pool,
+                        })
+                    } else if existing.is_none() && !bound {
+                        self.own_candidate(subnet, &key, addr, plen, now)
+                    } else {
+                        None
+                    };
+                    match confirmed {
+                        Some(lease) if self.commit(&key, lease, subnet, now, changes).is_ok() => {
+                            bound = true;
+                            w.lease(addr, plen, true)?;
+                        }
+                        // §18.3.4/§18.3.5, RFC 6853 §6.1: a lease that is not
+                        // ours for this link goes back with lifetimes 0.
+                        _ => w.lease(addr, plen, false)?,
+                    }
+                }
+                if !bound {
+                    if let Some((addr, plen)) = existing {
+                        // The client did not list its binding: extend and include it.
+                        let lease = self.choose(subnet, &key, now);
+                        if let Some(l) = lease.filter(|l| l.addr == addr && l.prefix_len == plen) {
+                            if self.commit(&key, l, subnet, now, changes).is_ok() {
+                                bound = true;
+                                w.lease(addr, plen, true)?;
+                            }
+                        }
+                    }
+                }
+                if !bound {
+                    // §18.3.5: a server configured to create bindings on Rebind
+                    // (with Rapid Commit) assigns a new lease; otherwise NoBinding.
+                    if rebind && self.rapid_commit {
+                        match self.assign(subnet, &key, true, now, changes) {
+                            Some(l) => w.lease(l.addr, l.prefix_len, true)?,
+                            None => w.unavailable()?,
+                        }
+                    } else {
+                        w.status(status::NO_BINDING, "no binding for this IA")?;
+                    }
+                }
+                w.close()
+            }
+            Mode::Release | Mode::Decline => {
+                let Some(b) = self.bindings.find(&key, now) else {
+                    // §18.3.7/§18.3.8: an IA we have no binding for gets NoBinding.
+                    let mut w = IaWriter::open(enc, kind, iaid, subnet)?;
+                    w.status(status::NO_BINDING, "no binding for this IA")?;
+                    return w.close();
+                };
+                for (addr, plen) in listed() {
+                    if addr != u128::from(b.addr) || plen != b.prefix_len {
+                        continue; // §18.3.7: leases not assigned to the IA are ignored.
+                    }
+                    let a = Ipv6Addr::from(addr);
+                    if mode == Mode::Release {
+                        if self.bindings.release(&key, a, now).is_some() {
+                            push(changes, LeaseOp::Release, &key, a, plen, now.0, now.0);
+                        }
+                    } else if kind == LeaseKind::Na {
+                        // §18.3.8: a declined address is not assigned again
+                        // meanwhile; quarantine it for one valid lifetime.
+                        let until = now.0 + u64::from(subnet.lifetimes.valid);
+                        if self.bindings.decline(&key, a, now, until).is_some() {
+                            push(changes, LeaseOp::Decline, &key, a, plen, 0, until);
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Choose and (when `commit`) bind a lease, retrying if another worker
+    /// took the chosen one in between.
+    fn assign(
+        &self,
+        subnet: &Subnet,
+        key: &ClientKey<'_>,
+        commit: bool,
+        now: Timestamp,
+        changes: &mut LeaseChanges,
+    ) -> Option<Lease> {
+        for _ in 0..COMMIT_RETRIES {
+            let lease = self.choose(subnet, key, now)?;
+            if !commit || self.commit(key, lease, subnet, now, changes).is_ok() {
+                return Some(lease);
+            }
+        }
+        None
+    }
+}
+
+/// The addresses (IA_NA) or prefixes (IA_PD) a client listed in an IA.
+fn listed(opts: Options<'_>, kind: LeaseKind) -> impl Iterator<Item = (u128, u8)> + '_ {
+    let na = (kind == LeaseKind::Na).then(|| opts.ia_addrs().map(|a| (u128::from(a.addr), 128)));
+    let pd = (kind == LeaseKind::Pd).then(|| {
+        opts.ia_prefixes()
+            .map(|p| (u128::from(p.prefix), p.prefix_len))
+    });
+    na.into_iter().flatten().chain(pd.into_iter().flatten())
+}
+
+fn push(
+    changes: &mut LeaseChanges,
+    op: LeaseOp,
+    key: &ClientKey<'_>,
+    addr: Ipv6Addr,
+    plen: u8,
+    pref_until: u64,
+    valid_until: u64,
+) {
+    // The message was bounded to MAX_CHANGES / 2 IAs and the DUID to the
+    // codec's limit before any state changed, so neither can fail here.
+    if let Some(r) = LeaseRecord::new(
+        op,
+        key.kind,
+        addr,
+        plen,
+        key.iaid,
+        key.duid,
+        pref_until,
+        valid_until,
+    ) {
+        changes.push(r);
+    }
+}
+
+/// Writes one IA_NA or IA_PD option with the subnet's T1/T2.
+struct IaWriter<'e, 'b> {
+    enc: &'e mut Encoder<'b>,
+    mark: crate::wire::OptionMark,
+    kind: LeaseKind,
+    preferred: u32,
+    valid: u32,
+}
+
+impl<'e, 'b> IaWriter<'e, 'b> {
+    fn open(
+        enc: &'e mut Encoder<'b>,
+        kind: LeaseKind,
+        iaid: u32,
+        subnet: &Subnet,
+    ) -> Result<Self, WireError> {
+        let lt = subnet.lifetimes;
+        // T1/T2 come from the subnet, so they are identical across the IAs of one reply.
+        let mark = match kind {
+            LeaseKind::Na => enc.begin_ia_na(iaid, lt.t1, lt.t2)?,
+            LeaseKind::Pd => enc.begin_ia_pd(iaid, lt.t1, lt.t2)?,
+        };
+        Ok(IaWriter {
+            enc,
+            mark,
+            kind,
+            preferred: lt.preferred,
+            valid: lt.valid,
+        })
+    }
+
+    /// An IAADDR or IAPREFIX, with the subnet's lifetimes or with 0.
+    fn lease(&mut self, addr: u128, plen: u8, live: bool) -> Result<(), WireError> {
+        let (p, v) = if live {
+            (self.preferred, self.valid)
+        } else {
+            (0, 0)
+        };
+        let a = Ipv6Addr::from(addr);
+        match self.kind {
+            LeaseKind::Na => self.enc.ia_addr(a, p, v),
+            LeaseKind::Pd => self.enc.ia_prefix(p, v, plen, a),
+        }
+    }
+
+    /// §18.3.9: an IA we cannot fill carries NoAddrsAvail / NoPrefixAvail.
+    fn unavailable(&mut self) -> Result<(), WireError> {
+        match self.kind {
+            LeaseKind::Na => self.status(status::NO_ADDRS_AVAIL, "no addresses available"),
+            LeaseKind::Pd => self.status(status::NO_PREFIX_AVAIL, "no prefixes available"),
+        }
+    }
+
+    fn status(&mut self, code: u16, text: &str) -> Result<(), WireError> {
+        self.enc.status_code(code, text)
+    }
+
+    fn close(self) -> Result<(), WireError> {
+        self.enc.end_option(self.mark)
+    }
+}

@@ -1,0 +1,209 @@
+//! One client message in, one Advertise or Reply out (RFC 9915 §16, §18.3).
+
+use super::ia::Mode;
+use super::{Server, INFORMATION_REFRESH_SECS, INF_MAX_RT_SECS, SOL_MAX_RT_SECS};
+use crate::core::lease::{LeaseChanges, LeaseKind, MAX_CHANGES};
+use crate::core::Timestamp;
+use crate::stats::{DropReason, MsgKind};
+use crate::wire::{code, status, Encoder, Message, MessageType, WireError};
+
+/// Records one IA can cause (a commit plus the release of a moved binding).
+const CHANGES_PER_IA: usize = 2;
+
+fn enc_err(_: WireError) -> DropReason {
+    // The caller's buffer is too small for the reply: nothing can be sent.
+    DropReason::Other
+}
+
+impl Server {
+    /// §16 validation, then the §18.3 behaviour for the message type. On
+    /// `Err` nothing was written that matters and no binding changed.
+    pub(super) fn respond(
+        &self,
+        msg: &Message<'_>,
+        subnet: usize,
+        now: Timestamp,
+        enc: &mut Encoder<'_>,
+        changes: &mut LeaseChanges,
+    ) -> Result<MsgKind, DropReason> {
+        use MessageType as T;
+        let opts = msg.options;
+        let client_id = opts.client_id();
+        let ours = |d: crate::wire::Duid<'_>| d.as_bytes() == &*self.duid;
+        let server_id = opts.server_id();
+        match msg.msg_type {
+            // §16.2, §16.5, §16.7: MUST discard without a Client ID or with a Server ID.
+            T::Solicit | T::Confirm | T::Rebind => {
+                client_id.ok_or(DropReason::NoClientId)?;
+                if server_id.is_some() {
+                    return Err(DropReason::Other);
+                }
+            }
+            // §16.4, §16.6, §16.8, §16.9: MUST discard without a Client ID, or
+            // without a Server ID, or whose Server ID is not ours.
+            T::Request | T::Renew | T::Release | T::Decline => {
+                client_id.ok_or(DropReason::NoClientId)?;
+                if !server_id.is_some_and(ours) {
+                    return Err(DropReason::NotForUs);
+                }
+            }
+            // §16.12: discard with another server's Server ID, or with any IA.
+            T::InformationRequest => {
+                if server_id.is_some_and(|d| !ours(d)) {
+                    return Err(DropReason::NotForUs);
+                }
+                if opts.find(code::IA_NA).is_some()
+                    || opts.find(code::IA_TA).is_some()
+                    || opts.find(code::IA_PD).is_some()
+                {
+                    return Err(DropReason::Other);
+                }
+            }
+            // Advertise, Reply, Reconfigure, Leasequery, …: not for a server to answer.
+            _ => return Err(DropReason::Other),
+        }
+        // Bound the lease changes one message can cause before touching state.
+        let ias = opts.find_all(code::IA_NA).count() + opts.find_all(code::IA_PD).count();
+        if ias * CHANGES_PER_IA > MAX_CHANGES {
+            return Err(DropReason::Other);
+        }
+        let subnet = &self.subnets[subnet];
+        let duid = client_id.map_or(&[][..], |d| d.as_bytes());
+
+        if msg.msg_type == T::Confirm {
+            return self.confirm(msg, subnet, enc);
+        }
+
+        let rapid = msg.msg_type == T::Solicit && opts.rapid_commit() && self.rapid_commit;
+        let (reply_type, sent) = if msg.msg_type == T::Solicit && !rapid {
+            (T::Advertise, MsgKind::Advertise)
+        } else {
+            (T::Reply, MsgKind::Reply)
+        };
+        enc.message_header(reply_type, msg.xid).map_err(enc_err)?;
+        // §18.3: Advertise and Reply MUST carry our Server ID and the client's Client ID.
+        enc.server_id(&self.duid).map_err(enc_err)?;
+        if let Some(c) = client_id {
+            enc.client_id(c.as_bytes()).map_err(enc_err)?;
+        }
+        let mode = match msg.msg_type {
+            T::Solicit if rapid => Mode::Commit,
+            T::Solicit => Mode::Offer,
+            T::Request => Mode::Commit,
+            T::Renew => Mode::Extend { rebind: false },
+            T::Rebind => Mode::Extend { rebind: true },
+            T::Release => Mode::Release,
+            T::Decline => Mode::Decline,
+            _ => Mode::Stateless,
+        };
+        if mode != Mode::Stateless {
+            // IA_TA is obsolete in RFC 9915: received ones are ignored, none is sent.
+            for ia in opts.ia_nas() {
+                self.ia(
+                    subnet,
+                    duid,
+                    LeaseKind::Na,
+                    ia.iaid,
+                    ia.options,
+                    mode,
+                    now,
+                    enc,
+                    changes,
+                )
+                .map_err(enc_err)?;
+            }
+            for ia in opts.ia_pds() {
+                self.ia(
+                    subnet,
+                    duid,
+                    LeaseKind::Pd,
+                    ia.iaid,
+                    ia.options,
+                    mode,
+                    now,
+                    enc,
+                    changes,
+                )
+                .map_err(enc_err)?;
+            }
+        }
+        match mode {
+            // §21.8: the Preference option tells clients which server to pick (RFC 6853 §6).
+            Mode::Offer => enc.preference(self.preference).map_err(enc_err)?,
+            // §18.3.1: a committed reply to a Solicit carries Rapid Commit.
+            Mode::Commit if rapid => enc.rapid_commit().map_err(enc_err)?,
+            // §18.3.7, §18.3.8: Release and Decline replies carry Success.
+            Mode::Release | Mode::Decline => {
+                enc.status_code(status::SUCCESS, "").map_err(enc_err)?
+            }
+            _ => {}
+        }
+        self.requested_options(msg, subnet, mode == Mode::Stateless, enc)
+            .map_err(enc_err)?;
+        Ok(sent)
+    }
+
+    /// Options the client asked for in its ORO that we have (§18.3, §21.7).
+    fn requested_options(
+        &self,
+        msg: &Message<'_>,
+        subnet: &super::Subnet,
+        information_request: bool,
+        enc: &mut Encoder<'_>,
+    ) -> Result<(), WireError> {
+        let oro = msg.options.oro();
+        let wants = |c: u16| oro.is_some_and(|o| o.contains(c));
+        if wants(code::DNS_SERVERS) && !subnet.dns_option.is_empty() {
+            enc.put_slice(&subnet.dns_option)?;
+        }
+        if wants(code::DOMAIN_LIST) && !subnet.domain_option.is_empty() {
+            enc.put_slice(&subnet.domain_option)?;
+        }
+        // §21.24, §21.25: MUST be included in any response when requested.
+        if wants(code::SOL_MAX_RT) {
+            enc.sol_max_rt(SOL_MAX_RT_SECS)?;
+        }
+        if wants(code::INF_MAX_RT) {
+            enc.inf_max_rt(INF_MAX_RT_SECS)?;
+        }
+        // §18.3.6: the reply to an Information-request carries the refresh time.
+        if information_request {
+            enc.information_refresh_time(INFORMATION_REFRESH_SECS)?;
+        }
+        Ok(())
+    }
+
+    /// §18.3.3: Success when every address is on the client's link, NotOnLink
+    /// otherwise; no reply at all when there are no addresses to check.
+    fn confirm(
+        &self,
+        msg: &Message<'_>,
+        subnet: &super::Subnet,
+        enc: &mut Encoder<'_>,
+    ) -> Result<MsgKind, DropReason> {
+        let mut any = false;
+        let mut all_on_link = true;
+        for ia in msg.options.ia_nas() {
+            for a in ia.addrs() {
+                any = true;
+                all_on_link &= subnet.on_link(a.addr);
+            }
+        }
+        if !any {
+            return Err(DropReason::Other);
+        }
+        enc.message_header(MessageType::Reply, msg.xid)
+            .map_err(enc_err)?;
+        enc.server_id(&self.duid).map_err(enc_err)?;
+        if let Some(c) = msg.options.client_id() {
+            enc.client_id(c.as_bytes()).map_err(enc_err)?;
+        }
+        let (code, text) = if all_on_link {
+            (status::SUCCESS, "")
+        } else {
+            (status::NOT_ON_LINK, "address not on this link")
+        };
+        enc.status_code(code, text).map_err(enc_err)?;
+        Ok(MsgKind::Reply)
+    }
+}

@@ -1,0 +1,183 @@
+//! Turning the typed [`Config`] into what the hot path reads: subnets with
+//! their pools as integer ranges, lifetimes resolved, and the DNS and domain
+//! search options pre-encoded once (so no per-packet allocation or encoding
+//! of configuration).
+
+use std::net::Ipv6Addr;
+
+use crate::config::{Config, Lifetimes, SubnetConfig};
+use crate::core::alloc::{prefix_mask, NaPool, PdPool};
+use crate::wire::{Encoder, WireError};
+
+/// Why a [`super::Server`] could not be built from a configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CoreError {
+    /// The server DUID is not a valid DUID (RFC 9915 §11: 2-byte type, at most 130 bytes).
+    #[error("server DUID is not valid: {0}")]
+    BadServerDuid(WireError),
+    /// A subnet names an interface that is not in the list the server was given.
+    #[error("subnet {subnet}: interface {interface:?} is not one of the server's interfaces")]
+    UnknownInterface {
+        /// The subnet prefix.
+        subnet: String,
+        /// The interface name.
+        interface: String,
+    },
+    /// More pools than a binding can index (65,534).
+    #[error("too many pools ({0}); at most 65534")]
+    TooManyPools(usize),
+    /// A subnet option (DNS servers, domain search) cannot be encoded.
+    #[error("subnet {subnet}: cannot encode {what}: {source}")]
+    BadOption {
+        /// The subnet prefix.
+        subnet: String,
+        /// Which option.
+        what: &'static str,
+        /// The codec's reason.
+        source: WireError,
+    },
+}
+
+/// One pool, as the allocator and stats see it.
+#[derive(Clone, Copy, Debug)]
+pub enum PoolKind {
+    /// IA_NA addresses.
+    Na(NaPool),
+    /// IA_PD delegated prefixes.
+    Pd(PdPool),
+}
+
+/// A pool with its subnet and its display name.
+#[derive(Clone, Debug)]
+pub struct Pool {
+    pub kind: PoolKind,
+    pub subnet: usize,
+    pub name: String,
+    /// Addresses or prefixes that can be handed out (reserved ones excluded).
+    pub capacity: u128,
+}
+
+/// A subnet ready for the hot path.
+#[derive(Clone, Debug)]
+pub struct Subnet {
+    pub prefix: u128,
+    pub prefix_len: u8,
+    /// Interface index of directly attached clients, if any.
+    pub ifindex: Option<u32>,
+    pub lifetimes: Lifetimes,
+    /// Indices into `Server::pools`: the IA_NA pools, then the IA_PD pools.
+    pub na_pools: Vec<u16>,
+    pub pd_pools: Vec<u16>,
+    /// Whole DNS Recursive Name Server option (code, length, data), or empty.
+    pub dns_option: Box<[u8]>,
+    /// Whole Domain Search List option, or empty.
+    pub domain_option: Box<[u8]>,
+}
+
+impl Subnet {
+    /// Whether `addr` is on this subnet's link prefix.
+    pub fn on_link(&self, addr: Ipv6Addr) -> bool {
+        let m = prefix_mask(self.prefix_len);
+        u128::from(addr) & m == self.prefix & m
+    }
+}
+
+fn encode_once(
+    subnet: &SubnetConfig,
+    what: &'static str,
+    f: impl FnOnce(&mut Encoder<'_>) -> Result<(), WireError>,
+) -> Result<Box<[u8]>, CoreError> {
+    let mut buf = vec![0u8; 65_540];
+    let mut enc = Encoder::new(&mut buf);
+    f(&mut enc)
+        .and_then(|()| enc.finish())
+        .map(|n| buf[..n].into())
+        .map_err(|source| CoreError::BadOption {
+            subnet: subnet.prefix.to_string(),
+            what,
+            source,
+        })
+}
+
+/// Build subnets and pools from the configuration.
+pub fn build(
+    config: &Config,
+    interfaces: &[(String, u32)],
+) -> Result<(Vec<Subnet>, Vec<Pool>), CoreError> {
+    let mut subnets = Vec::new();
+    let mut pools = Vec::new();
+    for (si, sc) in config.subnets.iter().enumerate() {
+        let ifindex = match &sc.interface {
+            None => None,
+            Some(name) => Some(
+                interfaces
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, i)| *i)
+                    .ok_or_else(|| CoreError::UnknownInterface {
+                        subnet: sc.prefix.to_string(),
+                        interface: name.clone(),
+                    })?,
+            ),
+        };
+        let prefix = u128::from(sc.prefix.network());
+        let prefix_len = sc.prefix.prefix_len();
+        let mut na_pools = Vec::new();
+        for p in &sc.pools {
+            let pool = NaPool {
+                first: u128::from(p.first),
+                last: u128::from(p.last),
+                subnet_prefix: prefix,
+                subnet_len: prefix_len,
+            };
+            na_pools.push(pools.len() as u16);
+            pools.push(Pool {
+                kind: PoolKind::Na(pool),
+                subnet: si,
+                name: p.to_string(),
+                capacity: pool.capacity(),
+            });
+        }
+        let mut pd_pools = Vec::new();
+        for p in &sc.pd_pools {
+            let pool = PdPool {
+                prefix: u128::from(p.prefix.network()),
+                prefix_len: p.prefix.prefix_len(),
+                delegated_len: p.delegated_length,
+            };
+            pd_pools.push(pools.len() as u16);
+            pools.push(Pool {
+                kind: PoolKind::Pd(pool),
+                subnet: si,
+                name: format!("{}/{}", p.prefix, p.delegated_length),
+                capacity: pool.slots().unwrap_or(u128::MAX),
+            });
+        }
+        if pools.len() >= usize::from(u16::MAX) {
+            return Err(CoreError::TooManyPools(pools.len()));
+        }
+        let dns_option = if sc.dns_servers.is_empty() {
+            Box::default()
+        } else {
+            encode_once(sc, "dns_servers", |e| e.dns_servers(&sc.dns_servers))?
+        };
+        let domain_option = if sc.domain_search.is_empty() {
+            Box::default()
+        } else {
+            let names: Vec<&str> = sc.domain_search.iter().map(String::as_str).collect();
+            encode_once(sc, "domain_search", |e| e.domain_list(&names))?
+        };
+        subnets.push(Subnet {
+            prefix,
+            prefix_len,
+            ifindex,
+            lifetimes: sc.lifetimes(&config.lifetimes),
+            na_pools,
+            pd_pools,
+            dns_option,
+            domain_option,
+        });
+    }
+    Ok((subnets, pools))
+}

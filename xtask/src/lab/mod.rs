@@ -1,0 +1,596 @@
+//! The namespace lab: clients, an optional relay and N servers on one bridged link.
+//!
+//! Topology (every name is prefixed with the lab name, default `d6lab`):
+//!
+//! ```text
+//!   NAME-cl  eth0 ──┐                      ┌── eth0 NAME-s1   (2001:db8:1:1::11)
+//!   (::100)         ├── br0 in NAME-sw ────┼── eth0 NAME-s2   (2001:db8:1:1::12)
+//!   NAME-rl  up0  ──┘  (no MLD snooping:   └── ...
+//!   (::2)  down0 ── eth0 NAME-cr            multicast floods to every server)
+//!   (2001:db8:1:2::1)   (2001:db8:1:2::100, clients behind the relay, `--relay` only)
+//! ```
+//!
+//! The lab owns namespaces, links, addresses, configs and the processes it starts
+//! (servers, relay); it never touches the host's own namespace. `down` removes all
+//! of it and is safe to run any number of times.
+
+mod configs;
+
+use std::net::Ipv6Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+pub use configs::{server_duid, LinkPools, Pools, ALLOCATION_KEY, LINK_DIRECT, LINK_RELAYED};
+
+/// What to build.
+#[derive(Clone, Debug)]
+pub struct LabOptions {
+    /// Prefix of every namespace name; labs with different names coexist.
+    pub name: String,
+    /// Number of server namespaces.
+    pub servers: usize,
+    /// RFC 6853 model of the generated configs.
+    pub model: String,
+    /// Add a relay namespace running ISC dhcrelay, with its own client namespace.
+    pub relay: bool,
+}
+
+impl Default for LabOptions {
+    fn default() -> Self {
+        LabOptions {
+            name: "d6lab".into(),
+            servers: 1,
+            model: "standalone".into(),
+            relay: false,
+        }
+    }
+}
+
+/// Which server software runs in a server namespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerKind {
+    /// ISC Kea 2.2 `kea-dhcp6` with `threads` packet threads (0: multi-threading off).
+    Kea { threads: u32 },
+    /// Our `dhcp6d serve` with the given `--io` backend ("socket" or "xdp").
+    Dhcp6d { io: &'static str },
+}
+
+/// A lab that is up. Dropping it takes it down unless [`Lab::persist`] was called.
+pub struct Lab {
+    pub opts: LabOptions,
+    /// Configs, state directories, logs and pid files.
+    pub dir: PathBuf,
+    persist: bool,
+    children: Vec<(usize, Child)>,
+    relay: Option<Child>,
+}
+
+impl Lab {
+    /// Build the lab from scratch (taking down any earlier lab of the same name first).
+    pub fn up(opts: LabOptions) -> Result<Lab> {
+        if opts.servers == 0 || opts.servers > 16 {
+            bail!("--servers must be 1..=16, got {}", opts.servers);
+        }
+        if opts.name.len() > 10 || !opts.name.chars().all(|c| c.is_ascii_alphanumeric()) {
+            bail!(
+                "lab name {:?} must be 1..=10 ASCII letters or digits",
+                opts.name
+            );
+        }
+        down_by_name(&opts.name)?;
+        let dir = lab_dir(&opts.name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut lab = Lab {
+            opts,
+            dir,
+            persist: false,
+            children: Vec::new(),
+            relay: None,
+        };
+        let o = &lab.opts;
+        let desc = serde_json::json!({"name": o.name, "servers": o.servers, "model": o.model, "relay": o.relay});
+        std::fs::write(lab.dir.join("lab.json"), desc.to_string())?;
+        lab.build_network()?;
+        configs::write_all(&lab)?;
+        Ok(lab)
+    }
+
+    /// Keep the lab after this value is dropped (the CLI's `lab up`).
+    pub fn persist(mut self) {
+        self.persist = true;
+        // Children keep running; their pids are in the namespaces `down` kills.
+        self.children.clear();
+        self.relay = None;
+    }
+
+    /// Stop every process and delete every namespace of this lab.
+    pub fn down(&mut self) -> Result<()> {
+        for (_, mut c) in self.children.drain(..) {
+            stop_child(&mut c);
+        }
+        if let Some(mut c) = self.relay.take() {
+            stop_child(&mut c);
+        }
+        down_by_name(&self.opts.name)
+    }
+
+    pub fn ns_switch(&self) -> String {
+        format!("{}-sw", self.opts.name)
+    }
+    /// Namespace of the directly attached clients (where the load generator runs).
+    pub fn ns_client(&self) -> String {
+        format!("{}-cl", self.opts.name)
+    }
+    /// Namespace of the clients behind the relay (`--relay` only).
+    pub fn ns_relayed_client(&self) -> String {
+        format!("{}-cr", self.opts.name)
+    }
+    pub fn ns_relay(&self) -> String {
+        format!("{}-rl", self.opts.name)
+    }
+    /// Server namespaces are numbered from 1.
+    pub fn ns_server(&self, i: usize) -> String {
+        format!("{}-s{i}", self.opts.name)
+    }
+    /// The unicast address of server `i` on the shared link.
+    pub fn server_addr(&self, i: usize) -> Ipv6Addr {
+        server_addr(i)
+    }
+    /// The client namespace's global address on the shared link.
+    pub fn client_addr(&self) -> Ipv6Addr {
+        Ipv6Addr::from(u128::from(LINK_DIRECT.0) + 0x100)
+    }
+    /// Per-server directory: config files, state, logs.
+    pub fn server_dir(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("s{i}"))
+    }
+    pub fn dhcp6d_config(&self, i: usize) -> PathBuf {
+        self.server_dir(i).join("dhcp6d.toml")
+    }
+    pub fn kea_config(&self, i: usize) -> PathBuf {
+        self.server_dir(i).join("kea-dhcp6.json")
+    }
+    pub fn control_socket(&self, i: usize) -> PathBuf {
+        self.server_dir(i).join("control.sock")
+    }
+    /// The pools server `i` hands out (what the load generator checks against).
+    pub fn pools(&self, i: usize) -> Pools {
+        configs::pools_for(&self.opts, i)
+    }
+
+    /// A command that runs `program` inside namespace `ns`.
+    pub fn netns_cmd(ns: &str, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", ns, program]);
+        c
+    }
+
+    /// Start a server in namespace `i` and wait until it is serving.
+    /// Returns its pid (the server process itself: `ip netns exec` execs it).
+    pub fn start_server(&mut self, i: usize, kind: ServerKind) -> Result<u32> {
+        self.stop_server(i);
+        let sdir = self.server_dir(i);
+        let log = std::fs::File::create(sdir.join("server.log"))?;
+        let mut cmd = match kind {
+            ServerKind::Kea { threads } => {
+                configs::write_kea(self, i, threads)?;
+                let _ = std::fs::remove_file(sdir.join("kea-leases6.csv"));
+                let mut c = Self::netns_cmd(&self.ns_server(i), "kea-dhcp6");
+                c.arg("-c").arg(self.kea_config(i));
+                c.env("KEA_LOCKFILE_DIR", &sdir)
+                    .env("KEA_PIDFILE_DIR", &sdir);
+                c
+            }
+            ServerKind::Dhcp6d { io } => {
+                let state = sdir.join("state");
+                let _ = std::fs::remove_dir_all(&state);
+                std::fs::create_dir_all(&state)?;
+                let mut c = Self::netns_cmd(&self.ns_server(i), &dhcp6d_binary()?);
+                c.arg("serve")
+                    .arg("-c")
+                    .arg(self.dhcp6d_config(i))
+                    .args(["--io", io]);
+                c
+            }
+        };
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        let mut child = cmd.spawn().with_context(|| format!("starting {cmd:?}"))?;
+        let pid = child.id();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = child.try_wait()? {
+                let log = std::fs::read_to_string(sdir.join("server.log")).unwrap_or_default();
+                bail!("server {i} ({kind:?}) exited with {status} while starting:\n{log}");
+            }
+            let ready = match kind {
+                ServerKind::Kea { .. } => udp_port_bound(pid, 547),
+                ServerKind::Dhcp6d { .. } => control_answers(&self.control_socket(i)),
+            };
+            if ready {
+                break;
+            }
+            if Instant::now() > deadline {
+                stop_child(&mut child);
+                bail!(
+                    "server {i} ({kind:?}) not ready after 15 s; log in {}",
+                    sdir.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.children.push((i, child));
+        Ok(pid)
+    }
+
+    /// Stop server `i` if this lab started it (SIGTERM, then SIGKILL after 5 s).
+    pub fn stop_server(&mut self, i: usize) {
+        while let Some(pos) = self.children.iter().position(|(n, _)| *n == i) {
+            let (_, mut c) = self.children.remove(pos);
+            stop_child(&mut c);
+        }
+    }
+
+    /// Pid of server `i` if running.
+    pub fn server_pid(&self, i: usize) -> Option<u32> {
+        self.children
+            .iter()
+            .find(|(n, _)| *n == i)
+            .map(|(_, c)| c.id())
+    }
+
+    fn build_network(&mut self) -> Result<()> {
+        let sw = self.ns_switch();
+        let mut all = vec![sw.clone(), self.ns_client()];
+        if self.opts.relay {
+            all.push(self.ns_relay());
+            all.push(self.ns_relayed_client());
+        }
+        all.extend((1..=self.opts.servers).map(|i| self.ns_server(i)));
+        for ns in &all {
+            ip(&["netns", "add", ns])?;
+            // Addresses must be usable at once: no duplicate address detection.
+            for key in ["all", "default"] {
+                sysctl(ns, &format!("net.ipv6.conf.{key}.accept_dad"), "0")?;
+                sysctl(ns, &format!("net.ipv6.conf.{key}.dad_transmits"), "0")?;
+            }
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+        }
+        ip(&["-n", &sw, "link", "add", "br0", "type", "bridge"])?;
+        // Without snooping the bridge floods multicast: every server sees each Solicit.
+        ip(&[
+            "-n",
+            &sw,
+            "link",
+            "set",
+            "br0",
+            "type",
+            "bridge",
+            "mcast_snooping",
+            "0",
+        ])?;
+        ip(&["-n", &sw, "link", "set", "br0", "up"])?;
+
+        let direct = LINK_DIRECT.0;
+        self.port(&self.ns_client(), "cl", "eth0")?;
+        self.addr(&self.ns_client(), "eth0", self.client_addr())?;
+        for i in 1..=self.opts.servers {
+            let ns = self.ns_server(i);
+            self.port(&ns, &format!("s{i}"), "eth0")?;
+            self.addr(&ns, "eth0", self.server_addr(i))?;
+        }
+        if self.opts.relay {
+            let rl = self.ns_relay();
+            let cr = self.ns_relayed_client();
+            self.port(&rl, "rl", "up0")?;
+            self.addr(&rl, "up0", Ipv6Addr::from(u128::from(direct) + 2))?;
+            ip(&[
+                "-n", &rl, "link", "add", "down0", "type", "veth", "peer", "name", "eth0", "netns",
+                &cr,
+            ])?;
+            ip(&["-n", &rl, "link", "set", "down0", "up"])?;
+            ip(&["-n", &cr, "link", "set", "eth0", "up"])?;
+            let relayed = u128::from(LINK_RELAYED.0);
+            self.addr(&rl, "down0", Ipv6Addr::from(relayed + 1))?;
+            self.addr(&cr, "eth0", Ipv6Addr::from(relayed + 0x100))?;
+            sysctl(&rl, "net.ipv6.conf.all.forwarding", "1")?;
+            // Servers answer Relay-repl to the relay's address on the shared link;
+            // clients behind the relay reach servers only through it.
+            for i in 1..=self.opts.servers {
+                let r = format!("{}/{}", Ipv6Addr::from(relayed), LINK_RELAYED.1);
+                let via = Ipv6Addr::from(u128::from(direct) + 2).to_string();
+                ip(&["-n", &self.ns_server(i), "route", "add", &r, "via", &via])?;
+            }
+            self.start_relay()?;
+        }
+        Ok(())
+    }
+
+    /// A veth from namespace `ns` (named `inner`) into the bridge (named `outer`).
+    fn port(&self, ns: &str, outer: &str, inner: &str) -> Result<()> {
+        let sw = self.ns_switch();
+        ip(&[
+            "-n", &sw, "link", "add", outer, "type", "veth", "peer", "name", inner, "netns", ns,
+        ])?;
+        ip(&["-n", &sw, "link", "set", outer, "master", "br0"])?;
+        ip(&["-n", &sw, "link", "set", outer, "up"])?;
+        ip(&["-n", ns, "link", "set", inner, "up"])
+    }
+
+    fn addr(&self, ns: &str, dev: &str, a: Ipv6Addr) -> Result<()> {
+        ip(&[
+            "-n",
+            ns,
+            "addr",
+            "add",
+            &format!("{a}/64"),
+            "dev",
+            dev,
+            "nodad",
+        ])
+    }
+
+    fn start_relay(&mut self) -> Result<()> {
+        // Wait for down0's link-local address: dhcrelay refuses an interface without one.
+        wait_link_local(&self.ns_relay(), "down0")?;
+        let mut c = Self::netns_cmd(&self.ns_relay(), "dhcrelay");
+        c.args(["-6", "-d", "-q", "-pf"])
+            .arg(self.dir.join("dhcrelay.pid"));
+        c.args(["-l", "down0"]);
+        for i in 1..=self.opts.servers {
+            c.arg("-u").arg(format!("{}%up0", self.server_addr(i)));
+        }
+        let log = std::fs::File::create(self.dir.join("dhcrelay.log"))?;
+        c.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+        let child = c
+            .spawn()
+            .context("starting dhcrelay (apt package isc-dhcp-relay)")?;
+        self.relay = Some(child);
+        Ok(())
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if !self.persist {
+            if let Err(e) = self.down() {
+                eprintln!("lab {}: down failed: {e:#}", self.opts.name);
+            }
+        }
+    }
+}
+
+/// The unicast address of server `i` on the shared link of any lab.
+pub fn server_addr(i: usize) -> Ipv6Addr {
+    Ipv6Addr::from(u128::from(LINK_DIRECT.0) + 0x10 + i as u128)
+}
+
+/// The options of lab `name` as written by [`Lab::up`] (for tools that attach to a running lab).
+pub fn load_options(name: &str) -> Result<LabOptions> {
+    let path = lab_dir(name).join("lab.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("lab {name} is not up (no {})", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)?;
+    Ok(LabOptions {
+        name: name.to_string(),
+        servers: v["servers"].as_u64().unwrap_or(1) as usize,
+        model: v["model"].as_str().unwrap_or("standalone").to_string(),
+        relay: v["relay"].as_bool().unwrap_or(false),
+    })
+}
+
+/// Pools of every server of a lab on one link (what a client of that link may get).
+pub fn all_pools(opts: &LabOptions, relayed: bool) -> LinkPools {
+    let mut all = LinkPools {
+        na: Vec::new(),
+        pd: Vec::new(),
+    };
+    for i in 1..=opts.servers {
+        let p = configs::pools_for(opts, i);
+        let l = if relayed { p.relayed } else { p.direct };
+        for r in l.na {
+            if !all.na.contains(&r) {
+                all.na.push(r);
+            }
+        }
+        for r in l.pd {
+            if !all.pd.contains(&r) {
+                all.pd.push(r);
+            }
+        }
+    }
+    all
+}
+
+/// Where a lab keeps its files.
+pub fn lab_dir(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("dhcp6d-lab-{name}"))
+}
+
+/// The dhcp6d binary: `$DHCP6D_BIN`, else the workspace's release or debug build.
+pub fn dhcp6d_binary() -> Result<String> {
+    if let Ok(p) = std::env::var("DHCP6D_BIN") {
+        return Ok(p);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."));
+    for profile in ["release", "debug"] {
+        let p = root.join("target").join(profile).join("dhcp6d");
+        if p.exists() {
+            return Ok(p.display().to_string());
+        }
+    }
+    bail!("no dhcp6d binary: build it (cargo build --release -p dhcp-user) or set DHCP6D_BIN")
+}
+
+/// Remove every namespace named `NAME-*`, killing the processes inside first.
+pub fn down_by_name(name: &str) -> Result<()> {
+    let out = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .context("running ip")?;
+    let prefix = format!("{name}-");
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(ns) = line.split_whitespace().next() else {
+            continue;
+        };
+        if !ns.starts_with(&prefix) {
+            continue;
+        }
+        // Only processes this lab started live in its namespaces.
+        let pids = Command::new("ip").args(["netns", "pids", ns]).output()?;
+        for pid in String::from_utf8_lossy(&pids.stdout).split_whitespace() {
+            if let Ok(pid) = pid.parse::<i32>() {
+                // SAFETY: kill(2) with a pid we just read; no memory is involved.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        ip(&["netns", "del", ns])?;
+    }
+    Ok(())
+}
+
+fn stop_child(c: &mut Child) {
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = c.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = c.kill();
+    let _ = c.wait();
+}
+
+/// Run `ip ARGS`, failing with its stderr.
+pub fn ip(args: &[&str]) -> Result<()> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .context("running ip (iproute2)")?;
+    if !out.status.success() {
+        bail!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+fn sysctl(ns: &str, key: &str, value: &str) -> Result<()> {
+    let out = Lab::netns_cmd(ns, "sysctl")
+        .args(["-qw", &format!("{key}={value}")])
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "sysctl {key} in {ns}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+fn wait_link_local(ns: &str, dev: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let out = Command::new("ip")
+            .args(["-n", ns, "-6", "addr", "show", "dev", dev, "scope", "link"])
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if text.contains("fe80") && !text.contains("tentative") {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{dev} in {ns} has no usable link-local address after 5 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether process `pid` (in its own namespace) has a UDP socket bound to `port`.
+fn udp_port_bound(pid: u32, port: u16) -> bool {
+    let needle = format!(":{port:04X} ");
+    std::fs::read_to_string(format!("/proc/{pid}/net/udp6"))
+        .map(|t| {
+            t.lines().skip(1).any(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|a| format!("{a} ").ends_with(&needle))
+            })
+        })
+        .unwrap_or(false)
+}
+
+/// Whether a dhcp6d control socket answers a stats request.
+pub fn control_answers(path: &Path) -> bool {
+    use std::io::{BufRead, BufReader, Write};
+    let Ok(mut s) = std::os::unix::net::UnixStream::connect(path) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    if s.write_all(b"{\"command\":\"stats\"}\n").is_err() {
+        return false;
+    }
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).is_ok() && line.contains("uptime_s")
+}
+
+/// `cargo xtask lab up|down [--name NAME] [--servers N] [--model M] [--relay] [--start kea|socket|xdp]`.
+pub fn run(args: &[String]) -> Result<()> {
+    let mut opts = LabOptions::default();
+    let mut start: Option<String> = None;
+    let mut it = args.iter();
+    let action = it.next().map(String::as_str).unwrap_or("");
+    while let Some(a) = it.next() {
+        let mut val = || {
+            it.next()
+                .cloned()
+                .with_context(|| format!("{a} needs a value"))
+        };
+        match a.as_str() {
+            "--name" => opts.name = val()?,
+            "--servers" => opts.servers = val()?.parse().context("--servers")?,
+            "--model" => opts.model = val()?,
+            "--relay" => opts.relay = true,
+            "--start" => start = Some(val()?),
+            other => bail!("lab: unknown argument {other:?}"),
+        }
+    }
+    match action {
+        "up" => {
+            let mut lab = Lab::up(opts)?;
+            if let Some(s) = start {
+                let kind = match s.as_str() {
+                    "kea" => ServerKind::Kea { threads: 2 },
+                    "socket" => ServerKind::Dhcp6d { io: "socket" },
+                    "xdp" => ServerKind::Dhcp6d { io: "xdp" },
+                    other => bail!("--start kea|socket|xdp, not {other:?}"),
+                };
+                for i in 1..=lab.opts.servers {
+                    let pid = lab.start_server(i, kind)?;
+                    println!("server {i}: {kind:?} pid {pid} in {}", lab.ns_server(i));
+                }
+            }
+            println!("lab {} is up; files in {}", lab.opts.name, lab.dir.display());
+            println!("clients: ip netns exec {} ...", lab.ns_client());
+            lab.persist();
+            Ok(())
+        }
+        "down" => {
+            down_by_name(&opts.name)?;
+            let _ = std::fs::remove_dir_all(lab_dir(&opts.name));
+            println!("lab {} is down", opts.name);
+            Ok(())
+        }
+        _ => bail!("usage: cargo xtask lab up|down [--name NAME] [--servers N] [--model M] [--relay] [--start kea|socket|xdp]"),
+    }
+}

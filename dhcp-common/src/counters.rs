@@ -14,10 +14,13 @@ pub enum XdpCounter {
     Passed = 2,
     /// Frames too short or malformed to classify (still passed to the kernel).
     Malformed = 3,
+    /// DHCPv6-to-server frames passed because no AF_XDP socket is bound on
+    /// that RX queue (workers not running): the kernel path gets them.
+    NoSocket = 4,
 }
 
 /// Number of slots in the counters array.
-pub const XDP_COUNTER_SLOTS: u32 = 4;
+pub const XDP_COUNTER_SLOTS: u32 = 5;
 
 /// One counter slot value (a plain `u64` wrapped so it is `Pod` on both sides).
 #[repr(C)]

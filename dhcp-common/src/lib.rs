@@ -4,7 +4,10 @@
 //! code runs in the kernel verifier's world, in host unit tests and in fuzzers.
 #![no_std]
 
+pub mod classify;
 pub mod counters;
+
+pub use classify::{classify, DhcpFrame, FrameBytes, Reject};
 
 /// UDP port DHCPv6 servers and relay agents listen on (RFC 9915 §7.2).
 pub const SERVER_PORT: u16 = 547;

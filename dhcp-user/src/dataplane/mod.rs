@@ -1,1 +1,296 @@
-//! dataplane (being written).
+//! Packet I/O: gets DHCPv6 messages from the wire to a [`Handler`] and its
+//! replies back, either through XDP + AF_XDP or through kernel UDP sockets.
+//!
+//! This module owns sockets, the XDP program, worker threads and frame
+//! building. It never looks inside a DHCPv6 message (that is `core`) and never
+//! writes the journal (that is `store`): it only waits for
+//! [`Durability::durable_seq`] before releasing a reply that needs it.
+//!
+//! # Entry point (used by `dhcp6d serve`)
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # fn demo<H: dhcp6d::core::Handler, D: dhcp6d::store::Durability>(h: Arc<H>, d: Arc<D>)
+//! # -> Result<(), dhcp6d::dataplane::DataplaneError> {
+//! use dhcp6d::config::IoMode;
+//! use dhcp6d::dataplane::{start, DataplaneConfig};
+//! let cfg = DataplaneConfig::new(vec!["eth0".into()], IoMode::Xdp);
+//! let dp = start(&cfg, h, d)?;          // attaches XDP, spawns workers
+//! let per_worker = dp.worker_counters(); // sum these for `stats`
+//! let xdp = dp.xdp_counters();           // None in socket mode
+//! dp.stop();                             // detaches XDP, joins workers
+//! # Ok(()) }
+//! ```
+//!
+//! # Pipeline
+//! - [`xdp`]: the eBPF program (built by `build.rs` from `dhcp-ebpf`) is
+//!   attached to every interface (native mode, generic as a fallback); it
+//!   redirects DHCPv6-to-server frames to the AF_XDP socket of their RX queue
+//!   and passes everything else, and everything when no socket is bound.
+//! - [`afxdp`]: one socket + one pinned worker thread per RX queue of each
+//!   interface; frames are handled and answered in place in the UMEM.
+//! - [`socket`]: one UDP socket on `[::]:547` and one worker thread.
+//! - [`worker`]: what both do per message (handler call, counters, journal).
+//! - [`frame`]: request parsing and reply building for AF_XDP.
+
+pub mod afxdp;
+pub mod frame;
+pub mod netif;
+pub mod socket;
+pub mod testing;
+pub mod worker;
+pub mod xdp;
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crate::config::IoMode;
+use crate::core::Handler;
+use crate::stats::WorkerCounters;
+use crate::store::Durability;
+
+pub use worker::Processor;
+pub use xdp::XdpTotals;
+
+/// How long an idle worker sleeps in poll() before re-checking for stop.
+const IDLE_POLL_MS: i32 = 100;
+
+/// One packet I/O backend instance (a socket, or one AF_XDP queue). A worker
+/// thread calls [`PacketIo::poll_once`] in a loop.
+pub trait PacketIo {
+    /// Receive a batch, handle it, transmit what may leave. When there was
+    /// nothing to do, block in poll() for up to `idle_timeout_ms` (1 ms while
+    /// replies wait for the journal), so an idle server costs no CPU.
+    fn poll_once<H: Handler, D: Durability>(
+        &mut self,
+        proc: &mut Processor<H, D>,
+        idle_timeout_ms: i32,
+    ) -> io::Result<()>;
+
+    /// Replies held for durability.
+    fn pending(&self) -> usize;
+
+    /// At shutdown: drop (and count) held replies, returning their buffers.
+    fn abandon_pending<H: Handler, D: Durability>(&mut self, proc: &mut Processor<H, D>);
+}
+
+/// What the data plane needs from the configuration.
+#[derive(Clone, Debug)]
+pub struct DataplaneConfig {
+    /// Interfaces clients or relays reach us on.
+    pub interfaces: Vec<String>,
+    /// XDP + AF_XDP, or kernel sockets.
+    pub io: IoMode,
+    /// AF_XDP: serve at most this many RX queues per interface (None: all active ones).
+    pub max_queues: Option<u32>,
+    /// AF_XDP: pin queue N's worker to CPU N modulo the CPU count.
+    pub pin_workers: bool,
+}
+
+impl DataplaneConfig {
+    /// Defaults: every active RX queue, workers pinned.
+    pub fn new(interfaces: Vec<String>, io: IoMode) -> Self {
+        DataplaneConfig {
+            interfaces,
+            io,
+            max_queues: None,
+            pin_workers: true,
+        }
+    }
+}
+
+/// Why the data plane could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DataplaneError {
+    /// No interface configured.
+    #[error("no interfaces configured")]
+    NoInterfaces,
+    /// A configured interface does not exist in this network namespace.
+    #[error("interface {name:?}: {source}")]
+    Interface {
+        /// The interface name from the configuration.
+        name: String,
+        /// What the lookup said.
+        source: io::Error,
+    },
+    /// This binary was built with `DHCP6D_SKIP_EBPF=1` and has no XDP program.
+    #[error("this dhcp6d was built without its XDP program (DHCP6D_SKIP_EBPF=1): rebuild without it, or use io = \"socket\"")]
+    NoXdpObject,
+    /// Loading or attaching the XDP program failed.
+    #[error("XDP program {iface}: {msg}")]
+    Xdp {
+        /// Interface (empty while loading).
+        iface: String,
+        /// What failed.
+        msg: String,
+    },
+    /// An AF_XDP socket could not be set up.
+    #[error("AF_XDP socket on {iface} queue {queue}: {msg}")]
+    Xsk {
+        /// Interface name.
+        iface: String,
+        /// RX queue id.
+        queue: u32,
+        /// What failed.
+        msg: String,
+    },
+    /// The kernel UDP socket could not be set up.
+    #[error("UDP socket on [::]:547: {0}")]
+    Socket(io::Error),
+}
+
+/// A running data plane. Dropping it stops it too; [`Dataplane::stop`] is explicit.
+pub struct Dataplane {
+    stop: Arc<AtomicBool>,
+    workers: Vec<JoinHandle<()>>,
+    counters: Vec<Arc<WorkerCounters>>,
+    // Keeps the programs attached; dropping one detaches it. Behind a mutex
+    // only because the control thread reads counters through `&self`.
+    programs: Vec<Mutex<xdp::LoadedXdp>>,
+}
+
+impl Dataplane {
+    /// One counter block per worker; the control side sums them.
+    pub fn worker_counters(&self) -> Vec<Arc<WorkerCounters>> {
+        self.counters.clone()
+    }
+
+    /// The XDP program's counters summed over CPUs and interfaces (None in socket mode).
+    pub fn xdp_counters(&self) -> Option<XdpTotals> {
+        if self.programs.is_empty() {
+            return None;
+        }
+        let mut total = XdpTotals::default();
+        for p in &self.programs {
+            if let Ok(p) = p.lock() {
+                total += p.totals();
+            }
+        }
+        Some(total)
+    }
+
+    /// Number of worker threads.
+    pub fn workers(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Stop workers (they flush durable replies first), then detach XDP.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+        // Detach only after the sockets are gone, so frames never hit a
+        // half-torn-down queue; the XskMap slots empty as sockets close.
+        self.programs.clear();
+    }
+}
+
+impl Drop for Dataplane {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Start the data plane: look up the interfaces, then either attach XDP and
+/// start one AF_XDP worker per RX queue, or open the UDP socket and start
+/// one worker. Call it in the network namespace the interfaces live in.
+pub fn start<H: Handler, D: Durability>(
+    cfg: &DataplaneConfig,
+    handler: Arc<H>,
+    durability: Arc<D>,
+) -> Result<Dataplane, DataplaneError> {
+    if cfg.interfaces.is_empty() {
+        return Err(DataplaneError::NoInterfaces);
+    }
+    let mut ifaces = Vec::with_capacity(cfg.interfaces.len());
+    for name in &cfg.interfaces {
+        let netif = netif::NetIf::lookup(name).map_err(|source| DataplaneError::Interface {
+            name: name.clone(),
+            source,
+        })?;
+        ifaces.push(netif);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut dp = Dataplane {
+        stop: stop.clone(),
+        workers: Vec::new(),
+        counters: Vec::new(),
+        programs: Vec::new(),
+    };
+    match cfg.io {
+        IoMode::Socket => {
+            let io = socket::SocketIo::open(ifaces).map_err(DataplaneError::Socket)?;
+            let counters = Arc::new(WorkerCounters::default());
+            let proc = Processor::new(handler, durability, counters.clone());
+            dp.counters.push(counters);
+            dp.workers
+                .push(spawn_worker("dhcp6d-sock".into(), io, proc, stop, None));
+        }
+        IoMode::Xdp => afxdp::start_all(&mut dp, cfg, &ifaces, &handler, &durability)?,
+    }
+    Ok(dp)
+}
+
+fn spawn_worker<IO, H, D>(
+    name: String,
+    mut io: IO,
+    mut proc: Processor<H, D>,
+    stop: Arc<AtomicBool>,
+    cpu: Option<usize>,
+) -> JoinHandle<()>
+where
+    IO: PacketIo + Send + 'static,
+    H: Handler,
+    D: Durability,
+{
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            if let Some(cpu) = cpu {
+                pin_to_cpu(cpu);
+            }
+            run_worker(&mut io, &mut proc, &stop);
+        })
+        .expect("spawn worker thread")
+}
+
+/// The worker loop shared by both backends.
+pub(crate) fn run_worker<IO: PacketIo, H: Handler, D: Durability>(
+    io: &mut IO,
+    proc: &mut Processor<H, D>,
+    stop: &AtomicBool,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        if let Err(e) = io.poll_once(proc, IDLE_POLL_MS) {
+            tracing::error!("data plane worker: {e}");
+            break;
+        }
+    }
+    // Give the journal a moment to make held replies durable, then drop the rest.
+    for _ in 0..200 {
+        if io.pending() == 0 {
+            break;
+        }
+        let _ = io.poll_once(proc, 1);
+    }
+    io.abandon_pending(proc);
+}
+
+pub(crate) fn pin_to_cpu(cpu: usize) {
+    // SAFETY: cpu_set_t is plain data; sched_setaffinity on this thread only.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            tracing::warn!(cpu, "cannot pin worker: {}", io::Error::last_os_error());
+        }
+    }
+}

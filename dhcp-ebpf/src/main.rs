@@ -1,0 +1,105 @@
+//! The XDP program: DHCPv6-to-server frames go to the AF_XDP socket bound on
+//! the frame's RX queue; everything else, and everything when no socket is
+//! bound there, goes to the kernel (`XDP_PASS`). It never drops a frame.
+//!
+//! The decision is `dhcp_common::classify`, the same code host tests and
+//! fuzzers run; here it reads the frame with `bpf_xdp_load_bytes`, so it also
+//! sees multi-buffer (jumbo) frames and needs no packet-pointer tricks.
+#![no_std]
+#![no_main]
+
+use core::ffi::c_void;
+
+use aya_ebpf::{
+    bindings::xdp_action,
+    helpers::bpf_xdp_load_bytes,
+    macros::{map, xdp},
+    maps::{PerCpuArray, XskMap},
+    programs::XdpContext,
+};
+use aya_log_ebpf::debug;
+use dhcp_common::{
+    classify,
+    counters::{CounterValue, XdpCounter, XDP_COUNTER_SLOTS},
+    FrameBytes,
+};
+
+/// Most RX queues per interface we steer; user space fills slot = queue id.
+const MAX_QUEUES: u32 = 64;
+
+/// AF_XDP sockets, indexed by RX queue id.
+#[map]
+static XSKS: XskMap = XskMap::with_max_entries(MAX_QUEUES, 0);
+
+/// Per-CPU counters, indexed by `XdpCounter`.
+#[map]
+static COUNTERS: PerCpuArray<CounterValue> = PerCpuArray::with_max_entries(XDP_COUNTER_SLOTS, 0);
+
+struct Frame<'a>(&'a XdpContext);
+
+impl FrameBytes for Frame<'_> {
+    #[inline(always)]
+    fn load<const N: usize>(&self, off: usize) -> Option<[u8; N]> {
+        let mut buf = [0u8; N];
+        // SAFETY: the helper bounds-checks `off + N` against the frame
+        // (all buffers of it) and writes at most N bytes into `buf`.
+        let rc = unsafe {
+            bpf_xdp_load_bytes(
+                self.0.ctx,
+                off as u32,
+                buf.as_mut_ptr() as *mut c_void,
+                N as u32,
+            )
+        };
+        (rc == 0).then_some(buf)
+    }
+}
+
+#[inline(always)]
+fn count(which: XdpCounter) {
+    if let Some(slot) = COUNTERS.get_ptr_mut(which as u32) {
+        // SAFETY: per-CPU slot, only this CPU writes it while we run.
+        unsafe { (*slot).value += 1 };
+    }
+}
+
+#[xdp(frags)]
+pub fn dhcp6_xdp(ctx: XdpContext) -> u32 {
+    count(XdpCounter::Seen);
+    match classify(&Frame(&ctx)) {
+        Ok(_) => {
+            let queue = ctx.rx_queue_index();
+            // Flags = XDP_PASS: the helper returns it when the slot is empty,
+            // so a missing or dead worker falls back to the kernel path.
+            match XSKS.redirect(queue, u64::from(xdp_action::XDP_PASS)) {
+                Ok(action) if action == xdp_action::XDP_REDIRECT => {
+                    count(XdpCounter::Redirected);
+                    action
+                }
+                _ => {
+                    debug!(&ctx, "dhcpv6 on queue {} with no socket bound", queue);
+                    count(XdpCounter::NoSocket);
+                    count(XdpCounter::Passed);
+                    xdp_action::XDP_PASS
+                }
+            }
+        }
+        Err(reject) => {
+            if reject.is_malformed() {
+                count(XdpCounter::Malformed);
+            }
+            count(XdpCounter::Passed);
+            xdp_action::XDP_PASS
+        }
+    }
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

@@ -1,0 +1,455 @@
+//! AF_XDP backend: one socket, one UMEM and one worker thread per RX queue.
+//!
+//! Every UMEM frame is always in exactly one place: our free list, the fill
+//! ring, the kernel (RX), the pending queue (reply waiting for the journal),
+//! our TX batch, or the TX/completion rings. A request's frame becomes its
+//! reply's frame (rewritten in place), so TX needs no extra frames, and every
+//! drop path puts the frame back on the free list: nothing leaks.
+
+use std::io;
+use std::num::NonZeroU32;
+use std::ptr::NonNull;
+use std::sync::mpsc::sync_channel;
+use std::sync::{Arc, Mutex};
+
+use xdpilone::xdp::XdpDesc;
+use xdpilone::{DeviceQueue, IfInfo, RingRx, RingTx, Socket, SocketConfig, Umem, UmemConfig, User};
+
+use super::frame::{parse_request, reply_room, write_reply};
+use super::netif::NetIf;
+use super::worker::{PendingQueue, Processor, Verdict};
+use super::xdp::LoadedXdp;
+use super::{run_worker, Dataplane, DataplaneConfig, DataplaneError, PacketIo};
+use crate::core::{Handler, Ingress};
+use crate::stats::{DropReason, MsgKind, WorkerCounters};
+use crate::store::Durability;
+
+const FRAME_SIZE: u32 = 4096;
+const NUM_FRAMES: u32 = 2048;
+const RING_SIZE: u32 = 1024;
+const BATCH: usize = 64;
+/// Empty rounds spent spinning before sleeping in poll(): keeps latency low
+/// while traffic flows without burning a core when it stops.
+const SPIN_ROUNDS: u32 = 32;
+/// Most RX queues per interface (the XskMap size in dhcp-ebpf).
+const MAX_QUEUES: u32 = 64;
+
+/// Anonymous, page-aligned memory for the UMEM; unmapped on drop.
+struct Area {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+impl Area {
+    fn new(len: usize) -> io::Result<Area> {
+        // SAFETY: anonymous private mapping; checked for MAP_FAILED.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Area {
+            ptr: NonNull::new(p.cast()).expect("mmap returned non-null"),
+            len,
+        })
+    }
+}
+
+impl Area {
+    /// The UMEM chunk that `addr` points into, from `addr` to the chunk's end.
+    #[expect(
+        clippy::mut_from_ref,
+        reason = "UMEM frames are owned by whoever holds their address, not by a Rust borrow"
+    )]
+    fn chunk(&self, addr: u64) -> &mut [u8] {
+        let base = addr & !u64::from(FRAME_SIZE - 1);
+        let end = (base + u64::from(FRAME_SIZE)).min(self.len as u64);
+        let start = addr.min(end);
+        // SAFETY: [start, end) lies inside the mapping, and the frame is ours
+        // alone: the kernel handed it over on RX and gets it back only
+        // through the TX or fill ring.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.ptr.as_ptr().add(start as usize),
+                (end - start) as usize,
+            )
+        }
+    }
+}
+
+impl Drop for Area {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping, unmapped once, after the rings (declared
+        // earlier in XskIo) are dropped and the socket closed.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
+
+/// One AF_XDP queue. Field order is drop order: rings and socket first, the
+/// memory they point into last.
+pub struct XskIo {
+    rx: RingRx,
+    tx: RingTx,
+    fq: DeviceQueue,
+    _user: User,
+    _sock: Socket,
+    _umem: Umem,
+    area: Area,
+    netif: NetIf,
+    free: Vec<u64>,
+    txq: Vec<(XdpDesc, MsgKind)>,
+    pending: PendingQueue<(XdpDesc, MsgKind)>,
+    scratch: Box<[u8]>,
+    idle_rounds: u32,
+    fd: i32,
+}
+
+fn xsk_err(netif: &NetIf, queue: u32, what: &str, e: impl std::fmt::Debug) -> DataplaneError {
+    DataplaneError::Xsk {
+        iface: netif.name.clone(),
+        queue,
+        msg: format!("{what}: {e:?}"),
+    }
+}
+
+impl XskIo {
+    /// Create and bind the socket for `queue` of `netif`.
+    pub fn open(netif: NetIf, queue: u32) -> Result<XskIo, DataplaneError> {
+        let len = (FRAME_SIZE * NUM_FRAMES) as usize;
+        let area = Area::new(len).map_err(|e| xsk_err(&netif, queue, "mmap UMEM", e))?;
+        let config = UmemConfig {
+            fill_size: RING_SIZE,
+            complete_size: RING_SIZE,
+            frame_size: FRAME_SIZE,
+            headroom: 0,
+            flags: 0,
+        };
+        let region = NonNull::slice_from_raw_parts(area.ptr, len);
+        // SAFETY: page-aligned mapping that outlives the Umem (field order).
+        let umem = unsafe { Umem::new(config, region) }
+            .map_err(|e| xsk_err(&netif, queue, "UMEM register", e))?;
+        let mut info = IfInfo::invalid();
+        info.from_ifindex(netif.index)
+            .map_err(|e| xsk_err(&netif, queue, "interface", e))?;
+        info.set_queue(queue);
+        let sock =
+            Socket::with_shared(&info, &umem).map_err(|e| xsk_err(&netif, queue, "socket", e))?;
+        let fq = umem
+            .fq_cq(&sock)
+            .map_err(|e| xsk_err(&netif, queue, "fill/completion rings", e))?;
+        let user = umem
+            .rx_tx(
+                &sock,
+                &SocketConfig {
+                    rx_size: NonZeroU32::new(RING_SIZE),
+                    tx_size: NonZeroU32::new(RING_SIZE),
+                    bind_flags: SocketConfig::XDP_BIND_NEED_WAKEUP,
+                },
+            )
+            .map_err(|e| xsk_err(&netif, queue, "rx/tx rings", e))?;
+        let rx = user
+            .map_rx()
+            .map_err(|e| xsk_err(&netif, queue, "map rx", e))?;
+        let tx = user
+            .map_tx()
+            .map_err(|e| xsk_err(&netif, queue, "map tx", e))?;
+        umem.bind(&user)
+            .map_err(|e| xsk_err(&netif, queue, "bind", e))?;
+        let fd = rx.as_raw_fd();
+        let mut io = XskIo {
+            rx,
+            tx,
+            fq,
+            _user: user,
+            _sock: sock,
+            _umem: umem,
+            area,
+            netif,
+            free: (0..u64::from(NUM_FRAMES))
+                .rev()
+                .map(|i| i * u64::from(FRAME_SIZE))
+                .collect(),
+            txq: Vec::with_capacity(NUM_FRAMES as usize),
+            pending: PendingQueue::new(),
+            scratch: vec![0u8; FRAME_SIZE as usize].into_boxed_slice(),
+            idle_rounds: 0,
+            fd,
+        };
+        io.refill();
+        Ok(io)
+    }
+
+    /// The socket fd to put into the XskMap.
+    pub fn fd(&self) -> i32 {
+        self.fd
+    }
+
+    /// Frames the free list holds (for leak tests).
+    pub fn free_frames(&self) -> usize {
+        self.free.len()
+    }
+
+    fn reclaim_completions(&mut self) {
+        let mut c = self.fq.complete(RING_SIZE);
+        while let Some(addr) = c.read() {
+            self.free.push(addr & !u64::from(FRAME_SIZE - 1));
+        }
+        c.release();
+    }
+
+    fn refill(&mut self) {
+        if self.free.is_empty() {
+            return;
+        }
+        let mut f = self.fq.fill(self.free.len() as u32);
+        let take = (f.capacity() as usize).min(self.free.len());
+        let start = self.free.len() - take;
+        let n = f.insert(self.free[start..].iter().copied()) as usize;
+        f.commit();
+        self.free.truncate(self.free.len() - n);
+    }
+
+    fn handle_frame<H: Handler, D: Durability>(
+        &mut self,
+        desc: XdpDesc,
+        proc: &mut Processor<H, D>,
+    ) {
+        let base = desc.addr & !u64::from(FRAME_SIZE - 1);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let outcome = self.answer(desc, proc, &mut scratch);
+        self.scratch = scratch;
+        match outcome {
+            Ok((out, kind, None)) => self.txq.push((out, kind)),
+            Ok((out, kind, Some(seq))) => {
+                if self.pending.push(seq, (out, kind)).is_err() {
+                    proc.drop_frame(DropReason::Other);
+                    self.free.push(base);
+                }
+            }
+            Err(reason) => {
+                // `None`: the processor already counted why.
+                if let Some(reason) = reason {
+                    proc.drop_frame(reason);
+                }
+                self.free.push(base);
+            }
+        }
+    }
+
+    /// Handle the request in `desc` and rewrite its frame into the reply.
+    fn answer<H: Handler, D: Durability>(
+        &self,
+        desc: XdpDesc,
+        proc: &mut Processor<H, D>,
+        scratch: &mut [u8],
+    ) -> Result<(XdpDesc, MsgKind, Option<u64>), Option<DropReason>> {
+        let chunk = self.area.chunk(desc.addr);
+        let len = (desc.len as usize).min(chunk.len());
+        let req = parse_request(&chunk[..len]).ok_or(Some(DropReason::Malformed))?;
+        let ingress = Ingress {
+            ifindex: self.netif.index,
+            src: req.src,
+            src_port: req.src_port,
+            dst_multicast: req.dst.is_multicast(),
+        };
+        let room = reply_room(&req, chunk.len()).min(scratch.len());
+        let payload = &chunk[req.payload_start..req.payload_end];
+        let (reply, seq) = match proc.process(&ingress, payload, &mut scratch[..room]) {
+            Verdict::Drop => return Err(None),
+            Verdict::Send(reply) => (reply, None),
+            Verdict::Hold(reply, seq) => (reply, Some(seq)),
+        };
+        let src = self
+            .netif
+            .reply_source(req.dst, reply.to)
+            .ok_or(Some(DropReason::Other))?;
+        let n = write_reply(
+            chunk,
+            &req,
+            self.netif.mac,
+            src,
+            &reply,
+            &scratch[..reply.len],
+        )
+        .ok_or(Some(DropReason::Other))?;
+        let out = XdpDesc {
+            addr: desc.addr,
+            len: n as u32,
+            options: 0,
+        };
+        Ok((out, reply.sent, seq))
+    }
+
+    fn transmit<H: Handler, D: Durability>(&mut self, proc: &Processor<H, D>) {
+        if self.txq.is_empty() {
+            return;
+        }
+        let mut w = self.tx.transmit(self.txq.len() as u32);
+        let n = w.insert(self.txq.iter().map(|(d, _)| *d)) as usize;
+        w.commit();
+        drop(w);
+        for (_, kind) in self.txq.drain(..n) {
+            proc.sent(kind);
+        }
+        // Copy mode (veth) only sends on a wake-up; with need_wakeup the
+        // kernel tells us when one is needed.
+        if self.tx.needs_wakeup() {
+            self.tx.wake();
+        }
+    }
+
+    fn wait(&mut self, timeout_ms: i32) {
+        let mut pfd = libc::pollfd {
+            fd: self.fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd. poll() also kicks the fill queue when the
+        // driver asked for a wake-up (need_wakeup).
+        unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+    }
+}
+
+impl PacketIo for XskIo {
+    fn poll_once<H: Handler, D: Durability>(
+        &mut self,
+        proc: &mut Processor<H, D>,
+        idle_timeout_ms: i32,
+    ) -> io::Result<()> {
+        self.reclaim_completions();
+        self.refill();
+        let mut descs = [XdpDesc {
+            addr: 0,
+            len: 0,
+            options: 0,
+        }; BATCH];
+        let mut got = 0;
+        {
+            let mut r = self.rx.receive(BATCH as u32);
+            while let Some(d) = r.read() {
+                descs[got] = d;
+                got += 1;
+            }
+            r.release();
+        }
+        if got > 0 {
+            proc.start_batch();
+            for d in &descs[..got] {
+                self.handle_frame(*d, proc);
+            }
+        }
+        if !self.pending.is_empty() {
+            let durable = proc.durable_seq();
+            while let Some(item) = self.pending.pop_ready(durable) {
+                self.txq.push(item);
+            }
+        }
+        self.transmit(proc);
+        if got > 0 {
+            self.idle_rounds = 0;
+        } else if self.idle_rounds < SPIN_ROUNDS {
+            self.idle_rounds += 1;
+            std::hint::spin_loop();
+        } else {
+            let timeout = if self.pending.is_empty() && self.txq.is_empty() {
+                idle_timeout_ms
+            } else {
+                1
+            };
+            self.wait(timeout);
+        }
+        Ok(())
+    }
+
+    fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    fn abandon_pending<H: Handler, D: Durability>(&mut self, proc: &mut Processor<H, D>) {
+        let mut freed = 0;
+        for (desc, _) in self.pending.drain() {
+            self.free.push(desc.addr & !u64::from(FRAME_SIZE - 1));
+            freed += 1;
+        }
+        for (desc, _) in self.txq.drain(..) {
+            self.free.push(desc.addr & !u64::from(FRAME_SIZE - 1));
+            freed += 1;
+        }
+        for _ in 0..freed {
+            proc.drop_frame(DropReason::Other);
+        }
+    }
+}
+
+/// Attach the program to every interface and start a worker per RX queue.
+pub(super) fn start_all<H: Handler, D: Durability>(
+    dp: &mut Dataplane,
+    cfg: &DataplaneConfig,
+    ifaces: &[NetIf],
+    handler: &Arc<H>,
+    durability: &Arc<D>,
+) -> Result<(), DataplaneError> {
+    let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for netif in ifaces {
+        let mut prog = LoadedXdp::load().map_err(|e| match e {
+            DataplaneError::Xdp { msg, .. } => DataplaneError::Xdp {
+                iface: netif.name.clone(),
+                msg,
+            },
+            other => other,
+        })?;
+        let queues = netif
+            .rx_queues()
+            .min(cfg.max_queues.unwrap_or(MAX_QUEUES))
+            .min(MAX_QUEUES);
+        for queue in 0..queues {
+            let counters = Arc::new(WorkerCounters::default());
+            let proc = Processor::new(handler.clone(), durability.clone(), counters.clone());
+            let (ready_tx, ready_rx) = sync_channel(1);
+            let stop = dp.stop.clone();
+            let netif_w = netif.clone();
+            let cpu = cfg.pin_workers.then_some(queue as usize % ncpu);
+            let name = format!("dhcp6d-xsk-{}-{queue}", netif.name);
+            // The xdpilone rings are not Send: each worker builds its own
+            // socket and reports the fd (or the error) back.
+            let worker = std::thread::Builder::new()
+                .name(name)
+                .spawn(move || {
+                    if let Some(cpu) = cpu {
+                        super::pin_to_cpu(cpu);
+                    }
+                    let mut proc = proc;
+                    match XskIo::open(netif_w, queue) {
+                        Ok(mut io) => {
+                            let _ = ready_tx.send(Ok(io.fd()));
+                            run_worker(&mut io, &mut proc, &stop);
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                        }
+                    }
+                })
+                .map_err(|e| xsk_err(netif, queue, "spawn", e))?;
+            dp.workers.push(worker);
+            dp.counters.push(counters);
+            let fd = ready_rx
+                .recv()
+                .map_err(|e| xsk_err(netif, queue, "worker died", e))??;
+            prog.bind_socket(queue, fd)
+                .map_err(|e| xsk_err(netif, queue, "XskMap", e))?;
+        }
+        // Attach last: until now frames would only have been passed anyway.
+        let mode = prog.attach(&netif.name)?;
+        tracing::info!(iface = %netif.name, ?mode, queues, "XDP attached");
+        dp.programs.push(Mutex::new(prog));
+    }
+    Ok(())
+}

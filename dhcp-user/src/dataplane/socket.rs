@@ -1,0 +1,353 @@
+//! Kernel-socket backend (`io = "socket"`): one UDP socket on `[::]:547`
+//! that has joined ff02::1:2 on every configured interface and ff05::1:3,
+//! batched with recvmmsg/sendmmsg. IPV6_PKTINFO gives the arrival interface
+//! and destination; replies set interface and source the same way.
+
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::Ipv6Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use dhcp_common::SERVER_PORT;
+
+use super::netif::NetIf;
+use super::worker::{PendingQueue, Processor, Verdict, PENDING_CAPACITY};
+use super::PacketIo;
+use crate::core::{Handler, Ingress};
+use crate::stats::{DropReason, MsgKind};
+use crate::store::Durability;
+
+/// Messages per recvmmsg/sendmmsg call.
+const BATCH: usize = 32;
+/// Largest datagram we read or write (a UMEM-frame-sized reply fits).
+const BUF: usize = 4096;
+const CMSG_SPACE: usize = 64;
+const ALL_SERVERS_AND_RELAYS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
+const ALL_SERVERS: Ipv6Addr = Ipv6Addr::new(0xff05, 0, 0, 0, 0, 0, 1, 3);
+
+/// A reply ready to go (or held): which buffer slot, and where to.
+#[derive(Clone, Copy)]
+struct Outgoing {
+    slot: u16,
+    len: u16,
+    to: Ipv6Addr,
+    port: u16,
+    src: Ipv6Addr,
+    ifindex: u32,
+    kind: MsgKind,
+}
+
+/// The socket backend (one per server).
+pub struct SocketIo {
+    fd: OwnedFd,
+    ifaces: Vec<NetIf>,
+    rx: Box<[[u8; BUF]]>,
+    // Reply buffers: every one is either free, in `ready` or in `pending`.
+    tx: Box<[[u8; BUF]]>,
+    free: Vec<u16>,
+    ready: Vec<Outgoing>,
+    pending: PendingQueue<Outgoing>,
+}
+
+fn setsockopt<T>(fd: &OwnedFd, level: i32, name: i32, val: &T) -> io::Result<()> {
+    // SAFETY: `val` is a live T and we pass its exact size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (val as *const T).cast(),
+            size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+impl SocketIo {
+    /// Bind `[::]:547` and join the DHCPv6 groups on `ifaces`.
+    pub fn open(ifaces: Vec<NetIf>) -> io::Result<SocketIo> {
+        // SAFETY: plain socket(2); the fd is owned right away.
+        let raw = unsafe { libc::socket(libc::AF_INET6, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `raw` is a fresh fd nobody else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let one: libc::c_int = 1;
+        setsockopt(&fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, &one)?;
+        setsockopt(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, &one)?;
+        setsockopt(&fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, &one)?;
+        // SAFETY: zeroed sockaddr_in6 is valid; we set family and port.
+        let mut sa: libc::sockaddr_in6 = unsafe { zeroed() };
+        sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+        sa.sin6_port = SERVER_PORT.to_be();
+        // SAFETY: `sa` is a valid sockaddr_in6 of the size we pass.
+        let rc = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&sa as *const libc::sockaddr_in6).cast(),
+                size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        for netif in &ifaces {
+            for group in [ALL_SERVERS_AND_RELAYS, ALL_SERVERS] {
+                let mreq = libc::ipv6_mreq {
+                    ipv6mr_multiaddr: libc::in6_addr {
+                        s6_addr: group.octets(),
+                    },
+                    ipv6mr_interface: netif.index,
+                };
+                setsockopt(&fd, libc::IPPROTO_IPV6, libc::IPV6_ADD_MEMBERSHIP, &mreq)?;
+            }
+        }
+        let slots = PENDING_CAPACITY + BATCH;
+        Ok(SocketIo {
+            fd,
+            ifaces,
+            rx: vec![[0u8; BUF]; BATCH].into_boxed_slice(),
+            tx: vec![[0u8; BUF]; slots].into_boxed_slice(),
+            free: (0..slots as u16).collect(),
+            ready: Vec::with_capacity(slots),
+            pending: PendingQueue::new(),
+        })
+    }
+
+    fn wait(&self, timeout_ms: i32) {
+        let mut pfd = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+    }
+
+    fn receive<H: Handler, D: Durability>(&mut self, proc: &mut Processor<H, D>) -> usize {
+        // SAFETY (all zeroed below): plain C structs for which zero is valid.
+        let mut names: [libc::sockaddr_in6; BATCH] = unsafe { zeroed() };
+        let mut ctrl = [[0u8; CMSG_SPACE]; BATCH];
+        let mut iov: [libc::iovec; BATCH] = unsafe { zeroed() };
+        let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
+        for i in 0..BATCH {
+            iov[i] = libc::iovec {
+                iov_base: self.rx[i].as_mut_ptr().cast(),
+                iov_len: BUF,
+            };
+            let h = &mut hdrs[i].msg_hdr;
+            h.msg_name = (&mut names[i] as *mut libc::sockaddr_in6).cast();
+            h.msg_namelen = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+            h.msg_iov = &mut iov[i];
+            h.msg_iovlen = 1;
+            h.msg_control = ctrl[i].as_mut_ptr().cast();
+            h.msg_controllen = CMSG_SPACE;
+        }
+        // SAFETY: every header points at live buffers of the sizes given.
+        let n = unsafe {
+            libc::recvmmsg(
+                self.fd.as_raw_fd(),
+                hdrs.as_mut_ptr(),
+                BATCH as u32,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if n <= 0 {
+            return 0;
+        }
+        proc.start_batch();
+        for i in 0..n as usize {
+            let len = hdrs[i].msg_len as usize;
+            let truncated = hdrs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
+            let Some((dst, ifindex)) = pktinfo(&hdrs[i].msg_hdr) else {
+                proc.drop_frame(DropReason::Malformed);
+                continue;
+            };
+            if truncated {
+                proc.drop_frame(DropReason::Malformed);
+                continue;
+            }
+            let Some(netif) = self.ifaces.iter().find(|n| n.index == ifindex) else {
+                // Arrived on an interface we do not serve.
+                proc.drop_frame(DropReason::Other);
+                continue;
+            };
+            let Some(slot) = self.free.pop() else {
+                proc.drop_frame(DropReason::Other);
+                continue;
+            };
+            let ingress = Ingress {
+                ifindex,
+                src: Ipv6Addr::from(names[i].sin6_addr.s6_addr),
+                src_port: u16::from_be(names[i].sin6_port),
+                dst_multicast: dst.is_multicast(),
+            };
+            let out = &mut self.tx[usize::from(slot)];
+            let verdict = proc.process(&ingress, &self.rx[i][..len], out);
+            let make = |reply: crate::core::Reply| -> Option<Outgoing> {
+                Some(Outgoing {
+                    slot,
+                    len: reply.len as u16,
+                    to: reply.to,
+                    port: reply.port,
+                    src: netif.reply_source(dst, reply.to)?,
+                    ifindex,
+                    kind: reply.sent,
+                })
+            };
+            match verdict {
+                Verdict::Send(reply) => match make(reply) {
+                    Some(o) => self.ready.push(o),
+                    None => {
+                        proc.drop_frame(DropReason::Other);
+                        self.free.push(slot);
+                    }
+                },
+                Verdict::Hold(reply, seq) => match make(reply).map(|o| self.pending.push(seq, o)) {
+                    Some(Ok(())) => {}
+                    _ => {
+                        proc.drop_frame(DropReason::Other);
+                        self.free.push(slot);
+                    }
+                },
+                Verdict::Drop => self.free.push(slot),
+            }
+        }
+        n as usize
+    }
+
+    fn release_durable<H: Handler, D: Durability>(&mut self, proc: &Processor<H, D>) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let durable = proc.durable_seq();
+        while let Some(o) = self.pending.pop_ready(durable) {
+            self.ready.push(o);
+        }
+    }
+
+    fn send<H: Handler, D: Durability>(&mut self, proc: &Processor<H, D>) {
+        let mut done = 0;
+        while done < self.ready.len() {
+            let chunk = &self.ready[done..(done + BATCH).min(self.ready.len())];
+            // SAFETY (zeroed): plain C structs for which zero is valid.
+            let mut names: [libc::sockaddr_in6; BATCH] = unsafe { zeroed() };
+            let mut ctrl = [[0u64; CMSG_SPACE / 8]; BATCH];
+            let mut iov: [libc::iovec; BATCH] = unsafe { zeroed() };
+            let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
+            for (i, o) in chunk.iter().enumerate() {
+                names[i].sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                names[i].sin6_port = o.port.to_be();
+                names[i].sin6_addr.s6_addr = o.to.octets();
+                names[i].sin6_scope_id = o.ifindex;
+                iov[i] = libc::iovec {
+                    iov_base: self.tx[usize::from(o.slot)].as_mut_ptr().cast(),
+                    iov_len: usize::from(o.len),
+                };
+                let h = &mut hdrs[i].msg_hdr;
+                h.msg_name = (&mut names[i] as *mut libc::sockaddr_in6).cast();
+                h.msg_namelen = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+                h.msg_iov = &mut iov[i];
+                h.msg_iovlen = 1;
+                h.msg_control = ctrl[i].as_mut_ptr().cast();
+                // SAFETY: CMSG_* on a header whose control buffer we own.
+                unsafe {
+                    h.msg_controllen =
+                        libc::CMSG_SPACE(size_of::<libc::in6_pktinfo>() as u32) as usize;
+                    let cm = libc::CMSG_FIRSTHDR(h);
+                    (*cm).cmsg_level = libc::IPPROTO_IPV6;
+                    (*cm).cmsg_type = libc::IPV6_PKTINFO;
+                    (*cm).cmsg_len = libc::CMSG_LEN(size_of::<libc::in6_pktinfo>() as u32) as usize;
+                    let info = libc::in6_pktinfo {
+                        ipi6_addr: libc::in6_addr {
+                            s6_addr: o.src.octets(),
+                        },
+                        ipi6_ifindex: o.ifindex,
+                    };
+                    std::ptr::write_unaligned(libc::CMSG_DATA(cm).cast(), info);
+                }
+            }
+            // SAFETY: headers point at live buffers; the socket is blocking,
+            // so a full send buffer makes us wait rather than drop.
+            let sent = unsafe {
+                libc::sendmmsg(
+                    self.fd.as_raw_fd(),
+                    hdrs.as_mut_ptr(),
+                    chunk.len() as u32,
+                    0,
+                )
+            };
+            let sent = if sent < 0 { 0 } else { sent as usize };
+            for (i, o) in chunk.iter().enumerate() {
+                if i < sent {
+                    proc.sent(o.kind);
+                } else {
+                    proc.drop_frame(DropReason::Other);
+                }
+            }
+            // Whatever did not go out was counted as dropped: never retried forever.
+            done += chunk.len();
+        }
+        for o in self.ready.drain(..) {
+            self.free.push(o.slot);
+        }
+    }
+}
+
+/// Destination address and arrival interface from IPV6_PKTINFO.
+fn pktinfo(h: &libc::msghdr) -> Option<(Ipv6Addr, u32)> {
+    // SAFETY: walking the control buffer the kernel filled, within controllen.
+    unsafe {
+        let mut cm = libc::CMSG_FIRSTHDR(h);
+        while !cm.is_null() {
+            if (*cm).cmsg_level == libc::IPPROTO_IPV6 && (*cm).cmsg_type == libc::IPV6_PKTINFO {
+                let info: libc::in6_pktinfo = std::ptr::read_unaligned(libc::CMSG_DATA(cm).cast());
+                return Some((Ipv6Addr::from(info.ipi6_addr.s6_addr), info.ipi6_ifindex));
+            }
+            cm = libc::CMSG_NXTHDR(h, cm);
+        }
+    }
+    None
+}
+
+impl PacketIo for SocketIo {
+    fn poll_once<H: Handler, D: Durability>(
+        &mut self,
+        proc: &mut Processor<H, D>,
+        idle_timeout_ms: i32,
+    ) -> io::Result<()> {
+        let got = self.receive(proc);
+        self.release_durable(proc);
+        if !self.ready.is_empty() {
+            self.send(proc);
+        }
+        if got == 0 {
+            // Held replies: wake soon to check the journal; otherwise sleep in poll().
+            let timeout = if self.pending.is_empty() {
+                idle_timeout_ms
+            } else {
+                1
+            };
+            self.wait(timeout);
+        }
+        Ok(())
+    }
+
+    fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    fn abandon_pending<H: Handler, D: Durability>(&mut self, proc: &mut Processor<H, D>) {
+        let slots: Vec<u16> = self.pending.drain().map(|o| o.slot).collect();
+        for slot in slots {
+            proc.drop_frame(DropReason::Other);
+            self.free.push(slot);
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Trivial [`Handler`] and [`Durability`] implementations for data-plane
+//! tests and the echo benchmark, before (and independently of) the protocol
+//! core. Not used by `dhcp6d serve`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::core::{Handled, Handler, Ingress, LeaseChanges, Reply, Timestamp};
+use crate::stats::{DropReason, MsgKind};
+use crate::store::Durability;
+
+/// Answers every message with the same bytes, message type rewritten to
+/// Advertise (2), sent back to where it came from (546 for clients, 547 for
+/// relays). Messages whose first byte is 3 (Request) need durability.
+/// An empty message is dropped as malformed.
+#[derive(Debug, Default)]
+pub struct EchoHandler;
+
+impl Handler for EchoHandler {
+    fn handle(
+        &self,
+        ingress: &Ingress,
+        payload: &[u8],
+        _now: Timestamp,
+        out: &mut [u8],
+        changes: &mut LeaseChanges,
+    ) -> Handled {
+        changes.clear();
+        let received = match payload.first() {
+            Some(1) => Some(MsgKind::Solicit),
+            Some(3) => Some(MsgKind::Request),
+            Some(_) => Some(MsgKind::Other),
+            None => None,
+        };
+        if payload.is_empty() || payload.len() > out.len() {
+            return Handled {
+                received,
+                relayed: false,
+                result: Err(DropReason::Malformed),
+            };
+        }
+        out[..payload.len()].copy_from_slice(payload);
+        out[0] = 2;
+        Handled {
+            received,
+            relayed: false,
+            result: Ok(Reply {
+                len: payload.len(),
+                to: ingress.src,
+                port: if ingress.src_port == 547 { 547 } else { 546 },
+                sent: MsgKind::Advertise,
+                needs_durable: payload[0] == 3,
+            }),
+        }
+    }
+}
+
+/// A journal whose records become durable only when the test says so
+/// (or immediately, with [`ManualDurability::immediate`]).
+#[derive(Debug, Default)]
+pub struct ManualDurability {
+    appended: AtomicU64,
+    durable: AtomicU64,
+    immediate: bool,
+}
+
+impl ManualDurability {
+    /// Every append is durable at once.
+    pub fn immediate() -> Self {
+        ManualDurability {
+            immediate: true,
+            ..Default::default()
+        }
+    }
+
+    /// Make everything appended so far durable.
+    pub fn sync(&self) {
+        self.durable
+            .store(self.appended.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+
+    /// Number of appends so far.
+    pub fn appended(&self) -> u64 {
+        self.appended.load(Ordering::SeqCst)
+    }
+}
+
+impl Durability for ManualDurability {
+    fn append(&self, _changes: &LeaseChanges) -> Option<u64> {
+        let seq = self.appended.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.immediate {
+            self.durable.fetch_max(seq, Ordering::SeqCst);
+        }
+        Some(seq)
+    }
+
+    fn durable_seq(&self) -> u64 {
+        self.durable.load(Ordering::SeqCst)
+    }
+}

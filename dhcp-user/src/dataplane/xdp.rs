@@ -1,0 +1,175 @@
+//! Loading and attaching the XDP program, its XskMap and its counters.
+//!
+//! One program instance (with its own maps) per interface, because the
+//! XskMap is indexed by RX queue id and queue ids repeat across interfaces.
+//! Attachment uses a bpf_link owned by this process: when the process dies
+//! the kernel detaches the program by itself, and the `Ebpf` drop detaches it
+//! on a clean stop.
+
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::process::Command;
+
+use aya::maps::{PerCpuArray, XskMap};
+use aya::programs::{Xdp, XdpMode};
+use aya::Ebpf;
+use dhcp_common::counters::{CounterValue, XdpCounter};
+
+use super::DataplaneError;
+
+/// The compiled program, built by `build.rs` (empty with `DHCP6D_SKIP_EBPF=1`).
+static XDP_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dhcp-xdp"));
+
+/// Name of the program function in `dhcp-ebpf`.
+pub const PROGRAM_NAME: &str = "dhcp6_xdp";
+
+/// The embedded object file (for tests that load it themselves).
+pub fn object() -> Result<&'static [u8], DataplaneError> {
+    if XDP_OBJECT.is_empty() {
+        Err(DataplaneError::NoXdpObject)
+    } else {
+        Ok(XDP_OBJECT)
+    }
+}
+
+/// Summed per-CPU counters of the XDP program (all interfaces).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XdpTotals {
+    pub seen: u64,
+    pub redirected: u64,
+    pub passed: u64,
+    pub malformed: u64,
+    /// DHCPv6 frames passed because no worker socket was bound on the queue.
+    pub no_socket: u64,
+}
+
+impl std::ops::AddAssign for XdpTotals {
+    fn add_assign(&mut self, o: XdpTotals) {
+        self.seen += o.seen;
+        self.redirected += o.redirected;
+        self.passed += o.passed;
+        self.malformed += o.malformed;
+        self.no_socket += o.no_socket;
+    }
+}
+
+/// The program loaded (not attached): enough for BPF_PROG_TEST_RUN.
+pub struct LoadedXdp {
+    ebpf: Ebpf,
+}
+
+impl LoadedXdp {
+    /// Load the embedded program into the kernel.
+    pub fn load() -> Result<LoadedXdp, DataplaneError> {
+        let xdp_err = |msg: String| DataplaneError::Xdp {
+            iface: String::new(),
+            msg,
+        };
+        let mut ebpf = Ebpf::load(object()?).map_err(|e| xdp_err(format!("load object: {e}")))?;
+        let prog: &mut Xdp = ebpf
+            .program_mut(PROGRAM_NAME)
+            .ok_or_else(|| xdp_err(format!("no program {PROGRAM_NAME} in the object")))?
+            .try_into()
+            .map_err(|e| xdp_err(format!("{e}")))?;
+        prog.load()
+            .map_err(|e| xdp_err(format!("verifier/load: {e}")))?;
+        Ok(LoadedXdp { ebpf })
+    }
+
+    fn program(&mut self) -> &mut Xdp {
+        // Checked in `load`.
+        self.ebpf
+            .program_mut(PROGRAM_NAME)
+            .and_then(|p| p.try_into().ok())
+            .expect("program checked at load")
+    }
+
+    /// The program's fd (for BPF_PROG_TEST_RUN).
+    pub fn program_fd(&mut self) -> RawFd {
+        let fd = self.program().fd().expect("loaded");
+        fd.as_fd().as_raw_fd()
+    }
+
+    /// Attach to `iface`: native mode first, generic when the driver lacks it.
+    /// A program left attached by netlink (e.g. `ip link set xdp`, or an old
+    /// build) is removed first so ours replaces it. Returns the mode used.
+    pub fn attach(&mut self, iface: &str) -> Result<XdpMode, DataplaneError> {
+        let mut last = String::new();
+        for round in 0..2 {
+            for mode in [XdpMode::Driver, XdpMode::Skb] {
+                match self.program().attach(iface, mode) {
+                    Ok(_) => {
+                        if mode == XdpMode::Skb {
+                            tracing::warn!(
+                                iface,
+                                "native XDP unavailable ({last}); using generic XDP"
+                            );
+                        }
+                        return Ok(mode);
+                    }
+                    Err(e) => last = format!("{mode:?}: {e}"),
+                }
+            }
+            if round == 0 {
+                tracing::warn!(
+                    iface,
+                    "XDP attach failed ({last}); removing a stale program and retrying"
+                );
+                remove_stale_program(iface);
+            }
+        }
+        Err(DataplaneError::Xdp {
+            iface: iface.to_string(),
+            msg: format!("attach failed: {last}"),
+        })
+    }
+
+    /// Put an AF_XDP socket into the XskMap slot for `queue`.
+    pub fn bind_socket(&mut self, queue: u32, fd: RawFd) -> Result<(), DataplaneError> {
+        let map = self
+            .ebpf
+            .map_mut("XSKS")
+            .ok_or_else(|| DataplaneError::Xdp {
+                iface: String::new(),
+                msg: "no XSKS map".into(),
+            })?;
+        let mut xsks = XskMap::try_from(map).map_err(|e| DataplaneError::Xdp {
+            iface: String::new(),
+            msg: format!("XSKS: {e}"),
+        })?;
+        xsks.set(queue, fd, 0).map_err(|e| DataplaneError::Xdp {
+            iface: String::new(),
+            msg: format!("XSKS[{queue}] = fd {fd}: {e}"),
+        })
+    }
+
+    /// Sum of the per-CPU counters.
+    pub fn totals(&self) -> XdpTotals {
+        let Some(map) = self.ebpf.map("COUNTERS") else {
+            return XdpTotals::default();
+        };
+        let Ok(arr) = PerCpuArray::<_, CounterValue>::try_from(map) else {
+            return XdpTotals::default();
+        };
+        let sum = |c: XdpCounter| -> u64 {
+            arr.get(&(c as u32), 0)
+                .map(|v| v.iter().map(|x| x.value).sum())
+                .unwrap_or(0)
+        };
+        XdpTotals {
+            seen: sum(XdpCounter::Seen),
+            redirected: sum(XdpCounter::Redirected),
+            passed: sum(XdpCounter::Passed),
+            malformed: sum(XdpCounter::Malformed),
+            no_socket: sum(XdpCounter::NoSocket),
+        }
+    }
+}
+
+/// Remove any netlink-attached XDP program (every mode) from `iface`.
+fn remove_stale_program(iface: &str) {
+    for kind in ["xdp", "xdpgeneric", "xdpdrv"] {
+        let _ = Command::new("ip")
+            .args(["link", "set", "dev", iface, kind, "off"])
+            .status();
+    }
+}

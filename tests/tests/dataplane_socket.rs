@@ -44,7 +44,9 @@ fn rfc9915_7_multicast_solicit_is_answered_from_link_local_to_port_546() {
     );
     let c = &dp.worker_counters()[0];
     assert_eq!(c.rx_solicit.load(Ordering::Relaxed), 1);
-    assert_eq!(c.tx_advertise.load(Ordering::Relaxed), 1);
+    eventually("tx_advertise == 1", || {
+        c.tx_advertise.load(Ordering::Relaxed) == 1
+    });
     assert!(dp.xdp_counters().is_none());
     dp.stop();
 }

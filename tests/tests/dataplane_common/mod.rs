@@ -226,3 +226,13 @@ pub fn recv(sock: &UdpSocket) -> Option<(Vec<u8>, std::net::SocketAddr)> {
         Err(_) => None,
     }
 }
+
+/// Poll `cond` until it holds (2 s at most): counters are bumped by the
+/// worker just after the reply leaves, so a test can see the reply first.
+pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}

@@ -17,6 +17,9 @@ commands:
   setup                 install what is missing (Debian packages, bpf-linker, toolchain link, cargo-fuzz)
   test                  every test: fmt, clippy, unit, integration and namespace tests, fuzz smoke
   demo                  the lab demo: two dhcp6d servers (split-prefix), clients, failover
+  lab up|down [--servers N] [--model M] [--relay]
+                        network namespaces: clients, optional relay, N servers on one link
+  loadgen [--help]      simulated DHCPv6 clients (sarr, avalanche, renew, rebind, release, solicit-only)
   fuzz [SECS]           run every fuzz target for SECS seconds each (default 300)
   bench [echo|codec|core|store|kea|all]
                         benchmarks, printed as ratios measured in one run"
@@ -39,11 +42,34 @@ fn main() -> Result<()> {
             setup::run()?;
             test::fuzz(rest.first().map(|s| s.parse()).transpose()?.unwrap_or(300)).map(drop)
         }
+        "lab" => {
+            setup::run()?;
+            xtask::lab::run(rest)
+        }
+        "loadgen" => {
+            setup::run()?;
+            xtask::loadgen::run(rest)
+        }
+        "bench" => {
+            setup::run()?;
+            bench(rest)
+        }
         "-h" | "--help" | "help" => {
             println!("{}", usage());
             Ok(())
         }
         other => bail!("unknown command {other:?}\n\n{}", usage()),
+    }
+}
+
+/// `cargo xtask bench [WHAT]`: each benchmark prints ratios measured in one run.
+fn bench(args: &[String]) -> Result<()> {
+    let what = args.first().map(String::as_str).unwrap_or("all");
+    let rest = args.get(1..).unwrap_or(&[]);
+    match what {
+        "kea" => xtask::bench_kea::run(rest),
+        "all" => xtask::bench_kea::run(rest),
+        other => bail!("unknown benchmark {other:?}; one of: kea, all"),
     }
 }
 

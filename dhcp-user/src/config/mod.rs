@@ -12,6 +12,8 @@ mod read;
 mod summary;
 mod validate;
 
+pub use validate::{interface_index, user_ids};
+
 use std::net::{Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,88 @@
+//! Background upkeep off the packet path: expire bindings whose valid
+//! lifetime ended (journalled as Expire records) and snapshot the lease
+//! table now and then so recovery stays short.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::core::{LeaseChanges, Timestamp};
+use crate::store::{Durability, JournalHandle};
+
+use super::handler::Reloadable;
+
+/// How often expired bindings are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+/// Snapshot when this many journal records were written since the last one …
+const SNAPSHOT_RECORDS: u64 = 1_000_000;
+/// … or this much time passed with at least one record.
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(3600);
+
+/// The running upkeep thread.
+pub struct Housekeeping {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Housekeeping {
+    /// Stop and join.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
+pub fn start(handler: Arc<Reloadable>, journal: JournalHandle) -> Housekeeping {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name("dhcp6d-upkeep".into())
+        .spawn(move || run(&handler, &journal, &flag))
+        .ok();
+    Housekeeping { stop, thread }
+}
+
+fn run(handler: &Reloadable, journal: &JournalHandle, stop: &AtomicBool) {
+    let mut last_snapshot = Instant::now();
+    let mut records_at_snapshot = journal.stats().records;
+    let mut expired = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::park_timeout(SWEEP_EVERY);
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let now = super::unix_now();
+        let server = handler.current();
+        expired.clear();
+        server.sweep(Timestamp(now), &mut expired);
+        let mut batch = LeaseChanges::default();
+        for rec in &expired {
+            if !batch.push(*rec) {
+                let _ = journal.append(&batch);
+                batch.clear();
+                batch.push(*rec);
+            }
+        }
+        if !batch.is_empty() {
+            let _ = journal.append(&batch);
+        }
+        if !expired.is_empty() {
+            tracing::debug!(count = expired.len(), "expired bindings swept");
+        }
+        let records = journal.stats().records;
+        let since = records.saturating_sub(records_at_snapshot);
+        if since >= SNAPSHOT_RECORDS || (since > 0 && last_snapshot.elapsed() >= SNAPSHOT_EVERY) {
+            match journal.snapshot(|emit| server.for_each_binding(|r| emit(r))) {
+                Ok(_) => {
+                    records_at_snapshot = journal.stats().records;
+                    last_snapshot = Instant::now();
+                }
+                Err(e) => tracing::error!("snapshot failed: {e}"),
+            }
+        }
+    }
+}

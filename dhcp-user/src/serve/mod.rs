@@ -1,0 +1,274 @@
+//! The `serve` command's assembly: state directory, journal, protocol core,
+//! data plane, control socket, signals, privileges.
+//!
+//! Order matters: the signals are blocked before any thread exists; the
+//! journal takes the state-dir lock before anything is written there; the
+//! core is filled from the recovered leases before the first packet; the
+//! control socket opens once there is something to show; privileges drop
+//! after every socket is open. Shutdown runs the other way: data plane first
+//! (workers flush replies waiting for the journal, then XDP is detached),
+//! then the journal (every acknowledged record on disk), then the control socket.
+
+mod handler;
+mod housekeeping;
+mod plane;
+pub mod privilege;
+pub mod reload;
+pub mod signals;
+mod view;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::config::{interface_index, user_ids, Config};
+use crate::control::ControlHandle;
+use crate::core::server::Server;
+use crate::core::LeaseRecord;
+use crate::store::{self, Journal, StoreError};
+
+pub use handler::Reloadable;
+
+/// Why `serve` stopped with a failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The configuration cannot be served (exit status 2).
+    #[error("{0}")]
+    Config(String),
+    /// Something needed at start-up failed (exit status 1).
+    #[error("{0}")]
+    Startup(String),
+}
+
+fn startup(what: &str) -> impl FnOnce(String) -> ServeError + '_ {
+    move |e| ServeError::Startup(format!("{what}: {e}"))
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn random16() -> [u8; 16] {
+    let mut b = [0u8; 16];
+    // SAFETY: getrandom writes at most `b.len()` bytes into `b`.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    if n != b.len() as isize {
+        // Extremely unlikely (getrandom never returns short for <= 256 bytes);
+        // mixing the time and pid still gives a unique DUID per host.
+        let t = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        b.copy_from_slice(&(t ^ (u128::from(std::process::id()) << 64)).to_be_bytes());
+    }
+    b
+}
+
+/// Run the server until SIGTERM or SIGINT. `file` is re-read on SIGHUP.
+pub fn run(config: Config, file: &Path) -> Result<(), ServeError> {
+    signals::block().map_err(|e| startup("blocking signals")(e.to_string()))?;
+    let started = Instant::now();
+    let io = config.server.io;
+    tracing::info!(
+        config = %file.display(),
+        io = io.as_str(),
+        model = config.redundancy.model.as_str(),
+        "dhcp6d starting"
+    );
+
+    // The journal takes the state-dir lock: a second server stops here.
+    let state_dir = config.server.state_dir.clone();
+    let (journal, mut recovered) = Journal::open(&state_dir).map_err(|e| match e {
+        StoreError::Locked { .. } => ServeError::Startup(e.to_string()),
+        other => ServeError::Startup(format!("lease store: {other}")),
+    })?;
+    let duid = match &config.server.duid {
+        Some(d) => d.0.clone(),
+        None => store::load_or_create_duid(&state_dir, || store::duid_uuid(random16()))
+            .map_err(|e| startup("server DUID")(e.to_string()))?,
+    };
+    let interfaces: Vec<(String, u32)> = config
+        .server
+        .interfaces
+        .iter()
+        .map(|name| {
+            interface_index(name)
+                .map(|i| (name.clone(), i))
+                .ok_or_else(|| {
+                    ServeError::Config(format!(
+                        "{}: server.interfaces: interface {name:?} does not exist on this host",
+                        file.display()
+                    ))
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    let server = Server::new(&config, duid.clone(), &interfaces)
+        .map_err(|e| ServeError::Config(format!("{}: {e}", file.display())))?;
+    recovered.retain_live(unix_now());
+    let mut restored = 0u64;
+    for rec in recovered.iter() {
+        server.apply(&rec);
+        restored += 1;
+    }
+    tracing::info!(bindings = restored, "leases restored into the core");
+
+    let handler = Arc::new(Reloadable::new(server));
+    let journal_handle = Arc::new(journal.handle());
+    let dataplane = plane::Plane::start(
+        &config.server.interfaces,
+        io,
+        handler.clone(),
+        journal_handle.clone(),
+    )
+    .map_err(startup("data plane"))?;
+    tracing::info!(
+        workers = dataplane.workers(),
+        io = io.as_str(),
+        interfaces = ?config.server.interfaces,
+        "data plane started"
+    );
+    let dataplane = Arc::new(dataplane);
+
+    let view = Arc::new(view::ServeView {
+        started,
+        io,
+        server_duid: hex::encode(&duid),
+        preference: AtomicU8::new(config.server.preference),
+        model: Mutex::new(config.redundancy.model),
+        handler: handler.clone(),
+        counters: dataplane.worker_counters(),
+        journal: journal.handle(),
+        dataplane: dataplane.clone(),
+    });
+    let control = ControlHandle::start(
+        &config.server.control_socket,
+        config.server.metrics_listen,
+        view.clone(),
+    )
+    .map_err(|e| startup("control socket")(e.to_string()))?;
+    tracing::info!(
+        socket = %config.server.control_socket.display(),
+        metrics = ?control.metrics_addr,
+        "control socket listening"
+    );
+
+    if let Some(user) = &config.server.user {
+        let Some((uid, gid)) = user_ids(user) else {
+            return Err(ServeError::Config(format!(
+                "{}: server.user: user {user:?} does not exist on this host",
+                file.display()
+            )));
+        };
+        privilege::drop_to(user, uid, gid, io, &state_dir)
+            .map_err(|e| startup("dropping privileges")(e.to_string()))?;
+        tracing::info!(
+            user = user.as_str(),
+            kept = ?privilege::kept(io),
+            "privileges dropped"
+        );
+    }
+
+    let keeper = housekeeping::start(handler.clone(), journal.handle());
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "dhcp6d ready"
+    );
+
+    let mut config = config;
+    loop {
+        match signals::wait() {
+            Ok(signals::Signal::Stop) => break,
+            Ok(signals::Signal::Reload) => {
+                if let Some(new) = reload(&config, file, &duid, &interfaces, &handler) {
+                    view.preference
+                        .store(new.server.preference, Ordering::Relaxed);
+                    if let Ok(mut m) = view.model.lock() {
+                        *m = new.redundancy.model;
+                    }
+                    config = new;
+                }
+            }
+            Err(e) => {
+                tracing::error!("sigwait: {e}; stopping");
+                break;
+            }
+        }
+    }
+
+    tracing::info!("dhcp6d stopping");
+    keeper.stop();
+    // Workers first: they flush replies waiting for the journal; then XDP detaches.
+    drop(view);
+    control.stop();
+    match Arc::try_unwrap(dataplane) {
+        Ok(dp) => dp.stop(),
+        Err(still_shared) => drop(still_shared),
+    }
+    tracing::info!("data plane stopped");
+    let stats = journal.handle().stats();
+    journal.shutdown();
+    tracing::info!(
+        records = stats.records,
+        fsyncs = stats.fsyncs,
+        "journal synced and closed; dhcp6d stopped"
+    );
+    Ok(())
+}
+
+/// SIGHUP: re-read the file; swap the core in if the reload is safe.
+/// Returns the new configuration when it took effect.
+fn reload(
+    old: &Config,
+    file: &Path,
+    duid: &[u8],
+    interfaces: &[(String, u32)],
+    handler: &Reloadable,
+) -> Option<Config> {
+    tracing::info!(config = %file.display(), "SIGHUP: reloading");
+    let new = match Config::load(file) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("reload refused: {e}; the running configuration stays");
+            return None;
+        }
+    };
+    let current = handler.current();
+    let notes = match reload::check(old, &new, |f| current.for_each_binding(|r| f(r))) {
+        Ok(notes) => notes,
+        Err(refusal) => {
+            tracing::error!("{refusal}");
+            return None;
+        }
+    };
+    let next = match Server::new(&new, duid.to_vec(), interfaces) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("reload refused: {e}; the running configuration stays");
+            return None;
+        }
+    };
+    current.for_each_binding(|r| next.apply(r));
+    let old_server = handler.swap(next);
+    // Workers pick up the new core at their next message; copy again what
+    // the old one committed in between so that no binding is lost.
+    std::thread::sleep(Duration::from_millis(50));
+    let fresh = handler.current();
+    let mut late: Vec<LeaseRecord> = Vec::new();
+    old_server.for_each_binding(|r| late.push(*r));
+    for r in &late {
+        fresh.apply(r);
+    }
+    for n in notes {
+        tracing::warn!("{n}");
+    }
+    tracing::info!(
+        preference = new.server.preference,
+        model = new.redundancy.model.as_str(),
+        bindings = late.len(),
+        "configuration reloaded"
+    );
+    Some(new)
+}

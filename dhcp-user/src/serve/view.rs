@@ -1,0 +1,109 @@
+//! What the control socket shows of the running server.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::config::{IoMode, Model};
+use crate::control::{
+    JournalStats, LeaseCounts, LeaseEntry, LeaseFilter, LeaseList, PoolStats, ServerView,
+    StatsSnapshot,
+};
+use crate::core::{LeaseKind, LeaseOp};
+use crate::stats::{CounterTotals, WorkerCounters};
+use crate::store::JournalHandle;
+
+use super::handler::Reloadable;
+use super::plane::Plane;
+
+/// The running server as the control thread reads it.
+pub struct ServeView {
+    pub started: Instant,
+    pub io: IoMode,
+    pub server_duid: String,
+    /// Changed by SIGHUP.
+    pub preference: AtomicU8,
+    pub model: Mutex<Model>,
+    pub handler: Arc<Reloadable>,
+    pub counters: Vec<Arc<WorkerCounters>>,
+    pub journal: JournalHandle,
+    pub dataplane: Arc<Plane>,
+}
+
+impl ServerView for ServeView {
+    fn stats(&self) -> StatsSnapshot {
+        let totals = CounterTotals::sum(self.counters.iter().map(|c| c.as_ref()));
+        let server = self.handler.current();
+        let (addresses, prefixes) = server.lease_counts();
+        let j = self.journal.stats();
+        let xdp = self.dataplane.xdp().unwrap_or_default();
+        StatsSnapshot {
+            uptime_s: self.started.elapsed().as_secs(),
+            io: self.io.as_str().into(),
+            server_duid: self.server_duid.clone(),
+            preference: self.preference.load(Ordering::Relaxed),
+            model: self.model.lock().map_or("?", |m| m.as_str()).to_string(),
+            rx: totals.rx,
+            tx: totals.tx,
+            dropped: totals.dropped,
+            leases: LeaseCounts {
+                addresses,
+                prefixes,
+            },
+            pools: server
+                .pool_usage()
+                .into_iter()
+                .map(|p| PoolStats {
+                    pool: p.pool,
+                    kind: kind_name(p.kind).into(),
+                    capacity: p.capacity.to_string(),
+                    used: p.used,
+                })
+                .collect(),
+            journal: JournalStats {
+                records: j.records,
+                fsyncs: j.fsyncs,
+                bytes: j.bytes,
+            },
+            xdp,
+        }
+    }
+
+    fn leases(&self, filter: &LeaseFilter) -> LeaseList {
+        let mut list = LeaseList::default();
+        self.handler.current().for_each_binding(|rec| {
+            if !filter.matches(rec.duid(), rec.addr, rec.prefix_len) {
+                return;
+            }
+            list.total += 1;
+            if list.leases.len() >= filter.limit {
+                list.truncated = true;
+                return;
+            }
+            list.leases.push(LeaseEntry {
+                kind: kind_name(rec.kind).into(),
+                lease: match rec.kind {
+                    LeaseKind::Na => rec.addr.to_string(),
+                    LeaseKind::Pd => format!("{}/{}", rec.addr, rec.prefix_len),
+                },
+                duid: hex::encode(rec.duid()),
+                iaid: rec.iaid,
+                preferred_until: rec.preferred_until,
+                valid_until: rec.valid_until,
+                state: match rec.op {
+                    LeaseOp::Decline => "declined",
+                    _ => "active",
+                }
+                .into(),
+            });
+        });
+        list
+    }
+}
+
+fn kind_name(k: LeaseKind) -> &'static str {
+    match k {
+        LeaseKind::Na => "na",
+        LeaseKind::Pd => "pd",
+    }
+}

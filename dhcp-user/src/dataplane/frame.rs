@@ -132,6 +132,7 @@ pub fn write_ipv6_udp(
 
 /// Build a whole Ethernet frame (for tests and the echo benchmark's sender):
 /// `vlans` are (TPID, TCI) pairs, outermost first. Returns its length.
+/// Panics when `buf` is too small (test and benchmark helper).
 #[allow(clippy::too_many_arguments)]
 pub fn build_udp6_frame(
     buf: &mut [u8],

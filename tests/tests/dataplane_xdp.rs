@@ -118,3 +118,39 @@ fn reply_needing_durability_is_held_in_umem_until_the_journal_syncs() {
     });
     dp.stop();
 }
+
+#[test]
+fn two_rx_queues_get_a_worker_each_and_both_answer() {
+    let lab = Lab::with_queues(2);
+    let dp = serve(&lab, &[SERVER_IF], Arc::new(ManualDurability::immediate()));
+    assert_eq!(dp.workers(), 2, "one AF_XDP worker per RX queue");
+    const FLOWS: u8 = 16;
+    let replies = lab.client.run(|| {
+        let rx = client_socket();
+        // Distinct source ports hash to different TX queues of cli0, which
+        // veth maps to the same-numbered RX queue of srv0.
+        for i in 0..FLOWS {
+            let tx = UdpSocket::bind("[::]:0").unwrap();
+            send_multicast(&tx, CLIENT_IF, &[1, i, 0, 0]);
+        }
+        let mut seen = Vec::new();
+        for _ in 0..FLOWS {
+            let (reply, _) = recv(&rx).expect("a flow got no reply");
+            seen.push(reply[1]);
+        }
+        seen.sort_unstable();
+        seen
+    });
+    assert_eq!(replies, (0..FLOWS).collect::<Vec<_>>());
+    let per_worker: Vec<u64> = dp
+        .worker_counters()
+        .iter()
+        .map(|c| c.rx_solicit.load(Ordering::Relaxed))
+        .collect();
+    assert_eq!(per_worker.iter().sum::<u64>(), u64::from(FLOWS));
+    assert!(
+        per_worker.iter().all(|n| *n > 0),
+        "both queues served traffic: {per_worker:?}"
+    );
+    dp.stop();
+}

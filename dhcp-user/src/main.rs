@@ -193,9 +193,12 @@ fn init_logging(flag: Option<LogLevel>, config: Option<LogLevel>, default: LogLe
         (None, Ok(env)) if !env.is_empty() => EnvFilter::new(env),
         _ => EnvFilter::new(config.unwrap_or(default).as_str()),
     };
+    // SAFETY: isatty only inspects the descriptor.
+    let tty = unsafe { libc::isatty(libc::STDERR_FILENO) == 1 };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(tty)
         .try_init();
 }
 

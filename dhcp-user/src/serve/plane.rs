@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::config::IoMode;
 use crate::control::XdpStats;
+use crate::dataplane::{self, Dataplane, DataplaneConfig};
 use crate::stats::WorkerCounters;
 use crate::store::JournalHandle;
 
@@ -14,7 +15,7 @@ use super::handler::Reloadable;
 
 /// A running data plane.
 pub struct Plane {
-    _private: (),
+    inner: Dataplane,
 }
 
 impl Plane {
@@ -25,25 +26,34 @@ impl Plane {
         handler: Arc<Reloadable>,
         journal: Arc<JournalHandle>,
     ) -> Result<Plane, String> {
-        let _ = (interfaces, io, handler, journal);
-        Err("the data plane is not built into this binary yet".into())
+        let cfg = DataplaneConfig::new(interfaces.to_vec(), io);
+        dataplane::start(&cfg, handler, journal)
+            .map(|inner| Plane { inner })
+            .map_err(|e| e.to_string())
     }
 
     /// Number of worker threads.
     pub fn workers(&self) -> usize {
-        0
+        self.inner.workers()
     }
 
     /// One counter block per worker.
     pub fn worker_counters(&self) -> Vec<Arc<WorkerCounters>> {
-        Vec::new()
+        self.inner.worker_counters()
     }
 
     /// The XDP program's counters (None in socket mode).
     pub fn xdp(&self) -> Option<XdpStats> {
-        None
+        self.inner.xdp_counters().map(|t| XdpStats {
+            redirected: t.redirected,
+            passed: t.passed,
+            // The program never drops: what it cannot classify goes to the kernel.
+            dropped: 0,
+        })
     }
 
     /// Stop the workers (they flush held replies), then detach XDP.
-    pub fn stop(self) {}
+    pub fn stop(self) {
+        self.inner.stop()
+    }
 }

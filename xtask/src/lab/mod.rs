@@ -23,7 +23,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-pub use configs::{server_duid, LinkPools, Pools, ALLOCATION_KEY, LINK_DIRECT, LINK_RELAYED};
+pub use configs::{
+    parse_range, read_pools, server_duid, LinkPools, Pools, ALLOCATION_KEY, LINK_DIRECT,
+    LINK_RELAYED,
+};
 
 /// What to build.
 #[derive(Clone, Debug)]
@@ -158,8 +161,8 @@ impl Lab {
         self.server_dir(i).join("control.sock")
     }
     /// The pools server `i` hands out (what the load generator checks against).
-    pub fn pools(&self, i: usize) -> Pools {
-        configs::pools_for(&self.opts, i)
+    pub fn pools(&self, i: usize) -> Result<Pools> {
+        configs::read_pools(&self.dhcp6d_config(i))
     }
 
     /// A command that runs `program` inside namespace `ns`.
@@ -385,13 +388,17 @@ pub fn load_options(name: &str) -> Result<LabOptions> {
 }
 
 /// Pools of every server of a lab on one link (what a client of that link may get).
-pub fn all_pools(opts: &LabOptions, relayed: bool) -> LinkPools {
+pub fn all_pools(opts: &LabOptions, relayed: bool) -> Result<LinkPools> {
     let mut all = LinkPools {
         na: Vec::new(),
         pd: Vec::new(),
     };
     for i in 1..=opts.servers {
-        let p = configs::pools_for(opts, i);
+        let p = configs::read_pools(
+            &lab_dir(&opts.name)
+                .join(format!("s{i}"))
+                .join("dhcp6d.toml"),
+        )?;
         let l = if relayed { p.relayed } else { p.direct };
         for r in l.na {
             if !all.na.contains(&r) {
@@ -404,7 +411,7 @@ pub fn all_pools(opts: &LabOptions, relayed: bool) -> LinkPools {
             }
         }
     }
-    all
+    Ok(all)
 }
 
 /// Where a lab keeps its files.

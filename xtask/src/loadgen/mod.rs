@@ -181,15 +181,7 @@ fn parse_pools(o: &Options) -> Result<Option<LinkPools>> {
         pd: Vec::new(),
     };
     for s in &o.pools {
-        if let Some((a, b)) = s.split_once('-') {
-            p.na.push((a.trim().parse()?, b.trim().parse()?));
-        } else {
-            let (a, len) = s.split_once('/').context("pool: CIDR or FIRST-LAST")?;
-            let a: u128 = a.parse::<Ipv6Addr>()?.into();
-            let len: u32 = len.parse()?;
-            let host = if len >= 128 { 0 } else { u128::MAX >> len };
-            p.na.push(((a & !host).into(), (a | host).into()));
-        }
+        p.na.push(lab::parse_range(s)?);
     }
     for s in &o.pd_pools {
         let (pfx, dl) = s
@@ -219,7 +211,7 @@ pub fn run_with(o: &Options) -> Result<Summary> {
     let ns = if let Some(name) = &o.lab {
         let lo = lab::load_options(name)?;
         if pools.is_none() {
-            pools = Some(lab::all_pools(&lo, o.relay > 0));
+            pools = Some(lab::all_pools(&lo, o.relay > 0)?);
         }
         if servers.is_empty() {
             servers = (1..=lo.servers).map(lab::server_addr).collect();

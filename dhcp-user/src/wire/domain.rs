@@ -24,8 +24,11 @@ fn scan(buf: &[u8], partial_ok: bool) -> Result<usize, WireError> {
     let mut pos = 0;
     loop {
         let Some(&len) = buf.get(pos) else {
-            return if partial_ok {
+            // A partial name must still fit once completed with a root label.
+            return if partial_ok && pos < MAX_NAME_LEN {
                 Ok(pos)
+            } else if partial_ok {
+                Err(WireError::NameTooLong)
             } else {
                 Err(WireError::NameNotTerminated)
             };
@@ -253,6 +256,21 @@ mod tests {
             DomainName::parse_partial(b"\x04host\x00\x01a"),
             Err(WireError::NameNotTerminated)
         );
+        // 255 octets of labels cannot be completed with a root label; 254 can.
+        let partial = |last: u8| {
+            let mut v = Vec::new();
+            for _ in 0..3 {
+                v.push(63);
+                v.extend([b'a'; 63]);
+            }
+            v.push(last);
+            v.extend(std::iter::repeat_n(b'b', usize::from(last)));
+            v
+        };
+        assert_eq!(partial(62).len(), 255);
+        assert_eq!(DomainName::parse_partial(&partial(62)), Err(WireError::NameTooLong));
+        let ok = partial(61);
+        assert_eq!(DomainName::parse_partial(&ok).map(|n| n.labels().count()), Ok(4));
     }
 
     #[test]

@@ -186,6 +186,13 @@ impl<'a> AnyMessage<'a> {
         }
     }
 
+    /// Writes the message into `out` (see [`AnyMessage::encode`]); returns the length.
+    pub fn encode_to(&self, out: &mut [u8]) -> Result<usize, WireError> {
+        let mut enc = Encoder::new(out);
+        self.encode(&mut enc)?;
+        enc.finish()
+    }
+
     /// Writes the message again, header and options field by field.
     pub fn encode(&self, enc: &mut Encoder<'_>) -> Result<(), WireError> {
         match self {

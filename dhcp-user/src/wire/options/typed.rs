@@ -171,7 +171,7 @@ impl<'a> DhcpOption<'a> {
             O::IaPrefix(v) => v.options,
             O::LqQuery(v) => v.options,
             O::ClientData(v) => *v,
-            O::RelayMsg(m) => return m.validate(depth.nest()?),
+            O::RelayMsg(m) => return m.validate(depth.relay_msg()?),
             O::LqRelayData(v) => return v.message.validate(depth.nest()?),
             _ => return Ok(()),
         };

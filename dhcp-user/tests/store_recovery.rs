@@ -121,9 +121,16 @@ fn snapshot_then_tail_recovers_everything_and_compacts_old_segments() {
             .snapshot(|emit| model.0.values().for_each(emit))
             .expect("snapshot");
         assert_eq!(info.bindings, model.0.len() as u64);
-        // Records after the snapshot land in the tail.
+        // Records after the snapshot land in the tail: new leases, renewals
+        // and declines of bindings the snapshot holds.
         let tail: Vec<_> = (5000 + round * 10..5000 + round * 10 + 10)
             .map(|i| rec(LeaseOp::Commit, i))
+            .chain((round * 100 + 140..round * 100 + 145).map(|i| {
+                let mut r = rec(LeaseOp::Commit, i);
+                r.valid_until += 7200;
+                r
+            }))
+            .chain(std::iter::once(rec(LeaseOp::Decline, round * 100 + 149)))
             .collect();
         commit_all(&h, &tail);
         for r in &tail {

@@ -387,3 +387,138 @@ impl Binding {
         .expect("decode rejects DUIDs longer than MAX_DUID_LEN")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn decode_all(buf: &[u8]) -> Vec<LeaseRecord> {
+        let mut arena = DuidArena::default();
+        let mut dec = Decoder::new();
+        let mut pos = 0;
+        let mut out = Vec::new();
+        while pos < buf.len() {
+            let body = next_frame(buf, &mut pos).expect("valid frame");
+            let b = dec.decode(body, &mut arena).expect("valid body");
+            out.push(b.to_record(&arena));
+        }
+        out
+    }
+
+    fn arb_record(duids: Vec<Vec<u8>>) -> impl Strategy<Value = LeaseRecord> {
+        (
+            1u8..=4,
+            any::<bool>(),
+            prop_oneof![
+                any::<u128>(),
+                (0u128..4).prop_map(|lo| (0x2001_0db8u128 << 96) | lo)
+            ],
+            any::<u8>(),
+            any::<u32>(),
+            0..duids.len(),
+            any::<u64>(),
+            any::<u64>(),
+        )
+            .prop_map(move |(op, pd, addr, plen, iaid, d, p, v)| {
+                let op = [
+                    LeaseOp::Commit,
+                    LeaseOp::Release,
+                    LeaseOp::Decline,
+                    LeaseOp::Expire,
+                ][usize::from(op - 1)];
+                let kind = if pd { LeaseKind::Pd } else { LeaseKind::Na };
+                LeaseRecord::new(op, kind, Ipv6Addr::from(addr), plen, iaid, &duids[d], p, v)
+                    .unwrap()
+            })
+    }
+
+    proptest! {
+        /// Any record sequence decodes back to itself, dictionary and deltas included.
+        #[test]
+        fn encode_decode_round_trip(
+            recs in proptest::collection::vec(
+                proptest::collection::vec(any::<u8>(), 0..=MAX_DUID_LEN), 1..6)
+                .prop_flat_map(|duids| proptest::collection::vec(arb_record(duids), 0..40))
+        ) {
+            let mut enc = Encoder::new();
+            let mut buf = Vec::new();
+            for r in &recs {
+                enc.encode(r, &mut buf);
+            }
+            prop_assert_eq!(decode_all(&buf), recs);
+        }
+
+        /// Garbage never panics the decoder and never reads past the buffer.
+        #[test]
+        fn garbage_is_rejected_without_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let mut arena = DuidArena::default();
+            let mut dec = Decoder::new();
+            let mut pos = 0;
+            while let Ok(body) = next_frame(&bytes, &mut pos) {
+                let _ = dec.decode(body, &mut arena);
+            }
+            prop_assert!(pos <= bytes.len());
+            let _ = dec.decode(&bytes, &mut arena);
+        }
+    }
+
+    #[test]
+    fn varints_round_trip_at_the_edges() {
+        for v in [
+            0,
+            1,
+            127,
+            128,
+            16_383,
+            16_384,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            let mut b = Vec::new();
+            put_varint(&mut b, v);
+            let mut pos = 0;
+            assert_eq!(get_varint(&b, &mut pos), Some(v));
+            assert_eq!(pos, b.len());
+        }
+        let mut pos = 0;
+        assert_eq!(get_varint(&[0x80; 11], &mut pos), None, "over-long varint");
+        for v in [0i64, -1, 1, i64::MIN, i64::MAX] {
+            assert_eq!(unzigzag(zigzag(v)), v);
+        }
+    }
+
+    /// Issue 5 goal: ≤ 64 journal bytes per lease. A new client with a
+    /// DUID-LLT (14 bytes) and a random address costs one full frame; its
+    /// renewal references the DUID and shares the /64.
+    #[test]
+    fn typical_records_are_compact() {
+        let duid = [
+            0, 1, 0, 1, 0x2c, 0x3d, 0x4e, 0x5f, 2, 0x42, 0xac, 0x11, 0, 2,
+        ];
+        let addr: Ipv6Addr = "2001:db8:1:1:8c3a:91f2:4d0e:7b61".parse().unwrap();
+        let first = LeaseRecord::new(
+            LeaseOp::Commit,
+            LeaseKind::Na,
+            addr,
+            128,
+            0x0102_0304,
+            &duid,
+            1_800_003_000,
+            1_800_004_000,
+        )
+        .unwrap();
+        let mut enc = Encoder::new();
+        let mut buf = Vec::new();
+        enc.encode(&first, &mut buf);
+        let new_client = buf.len();
+        let mut renew = first;
+        renew.preferred_until += 1000;
+        renew.valid_until += 1000;
+        enc.encode(&renew, &mut buf);
+        let renewal = buf.len() - new_client;
+        assert!(new_client <= 64, "new client record is {new_client} bytes");
+        assert!(renewal <= 24, "renewal record is {renewal} bytes");
+        assert_eq!(decode_all(&buf), vec![first, renew]);
+    }
+}

@@ -9,11 +9,12 @@
 //! `Vec` with no hashing; only the (short) tail goes through a map, and the
 //! snapshot is then filtered once against the tail's addresses.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 use std::path::Path;
 
-use super::codec::{next_frame, Binding, Decoder, DuidArena};
+use super::codec::{next_frame, Binding, Decoder, DuidArena, PassThrough};
 use super::layout::{self, HEADER_LEN, SEGMENT_MAGIC, SNAPSHOT_END, SNAPSHOT_MAGIC, TRAILER_LEN};
 use super::StoreError;
 use crate::core::{LeaseKind, LeaseOp, LeaseRecord};
@@ -66,21 +67,73 @@ impl Recovered {
     }
 }
 
-/// Full key of a tail binding. The tail is short, so owning the DUID is fine.
-#[derive(Hash, PartialEq, Eq)]
+/// Full key of a binding, fixed-size so the tail map needs no allocation per
+/// record: the DUID is represented by a 64-bit SipHash of its bytes (random
+/// key per process). Two different DUIDs would have to collide on that hash
+/// *and* share address, IAID and kind to be confused.
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct Key {
-    addr: [u8; 16],
+    addr: u128,
+    duid: u64,
     iaid: u32,
     kind: LeaseKind,
-    duid: Box<[u8]>,
 }
 
-fn key(b: &Binding, arena: &DuidArena) -> Key {
-    Key {
-        addr: b.addr,
-        iaid: b.iaid,
-        kind: b.kind,
-        duid: arena.get(b.duid).into(),
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(mix(self.addr
+            ^ (u128::from(self.duid) << 32)
+            ^ u128::from(self.iaid)
+            ^ ((self.kind as u128) << 120)));
+    }
+}
+
+/// Cheap 128 → 64-bit mix for in-memory tables (not persisted, not shared).
+fn mix(v: u128) -> u64 {
+    let x = (v as u64) ^ ((v >> 64) as u64).rotate_left(29);
+    let x = (x ^ (x >> 32)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    x ^ (x >> 29)
+}
+
+struct Keys {
+    duid_hasher: RandomState,
+}
+
+impl Keys {
+    fn key(&self, b: &Binding, arena: &DuidArena) -> Key {
+        Key {
+            addr: u128::from_be_bytes(b.addr),
+            duid: self.duid_hasher.hash_one(arena.get(b.duid)),
+            iaid: b.iaid,
+            kind: b.kind,
+        }
+    }
+}
+
+/// A bitmap of tail addresses: most snapshot bindings are not in the tail,
+/// and one bit test tells them apart without hashing the DUID.
+struct AddrFilter(Vec<u64>);
+
+impl AddrFilter {
+    const BITS: u32 = 23;
+
+    fn new() -> Self {
+        AddrFilter(vec![0; 1 << (Self::BITS - 6)])
+    }
+
+    fn slot(addr: &[u8; 16]) -> (usize, u64) {
+        let h = mix(u128::from_be_bytes(*addr)) >> (64 - Self::BITS);
+        ((h >> 6) as usize, 1 << (h & 63))
+    }
+
+    fn insert(&mut self, addr: &[u8; 16]) {
+        let (i, bit) = Self::slot(addr);
+        self.0[i] |= bit;
+    }
+
+    fn may_contain(&self, addr: &[u8; 16]) -> bool {
+        let (i, bit) = Self::slot(addr);
+        self.0[i] & bit != 0
     }
 }
 
@@ -92,7 +145,12 @@ struct Scan {
 }
 
 /// Decode frames from `buf[HEADER_LEN..end]` until the first bad one.
-fn scan(buf: &[u8], end: usize, arena: &mut DuidArena, mut each: impl FnMut(Binding)) -> Scan {
+fn scan(
+    buf: &[u8],
+    end: usize,
+    arena: &mut DuidArena,
+    mut each: impl FnMut(Binding, &DuidArena),
+) -> Scan {
     let mut dec = Decoder::new();
     let mut pos = HEADER_LEN;
     let mut records = 0;
@@ -108,7 +166,7 @@ fn scan(buf: &[u8], end: usize, arena: &mut DuidArena, mut each: impl FnMut(Bind
         let frame = next_frame(body, &mut pos);
         match frame.ok().and_then(|f| dec.decode(f, arena)) {
             Some(b) => {
-                each(b);
+                each(b, arena);
                 records += 1;
             }
             None => {
@@ -139,7 +197,7 @@ fn load_snapshot(dir: &Path, gen: u64, out: &mut Recovered) -> Result<Option<u64
     out.bindings.reserve(count.min(1 << 28) as usize);
     out.arena.reserve(count.min(1 << 28) as usize);
     let bindings = &mut out.bindings;
-    let s = scan(&buf, end, &mut out.arena, |b| bindings.push(b));
+    let s = scan(&buf, end, &mut out.arena, |b, _| bindings.push(b));
     if s.good_end != end || s.records != count {
         out.bindings.truncate(before);
         return Ok(None);
@@ -182,7 +240,10 @@ pub(crate) fn recover(dir: &Path) -> Result<(Recovered, u64), StoreError> {
     }
 
     // Tail: last op per key.
-    let mut tail: HashMap<Key, Binding> = HashMap::new();
+    let keys = Keys {
+        duid_hasher: RandomState::new(),
+    };
+    let mut tail: HashMap<Key, Binding, BuildHasherDefault<PassThrough>> = HashMap::default();
     let segments: Vec<u64> = listing
         .segments
         .iter()
@@ -194,12 +255,9 @@ pub(crate) fn recover(dir: &Path) -> Result<(Recovered, u64), StoreError> {
         let buf = fs::read(&path).map_err(|e| StoreError::io(&path, e))?;
         out.report.segments += 1;
         let good_end = if layout::header_ok(&buf, SEGMENT_MAGIC, gen) {
-            let arena = &mut out.arena;
-            let mut applied = Vec::new();
-            let s = scan(&buf, buf.len(), arena, |b| applied.push(b));
-            for b in applied {
-                tail.insert(key(&b, &out.arena), b);
-            }
+            let s = scan(&buf, buf.len(), &mut out.arena, |b, arena| {
+                tail.insert(keys.key(&b, arena), b);
+            });
             out.report.journal_records += s.records;
             s.good_end
         } else {
@@ -226,10 +284,12 @@ pub(crate) fn recover(dir: &Path) -> Result<(Recovered, u64), StoreError> {
     max_gen = max_gen.max(segments.last().copied().unwrap_or(0));
 
     if !tail.is_empty() {
-        let addrs: HashSet<[u8; 16]> = tail.keys().map(|k| k.addr).collect();
+        let mut filter = AddrFilter::new();
+        tail.keys()
+            .for_each(|k| filter.insert(&k.addr.to_be_bytes()));
         let arena = &out.arena;
         out.bindings
-            .retain(|b| !addrs.contains(&b.addr) || !tail.contains_key(&key(b, arena)));
+            .retain(|b| !filter.may_contain(&b.addr) || !tail.contains_key(&keys.key(b, arena)));
         out.bindings.extend(
             tail.into_values()
                 .filter(|b| matches!(b.op, LeaseOp::Commit | LeaseOp::Decline)),

@@ -10,133 +10,14 @@ mod core_harness;
 #[path = "../../tests/tests/dataplane_common/mod.rs"]
 mod dataplane_common;
 
+mod serve_common;
+
 use std::net::Ipv6Addr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use dataplane_common::{client_socket, recv, send_multicast, Lab, CLIENT_IF, SERVER_IF};
-use dhcp6d::control::client;
-use dhcp6d::wire::{AnyMessage, MessageType};
-
-const BIN: &str = env!("CARGO_BIN_EXE_dhcp6d");
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("cli_serve")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn config_text(dir: &Path, preference: u8, pool: &str) -> String {
-    format!(
-        "[server]\ninterfaces = [\"{SERVER_IF}\"]\nio = \"socket\"\npreference = {preference}\n\
-         state_dir = \"{}\"\ncontrol_socket = \"{}\"\n\
-         [[subnet]]\nprefix = \"2001:db8:1::/64\"\ninterface = \"{SERVER_IF}\"\npools = [\"{pool}\"]\n",
-        dir.join("state").display(),
-        dir.join("control.sock").display()
-    )
-}
-
-/// The server process; killed if the test ends without stopping it.
-struct Served {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Served {
-    fn start(lab: &Lab, config: &Path, log: PathBuf) -> Served {
-        let child = Command::new("ip")
-            .args(["netns", "exec", &lab.server.name, BIN, "serve", "-c"])
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("run ip netns exec dhcp6d serve");
-        Served { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Poll the control socket until it answers (readiness, never a fixed sleep).
-    fn wait_ready(&mut self, socket: &Path) -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Ok((_, raw)) = client::stats(socket) {
-                return raw;
-            }
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("dhcp6d serve exited with {status}: {}", self.log());
-            }
-            assert!(Instant::now() < deadline, "not ready: {}", self.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn signal(&self, sig: libc::c_int) {
-        // SAFETY: kill on our own child's pid.
-        assert_eq!(
-            unsafe { libc::kill(self.child.id() as libc::pid_t, sig) },
-            0
-        );
-    }
-
-    fn wait_exit(&mut self) -> i32 {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code().expect("exited, not killed");
-            }
-            assert!(Instant::now() < deadline, "did not stop: {}", self.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn stats(socket: &Path) -> serde_json::Value {
-    client::stats(socket).expect("stats").1
-}
-
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// One client exchange in the client namespace; returns the decoded reply's
-/// (type, preference, server DUID, first address).
-fn exchange(lab: &Lab, msg: Vec<u8>) -> (MessageType, Option<u8>, Vec<u8>, Option<Ipv6Addr>) {
-    let bytes = lab.client.run(move || {
-        let s = client_socket();
-        send_multicast(&s, CLIENT_IF, &msg);
-        recv(&s).expect("no reply from dhcp6d serve").0
-    });
-    let AnyMessage::Message(m) = AnyMessage::decode(&bytes).expect("reply decodes") else {
-        panic!("relay reply to a direct client")
-    };
-    (
-        m.msg_type,
-        m.options.preference(),
-        m.options
-            .server_id()
-            .map(|d| d.as_bytes().to_vec())
-            .unwrap_or_default(),
-        core_harness::first_addr(&m).map(|(a, _, _)| a),
-    )
-}
+use dataplane_common::{Lab, SERVER_IF};
+use dhcp6d::wire::MessageType;
+use serve_common::*;
 
 /// RFC 9915 §18.3.1 (Solicit → Advertise with our Server Identifier and the
 /// Preference option) and §18.3.2 (Request → Reply committing the address),
@@ -250,4 +131,91 @@ fn rfc9915_18_3_serve_socket_end_to_end() {
     );
     again.signal(libc::SIGINT);
     assert_eq!(again.wait_exit(), 0);
+}
+
+/// `server.user`: after the sockets are open the server runs as that user
+/// with only the capabilities it still needs (socket mode: none but
+/// CAP_NET_BIND_SERVICE on the main thread), and still commits leases.
+#[test]
+fn serve_drops_privileges_to_server_user() {
+    let lab = Lab::new();
+    let dir = scratch("privileges");
+    let config = dir.join("dhcp6d.toml");
+    let socket = dir.join("control.sock");
+    let text = config_text(&dir, 255, "2001:db8:1::1000-2001:db8:1::1fff")
+        .replace("[server]\n", "[server]\nuser = \"nobody\"\n");
+    std::fs::write(&config, text).unwrap();
+    let mut served = Served::start(&lab, &config, dir.join("serve.log"));
+    let first = served.wait_ready(&socket);
+    eventually("privileges dropped", || {
+        served.log().contains("privileges dropped")
+    });
+    let status = std::fs::read_to_string(format!("/proc/{}/status", served.child.id())).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let nobody = "65534".to_string();
+    assert_eq!(
+        field("Uid:"),
+        [nobody.clone(), nobody.clone(), nobody.clone(), nobody]
+    );
+    assert_eq!(
+        field("CapEff:"),
+        ["0000000000000400"],
+        "CAP_NET_BIND_SERVICE only"
+    );
+
+    let server_duid = hex::decode(first["server_duid"].as_str().unwrap()).unwrap();
+    let (_, _, _, offered) = exchange(&lab, core_harness::solicit(2));
+    let (t, _, _, committed) = exchange(&lab, core_harness::request(2, &server_duid, offered));
+    assert_eq!((t, committed), (MessageType::Reply, offered));
+    served.signal(libc::SIGTERM);
+    assert_eq!(served.wait_exit(), 0, "{}", served.log());
+}
+
+/// `--io xdp`: the XDP program is attached while serving (the Solicit is
+/// redirected to AF_XDP and answered, RFC 9915 §18.3.1) and detached after
+/// SIGTERM (CONTRACT.md: "the XDP program is detached"), also after the
+/// server dropped to `server.user` with only CAP_NET_ADMIN, CAP_NET_RAW and
+/// CAP_BPF left.
+#[test]
+fn rfc9915_18_3_1_serve_xdp_answers_and_detaches_on_sigterm() {
+    let lab = Lab::new();
+    let dir = scratch("xdp");
+    let config = dir.join("dhcp6d.toml");
+    let socket = dir.join("control.sock");
+    std::fs::write(
+        &config,
+        config_text_io(&dir, "xdp", 255, "2001:db8:1::1000-2001:db8:1::1fff")
+            .replace("[server]\n", "[server]\nuser = \"nobody\"\n"),
+    )
+    .unwrap();
+    let mut served = Served::start(&lab, &config, dir.join("serve.log"));
+    served.wait_ready(&socket);
+    eventually("privileges dropped", || {
+        served.log().contains("privileges dropped")
+    });
+    let status = std::fs::read_to_string(format!("/proc/{}/status", served.child.id())).unwrap();
+    assert!(
+        status.contains("\nCapEff:\t0000008000003000\n"),
+        "CAP_NET_ADMIN|CAP_NET_RAW|CAP_BPF: {status}"
+    );
+    let link = || lab.server.exec(&["ip", "link", "show", "dev", SERVER_IF]);
+    assert!(link().contains("xdp"), "attached: {}", link());
+    let (t, pref, _, offered) = exchange(&lab, core_harness::solicit(3));
+    assert_eq!((t, pref), (MessageType::Advertise, Some(255)));
+    assert!(offered.is_some());
+    let s = stats(&socket);
+    assert_eq!(s["io"], "xdp");
+    assert!(s["xdp"]["redirected"].as_u64().unwrap() >= 1, "{s}");
+    assert_eq!(s["tx"]["advertise"], 1);
+    served.signal(libc::SIGTERM);
+    assert_eq!(served.wait_exit(), 0, "{}", served.log());
+    assert!(!link().contains("xdp"), "detached: {}", link());
 }

@@ -72,20 +72,6 @@ pub struct ServerSection {
     /// Extension: user to switch to once sockets are open and XDP is attached.
     #[serde(default)]
     pub user: Option<String>,
-    /// Extension: answer a Rebind for an in-pool address this server holds no
-    /// binding for by creating that binding (RFC 9915 §18.3.5 lets a server do
-    /// so). Default: on for `identical-prefix`, where any server may be asked to
-    /// take over a peer's client, off otherwise.
-    #[serde(default)]
-    pub rebind_new_bindings: Option<bool>,
-}
-
-impl ServerSection {
-    /// Whether a Rebind for an unknown in-pool address creates the binding.
-    pub fn rebind_new_bindings(&self, model: Model) -> bool {
-        self.rebind_new_bindings
-            .unwrap_or(model == Model::IdenticalPrefix)
-    }
 }
 
 /// `server.log_level`.

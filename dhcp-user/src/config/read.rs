@@ -88,7 +88,6 @@ const SERVER_KEYS: &[&str] = &[
     "metrics_listen",
     "log_level",
     "user",
-    "rebind_new_bindings",
 ];
 
 fn server(mut t: Table) -> Result<ServerSection, KeyError> {
@@ -108,7 +107,6 @@ fn server(mut t: Table) -> Result<ServerSection, KeyError> {
         metrics_listen: t.opt("metrics_listen")?,
         log_level: t.opt("log_level")?,
         user: t.opt("user")?,
-        rebind_new_bindings: t.opt("rebind_new_bindings")?,
     };
     Ok(s)
 }

@@ -44,11 +44,6 @@ fn write_summary(o: &mut String, c: &Config) -> std::fmt::Result {
         None => writeln!(o, "allocation key:  none")?,
     }
     writeln!(o, "rapid commit:    {}", on_off(s.rapid_commit))?;
-    writeln!(
-        o,
-        "rebind new:      {}",
-        on_off(s.rebind_new_bindings(c.redundancy.model))
-    )?;
     writeln!(o, "state dir:       {}", s.state_dir.display())?;
     writeln!(o, "control socket:  {}", s.control_socket.display())?;
     match s.metrics_listen {

@@ -93,7 +93,7 @@ fn plan_files(lab: &Lab) -> Result<Option<(Vec<String>, Vec<String>)>> {
     if !matches!(model, "split-prefix" | "identical-prefix" | "unique-prefix") {
         return Ok(None);
     }
-    let Ok(bin) = super::dhcp6d_binary() else {
+    let Ok(bin) = lab.dhcp6d_bin() else {
         return Ok(None);
     };
     let mut links = Vec::new();

@@ -39,6 +39,8 @@ pub struct LabOptions {
     pub model: String,
     /// Add a relay namespace running ISC dhcrelay, with its own client namespace.
     pub relay: bool,
+    /// The dhcp6d executable (default: `$DHCP6D_BIN`, else the workspace's build).
+    pub dhcp6d: Option<PathBuf>,
 }
 
 impl Default for LabOptions {
@@ -48,6 +50,7 @@ impl Default for LabOptions {
             servers: 1,
             model: "standalone".into(),
             relay: false,
+            dhcp6d: None,
         }
     }
 }
@@ -192,7 +195,7 @@ impl Lab {
                 let state = sdir.join("state");
                 let _ = std::fs::remove_dir_all(&state);
                 std::fs::create_dir_all(&state)?;
-                let mut c = Self::netns_cmd(&self.ns_server(i), &dhcp6d_binary()?);
+                let mut c = Self::netns_cmd(&self.ns_server(i), &self.dhcp6d_bin()?);
                 c.arg("serve")
                     .arg("-c")
                     .arg(self.dhcp6d_config(i))
@@ -236,6 +239,14 @@ impl Lab {
         while let Some(pos) = self.children.iter().position(|(n, _)| *n == i) {
             let (_, mut c) = self.children.remove(pos);
             stop_child(&mut c);
+        }
+    }
+
+    /// The dhcp6d executable this lab runs (and plans configs with).
+    pub fn dhcp6d_bin(&self) -> Result<String> {
+        match &self.opts.dhcp6d {
+            Some(p) => Ok(p.display().to_string()),
+            None => dhcp6d_binary(),
         }
     }
 
@@ -384,6 +395,7 @@ pub fn load_options(name: &str) -> Result<LabOptions> {
         servers: v["servers"].as_u64().unwrap_or(1) as usize,
         model: v["model"].as_str().unwrap_or("standalone").to_string(),
         relay: v["relay"].as_bool().unwrap_or(false),
+        dhcp6d: None,
     })
 }
 

@@ -9,10 +9,21 @@ use std::net::Ipv6Addr;
 use crate::lab::LinkPools;
 
 use super::engine::Client;
-use super::wire::IaKinds;
+use super::wire::{client_duid, IaKinds};
 
-/// Predicts the address for client `index`: returns `None` when it cannot say.
-pub type Predictor<'a> = &'a dyn Fn(u32) -> Option<u128>;
+/// The allocation function as the caller knows it: from the DUID of the server
+/// that answered, the client's DUID and the attempt number, the candidate
+/// address (IAID 1) and delegated prefix (IAID 2); `None` where it cannot say
+/// or the candidate is reserved (skipped by the allocator).
+pub type Predictor<'a> = &'a dyn Fn(&[u8], &[u8], u32) -> (Option<u128>, Option<(u128, u8)>);
+
+/// What the check needs to call a [`Predictor`]: the servers seen (clients name
+/// theirs by index) and the run's DUID salt.
+pub struct Prediction<'a> {
+    pub predict: Predictor<'a>,
+    pub servers: &'a [Vec<u8>],
+    pub salt: u32,
+}
 
 #[derive(Clone, Debug, Default)]
 pub struct CheckReport {
@@ -93,7 +104,7 @@ pub fn check(
     ia: IaKinds,
     pools: Option<&LinkPools>,
     renewed: bool,
-    predict: Option<Predictor>,
+    prediction: Option<&Prediction>,
 ) -> CheckReport {
     let mut r = CheckReport::default();
     let mut seen_na = HashSet::with_capacity(clients.len());
@@ -126,17 +137,6 @@ pub fn check(
                 r.changed_on_renew += 1;
                 r.note(format!("client {i}: address changed on renew/rebind"));
             }
-            if let Some(want) = predict.and_then(|f| f(i as u32)) {
-                r.predicted += 1;
-                if want != a {
-                    r.mispredicted += 1;
-                    r.note(format!(
-                        "client {i}: got {}, allocation function says {}",
-                        Ipv6Addr::from(a),
-                        Ipv6Addr::from(want)
-                    ));
-                }
-            }
         }
         if let Some((p, len)) = c.pd {
             if !seen_pd.insert((p, len)) {
@@ -165,5 +165,80 @@ pub fn check(
             }
         }
     }
+    if let Some(p) = prediction {
+        predict_pass(clients, p, &mut r);
+    }
     r
 }
+
+/// Each binding must be the allocation function's candidate for its client at
+/// some attempt, every earlier candidate being held by another client (a
+/// collision moves a client to its next probe, CONTRACT.md "Allocation is a
+/// pure function"); anything else is a misprediction.
+fn predict_pass(clients: &[Client], p: &Prediction, r: &mut CheckReport) {
+    let held_na: HashSet<u128> = clients
+        .iter()
+        .filter(|c| c.bound())
+        .filter_map(|c| c.na)
+        .collect();
+    let held_pd: HashSet<u128> = clients
+        .iter()
+        .filter(|c| c.bound())
+        .filter_map(|c| c.pd.map(|x| x.0))
+        .collect();
+    for (i, c) in clients.iter().enumerate() {
+        if !c.bound() {
+            continue;
+        }
+        let Some(server) = p.servers.get(usize::from(c.server)) else {
+            continue;
+        };
+        let duid = client_duid(p.salt, i as u32);
+        let cand = |attempt: u32| (p.predict)(server, &duid, attempt);
+        let (first_na, first_pd) = cand(0);
+        if let (Some(got), Some(_)) = (c.na, first_na) {
+            r.predicted += 1;
+            let found = (0..PROBES)
+                .map(|k| cand(k).0)
+                .try_fold((), |(), x| match x {
+                    Some(x) if x == got => Err(true),
+                    Some(x) if held_na.contains(&x) => Ok(()),
+                    None => Ok(()),
+                    Some(_) => Err(false),
+                });
+            if found != Err(true) {
+                r.mispredicted += 1;
+                r.note(format!(
+                    "client {i}: got {}, allocation function says {}",
+                    Ipv6Addr::from(got),
+                    Ipv6Addr::from(first_na.unwrap_or(0))
+                ));
+            }
+        }
+        if let (Some(got), Some(_)) = (c.pd, first_pd) {
+            r.predicted += 1;
+            let found = (0..PROBES)
+                .map(|k| cand(k).1)
+                .try_fold((), |(), x| match x {
+                    Some(x) if x == got => Err(true),
+                    Some(x) if held_pd.contains(&x.0) => Ok(()),
+                    None => Ok(()),
+                    Some(_) => Err(false),
+                });
+            if found != Err(true) {
+                r.mispredicted += 1;
+                let w = first_pd.unwrap_or((0, 0));
+                r.note(format!(
+                    "client {i}: got prefix {}/{}, allocation function says {}/{}",
+                    Ipv6Addr::from(got.0),
+                    got.1,
+                    Ipv6Addr::from(w.0),
+                    w.1
+                ));
+            }
+        }
+    }
+}
+
+/// Probes the check follows (dhcp6d's allocator hashes 32 before scanning).
+const PROBES: u32 = 32;

@@ -197,6 +197,11 @@ fn parse_pools(o: &Options) -> Result<Option<LinkPools>> {
 
 /// Run the load generator as configured; the caller decides what failing checks mean.
 pub fn run_with(o: &Options) -> Result<Summary> {
+    run_with_predictor(o, None)
+}
+
+/// [`run_with`], also checking every binding against the allocation function.
+pub fn run_with_predictor(o: &Options, predict: Option<check::Predictor>) -> Result<Summary> {
     if o.relay > 8 {
         bail!("--relay takes 0..=8 hops");
     }
@@ -324,7 +329,7 @@ pub fn run_with(o: &Options) -> Result<Summary> {
     };
     let is_prep = matches!(measured, Stage::Renew | Stage::Rebind | Stage::Release);
     // The set-up stage binds everyone first; its engine keeps the bindings for the measured stage.
-    let (result, clients, servers_seen) = {
+    let (result, clients, servers) = {
         let mut eng = Engine::new(if is_prep { &setup } else { &base }, &mut sock, o.clients);
         if is_prep {
             let prep = eng.run(Stage::Bind);
@@ -342,7 +347,7 @@ pub fn run_with(o: &Options) -> Result<Summary> {
         eng.clients = clients;
         eng.adopt_servers(servers_seen);
         let r = eng.run(measured);
-        (r, std::mem::take(&mut eng.clients), eng.servers().len())
+        (r, std::mem::take(&mut eng.clients), eng.servers().to_vec())
     };
     if let Some((stop, h)) = mirror {
         stop.store(true, Ordering::Relaxed);
@@ -350,7 +355,13 @@ pub fn run_with(o: &Options) -> Result<Summary> {
     }
     drop(temp_ns);
     let renewed = matches!(measured, Stage::Renew | Stage::Rebind);
-    let report = check::check(&clients, ia, pools.as_ref(), renewed, None);
+    let prediction = predict.map(|predict| check::Prediction {
+        predict,
+        servers: &servers,
+        salt,
+    });
+    let report = check::check(&clients, ia, pools.as_ref(), renewed, prediction.as_ref());
+    let servers_seen = servers.len();
     let t = &result.total;
     let active = if result.last_lease_s > 0.0 {
         result.last_lease_s

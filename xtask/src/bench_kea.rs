@@ -1,6 +1,587 @@
-//! `cargo xtask bench kea`: dhcp6d against Kea 2.2 in one lab (work in progress).
+//! `cargo xtask bench kea [--quick]`: dhcp6d against ISC Kea 2.2 in one lab, one run.
+//!
+//! For each server (Kea with the best thread count of a quick sweep, dhcp6d with
+//! `--io socket`, dhcp6d with `--io xdp`): a perfdhcp rate sweep to the 2.5% drop
+//! point (ISC's method), the same sweep with our load generator, server CPU-seconds
+//! per 100,000 leases at a rate every server sustains (from /proc/PID/stat), a
+//! 20% bad-input mix, and an avalanche (perfdhcp and ours), time until all bound.
+//! Everything is bounded in time; results go to target/bench/kea.md and SVG plots.
 
-/// Entry point for the head-to-head benchmark.
-pub fn run(_args: &[String]) -> anyhow::Result<()> {
-    anyhow::bail!("bench kea: not written yet")
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::lab::{Lab, LabOptions, ServerKind};
+use crate::loadgen::stats::{write_svg, Chart};
+use crate::loadgen::{run_with, Ia, Mode, Options};
+
+/// Largest drop ratio a rate step may have to count (ISC's perfdhcp method).
+const MAX_DROP: f64 = 0.025;
+
+struct Plan {
+    quick: bool,
+    step_s: f64,
+    avalanche_clients: u32,
+    avalanche_max_s: f64,
+    out: PathBuf,
+    only: Vec<String>,
+}
+
+#[derive(Default)]
+struct ServerResult {
+    name: String,
+    error: Option<String>,
+    perfdhcp_best: f64,
+    perfdhcp_sweep: Vec<(f64, f64, f64)>,
+    loadgen_best: f64,
+    loadgen_sweep: Vec<(f64, f64, f64)>,
+    cpu_rate: f64,
+    cpu_per_100k: Option<f64>,
+    bad_rate: f64,
+    bad_answered: u64,
+    aval_perfdhcp_s: Option<f64>,
+    aval_loadgen_s: Option<f64>,
+}
+
+fn parse(args: &[String]) -> Result<Plan> {
+    let mut p = Plan {
+        quick: false,
+        step_s: 2.0,
+        avalanche_clients: 100_000,
+        avalanche_max_s: 60.0,
+        out: PathBuf::from("target/bench"),
+        only: vec!["kea".into(), "socket".into(), "xdp".into()],
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut val = || {
+            it.next()
+                .cloned()
+                .with_context(|| format!("{a} needs a value"))
+        };
+        match a.as_str() {
+            "--quick" => {
+                p.quick = true;
+                p.step_s = 1.0;
+                p.avalanche_clients = 10_000;
+                p.avalanche_max_s = 12.0;
+            }
+            "--clients" => p.avalanche_clients = val()?.parse()?,
+            "--out" => p.out = val()?.into(),
+            "--servers" => p.only = val()?.split(',').map(String::from).collect(),
+            other => bail!("bench kea: unknown argument {other:?} (--quick, --clients N, --out DIR, --servers kea,socket,xdp)"),
+        }
+    }
+    Ok(p)
+}
+
+/// `cargo xtask bench kea [--quick] [--clients N] [--out DIR] [--servers kea,socket,xdp]`.
+pub fn run(args: &[String]) -> Result<()> {
+    let plan = parse(args)?;
+    let t0 = Instant::now();
+    std::fs::create_dir_all(&plan.out)?;
+    let machine = machine();
+    let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut lab = Lab::up(LabOptions {
+        name: "d6bench".into(),
+        ..LabOptions::default()
+    })?;
+    println!("bench: lab up; machine: {machine}");
+
+    let ceiling = loadgen_ceiling(&plan)?;
+    println!(
+        "bench: load generator ceiling {ceiling:.0} leases/s (built-in responder on loopback)"
+    );
+
+    let rates: Vec<f64> = if plan.quick {
+        vec![1000.0, 4000.0, 16000.0, 64000.0]
+    } else {
+        vec![1000.0, 2000.0, 4000.0, 8000.0, 16000.0, 32000.0, 64000.0]
+    };
+    let mut kea_threads = 2;
+    let mut thread_sweep = Vec::new();
+    let mut results = Vec::new();
+    let mut common_rate = 1000.0;
+    for which in plan.only.clone() {
+        let kind = match which.as_str() {
+            "kea" => {
+                if !plan.quick {
+                    for t in [1u32, 2, 4] {
+                        lab.start_server(1, ServerKind::Kea { threads: t })?;
+                        let (r, _) = loadgen_step(&lab, &plan, 4000.0)?;
+                        thread_sweep.push((t, r));
+                    }
+                    kea_threads = thread_sweep
+                        .iter()
+                        .max_by(|a, b| a.1.total_cmp(&b.1))
+                        .map_or(2, |x| x.0);
+                }
+                ServerKind::Kea {
+                    threads: kea_threads,
+                }
+            }
+            "socket" => ServerKind::Dhcp6d { io: "socket" },
+            "xdp" => ServerKind::Dhcp6d { io: "xdp" },
+            other => bail!("--servers: unknown server {other:?}"),
+        };
+        let name = match kind {
+            ServerKind::Kea { threads } => format!("Kea 2.2 ({threads} threads, memfile persist)"),
+            ServerKind::Dhcp6d { io } => format!("dhcp6d --io {io}"),
+        };
+        println!("bench: {name}");
+        let mut r = ServerResult {
+            name,
+            ..ServerResult::default()
+        };
+        if let Err(e) = measure(&mut lab, kind, &plan, &rates, &mut common_rate, &mut r) {
+            println!("bench: {}: {e:#}", r.name);
+            r.error = Some(format!("{e:#}"));
+        }
+        lab.stop_server(1);
+        results.push(r);
+    }
+    lab.down()?;
+    let load_after = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let md = report(
+        &plan,
+        &machine,
+        &load_before,
+        &load_after,
+        ceiling,
+        &thread_sweep,
+        &results,
+        t0.elapsed(),
+    );
+    std::fs::write(plan.out.join("kea.md"), &md)?;
+    plots(&plan.out, &results)?;
+    println!("{md}");
+    println!(
+        "bench: wrote {}/kea.md and kea-sweep.svg in {:.0} s",
+        plan.out.display(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn measure(
+    lab: &mut Lab,
+    kind: ServerKind,
+    plan: &Plan,
+    rates: &[f64],
+    common: &mut f64,
+    r: &mut ServerResult,
+) -> Result<()> {
+    let pid = lab.start_server(1, kind)?;
+    // A step over 2.5% drops ends the sweep only when the next one fails too:
+    // on a shared machine one step can be unlucky.
+    let mut failed = 0;
+    for &rate in rates {
+        let (got, drop) = perfdhcp_step(lab, rate, plan.step_s)?;
+        r.perfdhcp_sweep.push((rate, got, drop));
+        if drop > MAX_DROP {
+            failed += 1;
+            if failed == 2 {
+                break;
+            }
+            continue;
+        }
+        failed = 0;
+        r.perfdhcp_best = r.perfdhcp_best.max(got);
+    }
+    failed = 0;
+    for &rate in rates.iter().chain([128_000.0, 256_000.0].iter()) {
+        let (got, drop) = loadgen_step(lab, plan, rate)?;
+        r.loadgen_sweep.push((rate, got, drop));
+        if drop > MAX_DROP {
+            failed += 1;
+            if failed == 2 {
+                break;
+            }
+            continue;
+        }
+        failed = 0;
+        r.loadgen_best = r.loadgen_best.max(got);
+    }
+    // CPU per lease at one rate every server sustains: 80% of the first server's best.
+    if matches!(kind, ServerKind::Kea { .. }) || *common <= 1000.0 {
+        *common = (r.loadgen_best * 0.8).max(500.0);
+    }
+    r.cpu_rate = *common;
+    let before = cpu_seconds(pid)?;
+    let s = run_with(&lg_options(
+        lab,
+        Mode::Sarr,
+        *common,
+        (*common * plan.step_s * 2.0) as u32,
+        plan.step_s * 2.0 + 3.0,
+    ))?;
+    let cpu = cpu_seconds(pid)? - before;
+    if s.stage.total.leases > 0 {
+        r.cpu_per_100k = Some(cpu / s.stage.total.leases as f64 * 100_000.0);
+    }
+    let mut bad = lg_options(
+        lab,
+        Mode::Sarr,
+        *common,
+        (*common * plan.step_s) as u32,
+        plan.step_s + 3.0,
+    );
+    bad.bad = 0.2;
+    let s = run_with(&bad)?;
+    r.bad_rate = s.leases_per_s;
+    r.bad_answered = s.stage.total.bad_answered;
+    // Avalanches start from an empty lease database, like a fresh outage recovery.
+    lab.start_server(1, kind)?;
+    r.aval_perfdhcp_s = perfdhcp_avalanche(lab, plan.avalanche_clients, plan.avalanche_max_s)?;
+    lab.start_server(1, kind)?;
+    let s = run_with(&lg_options(
+        lab,
+        Mode::Avalanche,
+        0.0,
+        plan.avalanche_clients,
+        plan.avalanche_max_s,
+    ))?;
+    r.aval_loadgen_s = s.stage.all_done_s;
+    Ok(())
+}
+
+fn lg_options(lab: &Lab, mode: Mode, rate: f64, clients: u32, max_secs: f64) -> Options {
+    Options {
+        mode,
+        clients: clients.max(1),
+        rate,
+        max_secs,
+        ia: Ia::Na,
+        lab: Some(lab.opts.name.clone()),
+        out: PathBuf::from("target/bench/runs"),
+        quiet: true,
+        ..Options::default()
+    }
+}
+
+/// One loadgen sarr step: (leases/s, drop ratio).
+fn loadgen_step(lab: &Lab, plan: &Plan, rate: f64) -> Result<(f64, f64)> {
+    let s = run_with(&lg_options(
+        lab,
+        Mode::Sarr,
+        rate,
+        (rate * plan.step_s) as u32,
+        plan.step_s + 3.0,
+    ))?;
+    println!(
+        "  loadgen sarr {rate:>7.0}/s: {:>8.0} leases/s, drops {:.2}%",
+        s.leases_per_s,
+        s.drop_ratio * 100.0
+    );
+    Ok((s.leases_per_s, s.drop_ratio))
+}
+
+fn loadgen_ceiling(plan: &Plan) -> Result<f64> {
+    let mut best = 0.0f64;
+    let rates: &[f64] = if plan.quick {
+        &[50_000.0, 100_000.0]
+    } else {
+        &[25_000.0, 50_000.0, 100_000.0, 200_000.0]
+    };
+    for &rate in rates {
+        let o = Options {
+            rate,
+            clients: (rate * plan.step_s) as u32,
+            max_secs: plan.step_s + 3.0,
+            ceiling: true,
+            quiet: true,
+            out: PathBuf::from("target/bench/runs"),
+            ..Options::default()
+        };
+        let s = run_with(&o)?;
+        if s.drop_ratio > MAX_DROP {
+            break;
+        }
+        best = best.max(s.leases_per_s);
+    }
+    Ok(best)
+}
+
+/// One perfdhcp rate step in the client namespace: (4-way exchanges/s, drop ratio).
+fn perfdhcp_step(lab: &Lab, rate: f64, secs: f64) -> Result<(f64, f64)> {
+    let out = Lab::netns_cmd(&lab.ns_client(), "perfdhcp")
+        .args([
+            "-6",
+            "-l",
+            "eth0",
+            "-r",
+            &format!("{rate:.0}"),
+            "-p",
+            &format!("{:.0}", secs.ceil()),
+            "-R",
+            "100000000",
+        ])
+        .current_dir(&lab.dir)
+        .stdin(Stdio::null())
+        .output()
+        .context("running perfdhcp (package kea-admin)")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let got = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Rate: ")
+                .and_then(|r| r.split_whitespace().next()?.parse::<f64>().ok())
+        })
+        .unwrap_or(0.0);
+    // Exchanges completed over Solicits sent, across both exchanges.
+    let nums = |key: &str| -> Vec<f64> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix(key).and_then(|v| v.trim().parse().ok()))
+            .collect()
+    };
+    let (sent, recv) = (nums("sent packets: "), nums("received packets: "));
+    let drop = match (sent.first(), recv.get(1)) {
+        (Some(&s), Some(&r)) if s > 0.0 => 1.0 - r / s,
+        _ => 1.0,
+    };
+    println!(
+        "  perfdhcp     {rate:>7.0}/s: {got:>8.0} 4-way/s, drops {:.2}%",
+        drop * 100.0
+    );
+    Ok((got, drop))
+}
+
+/// `perfdhcp --scenario avalanche -R N`: seconds until all bound, or None if not within `max_s`.
+fn perfdhcp_avalanche(lab: &Lab, n: u32, max_s: f64) -> Result<Option<f64>> {
+    let mut child = Lab::netns_cmd(&lab.ns_client(), "perfdhcp")
+        .args([
+            "-6",
+            "-l",
+            "eth0",
+            "--scenario",
+            "avalanche",
+            "-R",
+            &n.to_string(),
+        ])
+        .current_dir(&lab.dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("running perfdhcp")?;
+    let t0 = Instant::now();
+    while t0.elapsed().as_secs_f64() < max_s {
+        if child.try_wait()?.is_some() {
+            let out = child.wait_with_output()?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            // "It took 00:00:16.459361 to provision 2000 clients."
+            let took = text.lines().find_map(|l| {
+                let t = l.strip_prefix("It took ")?.split_whitespace().next()?;
+                let mut parts = t.split(':').map(|x| x.parse::<f64>().ok());
+                Some(parts.next()?? * 3600.0 + parts.next()?? * 60.0 + parts.next()??)
+            });
+            println!("  perfdhcp avalanche {n}: {took:?} s");
+            return Ok(took);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    println!("  perfdhcp avalanche {n}: not all bound within {max_s:.0} s");
+    Ok(None)
+}
+
+/// User plus system CPU-seconds of a process (all its threads).
+fn cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').context("bad /proc stat")?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>()? + f[12].parse::<f64>()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Ok(ticks / hz)
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let kernel = Command::new("uname")
+        .arg("-r")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cpu}, {cores} cores, Linux {kernel}")
+}
+
+fn opt(v: Option<f64>, unit: &str) -> String {
+    v.map_or_else(|| "not reached".into(), |x| format!("{x:.2} {unit}"))
+}
+
+#[expect(clippy::too_many_arguments, reason = "one call site; a struct would only rename the arguments")]
+fn report(
+    plan: &Plan,
+    machine: &str,
+    before: &str,
+    after: &str,
+    ceiling: f64,
+    sweep: &[(u32, f64)],
+    rs: &[ServerResult],
+    took: Duration,
+) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "## dhcp6d vs Kea ({} run, {:.0} s)\n",
+        if plan.quick { "quick" } else { "full" },
+        took.as_secs_f64()
+    );
+    let _ = writeln!(
+        s,
+        "Machine: {machine}. Load average before: {}, after: {}.",
+        before.trim(),
+        after.trim()
+    );
+    let _ = writeln!(s, "All servers, clients and generators share these cores; one lab (veth + bridge in namespaces), IA_NA only.\n");
+    let _ = writeln!(
+        s,
+        "Load generator ceiling (built-in responder on loopback): {ceiling:.0} leases/s."
+    );
+    if !sweep.is_empty() {
+        let v: Vec<String> = sweep
+            .iter()
+            .map(|(t, r)| format!("{t} threads: {r:.0}/s"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "Kea thread sweep (loadgen, 4000/s offered): {}.",
+            v.join(", ")
+        );
+    }
+    let _ = writeln!(
+        s,
+        "AF_XDP echo ceiling: not measured here (bench_echo is not on main).\n"
+    );
+    let _ = writeln!(
+        s,
+        "| server | perfdhcp 4-way/s (<2.5% drops) | loadgen leases/s (<2.5% drops) | CPU-s per 100k leases (at rate) | leases/s with 20% bad input (bad answered) | avalanche {n}: perfdhcp | avalanche {n}: loadgen |",
+        n = plan.avalanche_clients
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+    for r in rs {
+        if let Some(e) = &r.error {
+            let _ = writeln!(
+                s,
+                "| {} | failed: {} | | | | | |",
+                r.name,
+                e.lines().next().unwrap_or("")
+            );
+            continue;
+        }
+        let _ = writeln!(
+            s,
+            "| {} | {:.0} | {:.0} | {} (at {:.0}/s) | {:.0} ({}) | {} | {} |",
+            r.name,
+            r.perfdhcp_best,
+            r.loadgen_best,
+            r.cpu_per_100k.map_or("n/a".into(), |c| format!("{c:.2}")),
+            r.cpu_rate,
+            r.bad_rate,
+            r.bad_answered,
+            opt(r.aval_perfdhcp_s, "s"),
+            opt(r.aval_loadgen_s, "s"),
+        );
+    }
+    if let Some(kea) = rs
+        .iter()
+        .find(|r| r.name.starts_with("Kea") && r.error.is_none())
+    {
+        for r in rs
+            .iter()
+            .filter(|r| !r.name.starts_with("Kea") && r.error.is_none())
+        {
+            let ratio = |a: f64, b: f64| {
+                if b > 0.0 {
+                    format!("{:.1}x", a / b)
+                } else {
+                    "n/a".into()
+                }
+            };
+            let cpu = match (kea.cpu_per_100k, r.cpu_per_100k) {
+                (Some(k), Some(d)) if d > 0.0 => format!("{:.1}x less CPU per lease", k / d),
+                _ => "CPU ratio n/a".into(),
+            };
+            let aval = match (kea.aval_loadgen_s, r.aval_loadgen_s) {
+                (Some(k), Some(d)) => format!("avalanche {}", ratio(k, d)),
+                (None, Some(_)) => "avalanche: Kea did not finish".into(),
+                _ => "avalanche n/a".into(),
+            };
+            let _ = writeln!(
+                s,
+                "\n{} vs Kea: {} leases/s (loadgen), {} (perfdhcp), {cpu}, {aval} sooner.",
+                r.name,
+                ratio(r.loadgen_best, kea.loadgen_best),
+                ratio(r.perfdhcp_best, kea.perfdhcp_best)
+            );
+        }
+    }
+    s
+}
+
+fn plots(out: &Path, rs: &[ServerResult]) -> Result<()> {
+    let ok = |r: &&ServerResult| r.error.is_none();
+    let charts = vec![
+        Chart {
+            title: "loadgen sweep: leases/s achieved vs offered",
+            x_label: "offered clients/s",
+            y_label: "leases/s",
+            series: rs
+                .iter()
+                .filter(ok)
+                .map(|r| {
+                    (
+                        r.name.as_str(),
+                        r.loadgen_sweep.iter().map(|x| (x.0, x.1)).collect(),
+                    )
+                })
+                .collect(),
+        },
+        Chart {
+            title: "perfdhcp sweep: 4-way exchanges/s vs offered",
+            x_label: "offered rate/s",
+            y_label: "exchanges/s",
+            series: rs
+                .iter()
+                .filter(ok)
+                .map(|r| {
+                    (
+                        r.name.as_str(),
+                        r.perfdhcp_sweep.iter().map(|x| (x.0, x.1)).collect(),
+                    )
+                })
+                .collect(),
+        },
+        Chart {
+            title: "drop ratio (loadgen sweep)",
+            x_label: "offered clients/s",
+            y_label: "% dropped",
+            series: rs
+                .iter()
+                .filter(ok)
+                .map(|r| {
+                    (
+                        r.name.as_str(),
+                        r.loadgen_sweep.iter().map(|x| (x.0, x.2 * 100.0)).collect(),
+                    )
+                })
+                .collect(),
+        },
+    ];
+    write_svg(&out.join("kea-sweep.svg"), &charts)
 }

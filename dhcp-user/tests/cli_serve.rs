@@ -29,7 +29,11 @@ fn rfc9915_18_3_serve_socket_end_to_end() {
     let config = dir.join("dhcp6d.toml");
     let socket = dir.join("control.sock");
     let pool = "2001:db8:1::1000-2001:db8:1::1fff";
-    std::fs::write(&config, config_text(&dir, 255, pool)).unwrap();
+    let text = |preference: u8, pool: &str| {
+        config_text(&dir, preference, pool)
+            .replace("[server]\n", "[server]\nmetrics_listen = \"[::1]:9547\"\n")
+    };
+    std::fs::write(&config, text(255, pool)).unwrap();
     let mut served = Served::start(&lab, &config, dir.join("serve1.log"));
     let first = served.wait_ready(&socket);
     let server_duid = hex::decode(first["server_duid"].as_str().unwrap()).unwrap();
@@ -48,6 +52,8 @@ fn rfc9915_18_3_serve_socket_end_to_end() {
         exchange(&lab, core_harness::request(1, &server_duid, Some(offered)));
     assert_eq!((t, committed), (MessageType::Reply, Some(offered)));
 
+    // Workers count a sent message just after it leaves.
+    eventually("tx.reply == 1", || stats(&socket)["tx"]["reply"] == 1);
     let s = stats(&socket);
     assert_eq!(s["rx"]["solicit"], 1);
     assert_eq!(s["rx"]["request"], 1);
@@ -57,6 +63,36 @@ fn rfc9915_18_3_serve_socket_end_to_end() {
     assert!(s["journal"]["records"].as_u64().unwrap() >= 1, "{s}");
     assert_eq!(s["pools"][0]["used"], 1);
     assert_eq!(s["pools"][0]["capacity"], "4096");
+
+    // The Prometheus endpoint (loopback of the server's namespace) agrees,
+    // and promtool accepts it.
+    let metrics = lab.server.run(|| {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect("[::1]:9547").expect("metrics endpoint");
+        c.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+        let mut text = String::new();
+        c.read_to_string(&mut text).unwrap();
+        text
+    });
+    let body = metrics.split_once("\r\n\r\n").unwrap().1;
+    assert!(
+        body.contains("\ndhcp6d_received_messages_total{type=\"solicit\"} 1\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains("\ndhcp6d_leases{kind=\"address\"} 1\n"),
+        "{body}"
+    );
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool is required (apt package `prometheus`)");
+    std::io::Write::write_all(&mut promtool.stdin.take().unwrap(), body.as_bytes()).unwrap();
+    let checked = promtool.wait_with_output().unwrap();
+    assert!(checked.status.success(), "{checked:?}");
 
     let client_duid = hex::encode(core_harness::client_duid(1));
     let out = Command::new(BIN)
@@ -87,7 +123,7 @@ fn rfc9915_18_3_serve_socket_end_to_end() {
     );
 
     // SIGHUP: a new preference takes effect without a restart.
-    std::fs::write(&config, config_text(&dir, 7, pool)).unwrap();
+    std::fs::write(&config, text(7, pool)).unwrap();
     served.signal(libc::SIGHUP);
     eventually("preference 7 after SIGHUP", || {
         stats(&socket)["preference"] == 7
@@ -100,11 +136,7 @@ fn rfc9915_18_3_serve_socket_end_to_end() {
     );
 
     // SIGHUP with a pool that no longer holds the live binding: refused.
-    std::fs::write(
-        &config,
-        config_text(&dir, 9, "2001:db8:1::2000-2001:db8:1::2fff"),
-    )
-    .unwrap();
+    std::fs::write(&config, text(9, "2001:db8:1::2000-2001:db8:1::2fff")).unwrap();
     served.signal(libc::SIGHUP);
     eventually("reload refusal logged", || {
         served
@@ -121,7 +153,7 @@ fn rfc9915_18_3_serve_socket_end_to_end() {
     assert!(!socket.exists(), "control socket removed at stop");
 
     // Restart: the lease was on disk.
-    std::fs::write(&config, config_text(&dir, 255, pool)).unwrap();
+    std::fs::write(&config, text(255, pool)).unwrap();
     let mut again = Served::start(&lab, &config, dir.join("serve2.log"));
     let s = again.wait_ready(&socket);
     assert_eq!(s["leases"]["addresses"], 1, "{}", again.log());
@@ -211,10 +243,12 @@ fn rfc9915_18_3_1_serve_xdp_answers_and_detaches_on_sigterm() {
     let (t, pref, _, offered) = exchange(&lab, core_harness::solicit(3));
     assert_eq!((t, pref), (MessageType::Advertise, Some(255)));
     assert!(offered.is_some());
+    eventually("tx.advertise == 1", || {
+        stats(&socket)["tx"]["advertise"] == 1
+    });
     let s = stats(&socket);
     assert_eq!(s["io"], "xdp");
     assert!(s["xdp"]["redirected"].as_u64().unwrap() >= 1, "{s}");
-    assert_eq!(s["tx"]["advertise"], 1);
     served.signal(libc::SIGTERM);
     assert_eq!(served.wait_exit(), 0, "{}", served.log());
     assert!(!link().contains("xdp"), "detached: {}", link());

@@ -175,20 +175,6 @@ impl Lab {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-
-    /// Add a VLAN sub-interface `vid` on both ends (named `srv0.VID` / `cli0.VID`).
-    pub fn add_vlan(&self, vid: u16) -> (String, String) {
-        let (s, c) = (format!("{SERVER_IF}.{vid}"), format!("{CLIENT_IF}.{vid}"));
-        let v = vid.to_string();
-        for (ns, parent, dev) in [(&self.server, SERVER_IF, &s), (&self.client, CLIENT_IF, &c)] {
-            ns.exec(&[
-                "ip", "link", "add", "link", parent, "name", dev, "type", "vlan", "id", &v,
-            ]);
-            ns.exec(&["ip", "link", "set", dev, "up"]);
-            self.wait_link_local(ns, dev);
-        }
-        (s, c)
-    }
 }
 
 /// Interface index inside the calling thread's namespace.
@@ -227,12 +213,145 @@ pub fn recv(sock: &UdpSocket) -> Option<(Vec<u8>, std::net::SocketAddr)> {
     }
 }
 
-/// Poll `cond` until it holds (2 s at most): counters are bumped by the
+/// Poll `cond` until it holds (5 s at most): counters are bumped by the
 /// worker just after the reply leaves, so a test can see the reply first.
 pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(2);
+    let deadline = Instant::now() + Duration::from_secs(5);
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
         std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// An AF_PACKET socket on one interface: raw Ethernet frames in and out.
+pub struct RawSocket(i32);
+
+impl RawSocket {
+    pub fn open(ifindex: u32) -> RawSocket {
+        let proto = (libc::ETH_P_ALL as u16).to_be();
+        // SAFETY: plain socket/bind/setsockopt calls with valid arguments.
+        unsafe {
+            let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto));
+            assert!(
+                fd >= 0,
+                "AF_PACKET socket: {}",
+                std::io::Error::last_os_error()
+            );
+            let mut sll: libc::sockaddr_ll = std::mem::zeroed();
+            sll.sll_family = libc::AF_PACKET as u16;
+            sll.sll_protocol = proto;
+            sll.sll_ifindex = ifindex as i32;
+            let rc = libc::bind(
+                fd,
+                (&sll as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            );
+            assert_eq!(rc, 0, "bind AF_PACKET");
+            // The receiving kernel moves the outer tag into metadata before
+            // packet taps see the frame; PACKET_AUXDATA hands it back.
+            let one: i32 = 1;
+            libc::setsockopt(
+                fd,
+                libc::SOL_PACKET,
+                libc::PACKET_AUXDATA,
+                (&one as *const i32).cast(),
+                4,
+            );
+            let tv = libc::timeval {
+                tv_sec: 0,
+                tv_usec: 200_000,
+            };
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&tv as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as u32,
+            );
+            RawSocket(fd)
+        }
+    }
+
+    pub fn send(&self, frame: &[u8]) {
+        // SAFETY: valid buffer.
+        let n = unsafe { libc::send(self.0, frame.as_ptr().cast(), frame.len(), 0) };
+        assert_eq!(n, frame.len() as isize, "raw send");
+    }
+
+    /// Next received frame (outer tag put back in place) that passes `keep`, within 3 s.
+    pub fn recv_matching(&self, keep: impl Fn(&[u8]) -> bool) -> Option<Vec<u8>> {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let mut buf = vec![0u8; 9216];
+        while Instant::now() < deadline {
+            let mut ctrl = [0u64; 16];
+            let mut iov = libc::iovec {
+                iov_base: buf.as_mut_ptr().cast(),
+                iov_len: buf.len(),
+            };
+            // SAFETY: msghdr over live buffers; cmsg walk within controllen.
+            let (n, tag) = unsafe {
+                let mut msg: libc::msghdr = std::mem::zeroed();
+                msg.msg_iov = &mut iov;
+                msg.msg_iovlen = 1;
+                msg.msg_control = ctrl.as_mut_ptr().cast();
+                msg.msg_controllen = std::mem::size_of_val(&ctrl);
+                let n = libc::recvmsg(self.0, &mut msg, 0);
+                let mut tag = None;
+                let mut cm = libc::CMSG_FIRSTHDR(&msg);
+                while !cm.is_null() {
+                    if (*cm).cmsg_level == libc::SOL_PACKET
+                        && (*cm).cmsg_type == libc::PACKET_AUXDATA
+                    {
+                        let aux: AuxData = std::ptr::read_unaligned(libc::CMSG_DATA(cm).cast());
+                        if aux.status & TP_STATUS_VLAN_VALID != 0 {
+                            let tpid = if aux.status & TP_STATUS_VLAN_TPID_VALID != 0 {
+                                aux.vlan_tpid
+                            } else {
+                                0x8100
+                            };
+                            tag = Some((tpid, aux.vlan_tci));
+                        }
+                    }
+                    cm = libc::CMSG_NXTHDR(&msg, cm);
+                }
+                (n, tag)
+            };
+            if n <= 0 {
+                continue;
+            }
+            let mut frame = buf[..n as usize].to_vec();
+            if let Some((tpid, tci)) = tag {
+                let mut t = tpid.to_be_bytes().to_vec();
+                t.extend_from_slice(&tci.to_be_bytes());
+                frame.splice(12..12, t);
+            }
+            if keep(&frame) {
+                return Some(frame);
+            }
+        }
+        None
+    }
+}
+
+const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
+const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
+
+/// `struct tpacket_auxdata`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct AuxData {
+    status: u32,
+    len: u32,
+    snaplen: u32,
+    mac: u16,
+    net: u16,
+    vlan_tci: u16,
+    vlan_tpid: u16,
+}
+
+impl Drop for RawSocket {
+    fn drop(&mut self) {
+        // SAFETY: our fd.
+        unsafe { libc::close(self.0) };
     }
 }

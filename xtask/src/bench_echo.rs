@@ -1,0 +1,42 @@
+//! `cargo xtask bench echo`: the raw AF_XDP echo ceiling vs the dhcp6d data
+//! path (trivial handler) vs socket mode, on one veth pair, in one run.
+//!
+//! The measurement lives in `tests/examples/bench_echo.rs` because it needs
+//! the dhcp6d library (and so the eBPF build); xtask must not depend on it,
+//! or `cargo xtask setup` could not build on a fresh machine. This runs that
+//! example in release mode.
+
+use std::process::Command;
+
+use anyhow::{bail, Context};
+
+/// Entry point: `args` is `[SECONDS_PER_MODE]` (default 3; two rounds of three modes).
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    let secs = match args.first() {
+        Some(s) => s
+            .parse::<u64>()
+            .with_context(|| format!("seconds per mode: {s:?} is not a number"))?,
+        None => 3,
+    };
+    if secs == 0 || secs > 60 {
+        bail!("seconds per mode must be 1..=60");
+    }
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "dhcp6d-tests",
+            "--example",
+            "bench_echo",
+            "--",
+        ])
+        .arg(secs.to_string())
+        .status()
+        .context("running the bench_echo example")?;
+    if !status.success() {
+        bail!("bench echo failed ({status})");
+    }
+    Ok(())
+}

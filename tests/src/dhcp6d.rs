@@ -159,6 +159,14 @@ impl ServerConfig {
         self
     }
 
+    /// Sets `server.interfaces`.
+    pub fn interfaces(&mut self, names: &[&str]) -> &mut Self {
+        let list = names.iter().map(|n| toml::Value::from(*n)).collect();
+        self.section("server")
+            .insert("interfaces".into(), toml::Value::Array(list));
+        self
+    }
+
     /// Serves relayed clients arriving on `ifname`: subnets are selected by
     /// link-address, so none is bound to an interface.
     pub fn relayed_on(&mut self, ifname: &str) -> &mut Self {

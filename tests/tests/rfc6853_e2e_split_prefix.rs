@@ -1,0 +1,49 @@
+//! RFC 6853 §6.1 end to end: real `dhcp6d` servers configured by
+//! `dhcp6d plan --model split-prefix`, real clients (ISC dhclient, perfdhcp),
+//! a real relay (ISC dhcrelay), checked on the wire with tshark.
+mod rfc6853_e2e;
+
+use anyhow::Result;
+use rfc6853_e2e::{failover, paths, preference, Model};
+
+const MODEL: Model = Model::Split;
+
+#[test]
+fn preference_255_server_is_chosen_at_once() -> Result<()> {
+    preference::preference_255_wins_at_once(MODEL)
+}
+
+#[test]
+fn without_255_client_waits_and_picks_highest_preference() -> Result<()> {
+    preference::highest_preference_wins_after_waiting(MODEL)
+}
+
+#[test]
+fn perfdhcp_requests_answered_only_by_the_named_server() -> Result<()> {
+    preference::perfdhcp_each_request_answered_once(MODEL)
+}
+
+#[test]
+fn prefix_delegation_from_the_preferred_servers_pool() -> Result<()> {
+    preference::prefix_delegation_from_preferred_server(MODEL)
+}
+
+#[test]
+fn relay_forwards_to_both_servers() -> Result<()> {
+    paths::relayed_clients_reach_both_servers(MODEL, 1)
+}
+
+#[test]
+fn nested_relays_forward_to_both_servers() -> Result<()> {
+    paths::relayed_clients_reach_both_servers(MODEL, 2)
+}
+
+#[test]
+fn confirm_success_on_same_link_not_on_link_after_moving() -> Result<()> {
+    paths::confirm_success_and_not_on_link(MODEL)
+}
+
+#[test]
+fn failover_after_preferred_server_crashes() -> Result<()> {
+    failover::kill_preferred_server(MODEL).map(drop)
+}

@@ -44,6 +44,6 @@ fn confirm_success_on_same_link_not_on_link_after_moving() -> Result<()> {
 }
 
 #[test]
-fn failover_after_preferred_server_crashes() -> Result<()> {
+fn failover_clients_recover_from_the_survivor() -> Result<()> {
     failover::kill_preferred_server(MODEL).map(drop)
 }

@@ -256,7 +256,7 @@ metrics:         off
 subnets:         1
 subnet[0] 2001:db8:1:1::/64 (on lo)
   lifetimes: t1 500 s, t2 2000 s, preferred 3000 s, valid 4000 s
-  address pool 2001:db8:1:1::/65: 9223372036854775808 addresses
+  address pool 2001:db8:1:1::/65: 9223372036854775807 addresses (1 reserved anycast left out)
   prefix pool 2001:db8:100::/40 -> /56: 65536 prefixes
   dns servers: 2001:db8::53
   domain search: example.net

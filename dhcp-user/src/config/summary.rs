@@ -70,7 +70,20 @@ fn write_summary(o: &mut String, c: &Config) -> std::fmt::Result {
             writeln!(o, "  address pools: none")?;
         }
         for p in &sub.pools {
-            writeln!(o, "  address pool {p}: {} addresses", p.size())?;
+            // The allocator's own count, so check-config and `stats` agree.
+            let usable = crate::core::alloc::NaPool {
+                first: p.first.into(),
+                last: p.last.into(),
+                subnet_prefix: sub.prefix.network().into(),
+                subnet_len: sub.prefix.prefix_len(),
+            }
+            .capacity();
+            let reserved = p.size() - usable;
+            write!(o, "  address pool {p}: {usable} addresses")?;
+            if reserved > 0 {
+                write!(o, " ({reserved} reserved anycast left out)")?;
+            }
+            writeln!(o)?;
         }
         for p in &sub.pd_pools {
             writeln!(

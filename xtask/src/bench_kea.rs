@@ -423,7 +423,10 @@ fn opt(v: Option<f64>, unit: &str) -> String {
     v.map_or_else(|| "not reached".into(), |x| format!("{x:.2} {unit}"))
 }
 
-#[expect(clippy::too_many_arguments, reason = "one call site; a struct would only rename the arguments")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; a struct would only rename the arguments"
+)]
 fn report(
     plan: &Plan,
     machine: &str,

@@ -3,6 +3,7 @@
 //! Every command runs `setup` first, so a fresh machine needs nothing but
 //! the Rust toolchain and root.
 
+mod bench;
 mod setup;
 mod test;
 
@@ -52,24 +53,13 @@ fn main() -> Result<()> {
         }
         "bench" => {
             setup::run()?;
-            bench(rest)
+            bench::run(rest)
         }
         "-h" | "--help" | "help" => {
             println!("{}", usage());
             Ok(())
         }
         other => bail!("unknown command {other:?}\n\n{}", usage()),
-    }
-}
-
-/// `cargo xtask bench [WHAT]`: each benchmark prints ratios measured in one run.
-fn bench(args: &[String]) -> Result<()> {
-    let what = args.first().map(String::as_str).unwrap_or("all");
-    let rest = args.get(1..).unwrap_or(&[]);
-    match what {
-        "kea" => xtask::bench_kea::run(rest),
-        "all" => xtask::bench_kea::run(rest),
-        other => bail!("unknown benchmark {other:?}; one of: kea, all"),
     }
 }
 

@@ -268,9 +268,15 @@ mod tests {
             v
         };
         assert_eq!(partial(62).len(), 255);
-        assert_eq!(DomainName::parse_partial(&partial(62)), Err(WireError::NameTooLong));
+        assert_eq!(
+            DomainName::parse_partial(&partial(62)),
+            Err(WireError::NameTooLong)
+        );
         let ok = partial(61);
-        assert_eq!(DomainName::parse_partial(&ok).map(|n| n.labels().count()), Ok(4));
+        assert_eq!(
+            DomainName::parse_partial(&ok).map(|n| n.labels().count()),
+            Ok(4)
+        );
     }
 
     #[test]

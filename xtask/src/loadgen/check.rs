@@ -242,3 +242,101 @@ fn predict_pass(clients: &[Client], p: &Prediction, r: &mut CheckReport) {
 
 /// Probes the check follows (dhcp6d's allocator hashes 32 before scanning).
 const PROBES: u32 = 32;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pools() -> LinkPools {
+        LinkPools {
+            na: vec![(
+                "2001:db8::100".parse().unwrap(),
+                "2001:db8::1ff".parse().unwrap(),
+            )],
+            pd: vec![("2001:db8:100::".parse().unwrap(), 40, 56)],
+        }
+    }
+    const NA: IaKinds = IaKinds {
+        na: true,
+        pd: false,
+    };
+    const BOTH: IaKinds = IaKinds { na: true, pd: true };
+
+    fn addr(s: &str) -> u128 {
+        s.parse::<Ipv6Addr>().unwrap().into()
+    }
+
+    /// The checker must catch what a broken server does: an address outside the
+    /// pool, one address given to two clients, a prefix of the wrong length.
+    #[test]
+    fn check_flags_out_of_pool_duplicates_and_wrong_length() {
+        let clients = [
+            Client::holding(
+                Some(addr("2001:db8::100")),
+                Some((addr("2001:db8:100:100::"), 56)),
+            ),
+            Client::holding(
+                Some(addr("2001:db8::100")),
+                Some((addr("2001:db8:100:200::"), 60)),
+            ),
+            Client::holding(
+                Some(addr("2001:db8::200")),
+                Some((addr("2001:db8:200::"), 56)),
+            ),
+        ];
+        let r = check(&clients, BOTH, Some(&pools()), false, None);
+        assert_eq!(
+            (r.bound, r.duplicates, r.out_of_pool, r.wrong_pd_len),
+            (3, 1, 2, 1),
+            "{r}"
+        );
+        assert!(!r.ok());
+        let good = [Client::holding(Some(addr("2001:db8::101")), None)];
+        assert!(check(&good, NA, Some(&pools()), false, None).ok());
+    }
+
+    /// CONTRACT.md: the address is the allocation function's until a collision moves
+    /// it. A client on its second candidate is right only if the first is taken.
+    #[test]
+    fn prediction_accepts_collision_moves_only() {
+        let salt = 7;
+        let sid = vec![vec![0u8, 4, 1]];
+        // Candidate k for client i is base + 10*i + k.
+        let base = addr("2001:db8::100");
+        let f = move |_: &[u8], duid: &[u8], k: u32| {
+            let i = u32::from_be_bytes(duid[10..14].try_into().unwrap());
+            (Some(base + 10 * u128::from(i) + u128::from(k)), None)
+        };
+        let p = Prediction {
+            predict: &f,
+            servers: &sid,
+            salt,
+        };
+        // Client 1 sits on client 0's first candidate, so client 0 moved to its second.
+        let moved = [
+            Client::holding(Some(base + 1), None),
+            Client::holding(Some(base), None),
+        ];
+        let r = check(&moved, NA, None, false, Some(&p));
+        assert_eq!(
+            (r.predicted, r.mispredicted),
+            (2, 1),
+            "client 1 holds base, not its own candidate: {r}"
+        );
+        let early = [
+            Client::holding(Some(base + 1), None),
+            Client::holding(Some(base + 10), None),
+        ];
+        let r = check(&early, NA, None, false, Some(&p));
+        assert_eq!(
+            r.mispredicted, 1,
+            "client 0 on its 2nd candidate while the 1st is free: {r}"
+        );
+        let ok = [
+            Client::holding(Some(base), None),
+            Client::holding(Some(base + 10), None),
+        ];
+        let r = check(&ok, NA, None, false, Some(&p));
+        assert_eq!((r.predicted, r.mispredicted), (2, 0), "{r}");
+    }
+}

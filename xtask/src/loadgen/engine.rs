@@ -62,6 +62,16 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client holding the given bindings from server index 0 (for checks and tests).
+    pub fn holding(na: Option<u128>, pd: Option<(u128, u8)>) -> Client {
+        Client {
+            st: St::Bound,
+            na,
+            pd,
+            ..Client::default()
+        }
+    }
+
     pub fn bound(&self) -> bool {
         matches!(self.st, St::Bound | St::Done) && !self.released
     }

@@ -6,7 +6,9 @@
 //! Pure: no state, no clock. The caller supplies a `usable` predicate that says
 //! whether a candidate is free for this client (bindings, quarantine).
 
-use siphasher::sip128::SipHasher24;
+use std::hash::Hasher as _;
+
+use siphasher::sip128::{Hasher128 as _, SipHasher24};
 
 use super::lease::MAX_DUID_LEN;
 
@@ -72,7 +74,7 @@ pub struct PdPool {
 }
 
 /// Longest hashed input: tag 4 + kind 1 + pool 32 + DUID len 2 + DUID + IAID 4 + attempt 4.
-const MAX_INPUT: usize = 4 + 1 + 32 + 2 + MAX_DUID_LEN + 4 + 4;
+pub const MAX_INPUT: usize = 4 + 1 + 32 + 2 + MAX_DUID_LEN + 4 + 4;
 
 /// Build the exact bytes hashed for one attempt; returns their length.
 /// Layout (all integers big-endian):
@@ -106,7 +108,42 @@ pub fn hash128(key: &AllocKey, input: &[u8]) -> u128 {
     u128::from_le_bytes(SipHasher24::new_with_key(&key.0).hash(input).as_bytes())
 }
 
+/// The SipHash state after the constant head of the input (tag, kind, pool
+/// identity): computed once per pool, copied per candidate, so only the
+/// client's bytes are hashed per packet. Same output as [`hash128`] over
+/// [`input_bytes`] (tested).
+#[derive(Clone, Copy, Debug)]
+pub struct PoolHasher(SipHasher24);
+
+impl PoolHasher {
+    fn new(key: &AllocKey, kind: u8, identity: &[u8; 32]) -> PoolHasher {
+        let mut h = SipHasher24::new_with_key(&key.0);
+        h.write(&ALLOC_VERSION_TAG);
+        h.write(&[kind]);
+        h.write(identity);
+        PoolHasher(h)
+    }
+
+    fn hash(&self, duid: &[u8], iaid: u32, attempt: u32) -> u128 {
+        let duid = &duid[..duid.len().min(MAX_DUID_LEN)];
+        let mut tail = [0u8; 2 + MAX_DUID_LEN + 8];
+        tail[..2].copy_from_slice(&(duid.len() as u16).to_be_bytes());
+        tail[2..2 + duid.len()].copy_from_slice(duid);
+        let n = 2 + duid.len();
+        tail[n..n + 4].copy_from_slice(&iaid.to_be_bytes());
+        tail[n + 4..n + 8].copy_from_slice(&attempt.to_be_bytes());
+        let mut h = self.0;
+        h.write(&tail[..n + 8]);
+        u128::from_le_bytes(h.finish128().as_bytes())
+    }
+}
+
 impl NaPool {
+    /// The per-pool hasher state for `key`.
+    pub fn hasher(&self, key: &AllocKey) -> PoolHasher {
+        PoolHasher::new(key, 1, &self.identity())
+    }
+
     /// Number of addresses in the pool (`None`: all 2^128, only for `::/0`).
     pub fn size(&self) -> Option<u128> {
         (self.last - self.first).checked_add(1)
@@ -121,9 +158,12 @@ impl NaPool {
 
     /// The candidate of one attempt, before the reserved-address skip.
     pub fn candidate(&self, key: &AllocKey, duid: &[u8], iaid: u32, attempt: u32) -> u128 {
-        let mut buf = [0u8; MAX_INPUT];
-        let n = input_bytes(&mut buf, 1, &self.identity(), duid, iaid, attempt);
-        let h = hash128(key, &buf[..n]);
+        self.candidate_with(&self.hasher(key), duid, iaid, attempt)
+    }
+
+    /// [`NaPool::candidate`] with the pool's hasher state precomputed.
+    pub fn candidate_with(&self, ph: &PoolHasher, duid: &[u8], iaid: u32, attempt: u32) -> u128 {
+        let h = ph.hash(duid, iaid, attempt);
         match self.size() {
             Some(size) => self.first + h % size,
             None => h,
@@ -171,14 +211,26 @@ impl NaPool {
         duid: &[u8],
         iaid: u32,
         linear: bool,
+        usable: impl FnMut(u128) -> bool,
+    ) -> Option<u128> {
+        self.allocate_with(&self.hasher(key), duid, iaid, linear, usable)
+    }
+
+    /// [`NaPool::allocate`] with the pool's hasher state precomputed.
+    pub fn allocate_with(
+        &self,
+        ph: &PoolHasher,
+        duid: &[u8],
+        iaid: u32,
+        linear: bool,
         mut usable: impl FnMut(u128) -> bool,
     ) -> Option<u128> {
-        let first = self.candidate(key, duid, iaid, 0);
+        let first = self.candidate_with(ph, duid, iaid, 0);
         for attempt in 0..HASHED_PROBES {
             let c = if attempt == 0 {
                 first
             } else {
-                self.candidate(key, duid, iaid, attempt)
+                self.candidate_with(ph, duid, iaid, attempt)
             };
             if !self.is_reserved(c) && usable(c) {
                 return Some(c);
@@ -246,6 +298,11 @@ fn count_low64_in(a: u128, b: u128, lo: u64, hi: u64) -> u128 {
 }
 
 impl PdPool {
+    /// The per-pool hasher state for `key`.
+    pub fn hasher(&self, key: &AllocKey) -> PoolHasher {
+        PoolHasher::new(key, 2, &self.identity())
+    }
+
     /// Number of delegated-prefix slots (`None` when it exceeds u128).
     pub fn slots(&self) -> Option<u128> {
         let bits = u32::from(self.delegated_len.saturating_sub(self.prefix_len));
@@ -273,9 +330,12 @@ impl PdPool {
 
     /// The candidate prefix of one attempt.
     pub fn candidate(&self, key: &AllocKey, duid: &[u8], iaid: u32, attempt: u32) -> u128 {
-        let mut buf = [0u8; MAX_INPUT];
-        let n = input_bytes(&mut buf, 2, &self.identity(), duid, iaid, attempt);
-        let h = hash128(key, &buf[..n]);
+        self.candidate_with(&self.hasher(key), duid, iaid, attempt)
+    }
+
+    /// [`PdPool::candidate`] with the pool's hasher state precomputed.
+    pub fn candidate_with(&self, ph: &PoolHasher, duid: &[u8], iaid: u32, attempt: u32) -> u128 {
+        let h = ph.hash(duid, iaid, attempt);
         let slot = match self.slots() {
             Some(s) => h % s,
             None => h,
@@ -299,14 +359,26 @@ impl PdPool {
         duid: &[u8],
         iaid: u32,
         linear: bool,
+        usable: impl FnMut(u128) -> bool,
+    ) -> Option<u128> {
+        self.allocate_with(&self.hasher(key), duid, iaid, linear, usable)
+    }
+
+    /// [`PdPool::allocate`] with the pool's hasher state precomputed.
+    pub fn allocate_with(
+        &self,
+        ph: &PoolHasher,
+        duid: &[u8],
+        iaid: u32,
+        linear: bool,
         mut usable: impl FnMut(u128) -> bool,
     ) -> Option<u128> {
-        let first = self.candidate(key, duid, iaid, 0);
+        let first = self.candidate_with(ph, duid, iaid, 0);
         for attempt in 0..HASHED_PROBES {
             let c = if attempt == 0 {
                 first
             } else {
-                self.candidate(key, duid, iaid, attempt)
+                self.candidate_with(ph, duid, iaid, attempt)
             };
             if usable(c) {
                 return Some(c);

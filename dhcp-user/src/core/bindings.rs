@@ -140,7 +140,9 @@ impl Bindings {
         }
     }
 
-    fn client_hash(&self, key: &ClientKey) -> u64 {
+    /// The shard hash of a client key; pass it to the `*_hashed` methods to
+    /// hash once per IA instead of once per call.
+    pub fn client_hash(&self, key: &ClientKey) -> u64 {
         let mut buf = [0u8; 5 + MAX_DUID_LEN];
         let duid = &key.duid[..key.duid.len().min(MAX_DUID_LEN)];
         buf[0] = state_of(key.kind);
@@ -169,7 +171,11 @@ impl Bindings {
 
     /// The client's binding of this IA type and IAID, if any and still valid at `now`.
     pub fn find(&self, key: &ClientKey, now: Timestamp) -> Option<Binding> {
-        let hash = self.client_hash(key);
+        self.find_hashed(key, self.client_hash(key), now)
+    }
+
+    /// [`Bindings::find`] with `hash = self.client_hash(key)`.
+    pub fn find_hashed(&self, key: &ClientKey, hash: u64, now: Timestamp) -> Option<Binding> {
         let index = lock(&self.client_shards[shard_of(hash)]);
         let b = self.read(self.find_in(&index, hash, key)?);
         (b.valid_until > now.0).then_some(b)
@@ -215,8 +221,36 @@ impl Bindings {
         valid_until: u64,
         now: Timestamp,
     ) -> Result<Committed, Taken> {
+        let hash = self.client_hash(key);
+        self.commit_hashed(
+            key,
+            hash,
+            addr,
+            prefix_len,
+            pool,
+            preferred_until,
+            valid_until,
+            now,
+        )
+    }
+
+    /// [`Bindings::commit`] with `chash = self.client_hash(key)`.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "commit plus the precomputed hash"
+    )]
+    pub fn commit_hashed(
+        &self,
+        key: &ClientKey,
+        chash: u64,
+        addr: Ipv6Addr,
+        prefix_len: u8,
+        pool: u16,
+        preferred_until: u64,
+        valid_until: u64,
+        now: Timestamp,
+    ) -> Result<Committed, Taken> {
         let a = u128::from(addr);
-        let chash = self.client_hash(key);
         let cshard = shard_of(chash);
         let mut index = lock(&self.client_shards[cshard]);
         let existing = self.find_in(&index, chash, key);

@@ -94,11 +94,11 @@ impl Server {
         interfaces: &[(String, u32)],
     ) -> Result<Server, CoreError> {
         Duid::parse(&server_duid).map_err(CoreError::BadServerDuid)?;
-        let (subnets, pools) = setup::build(config, interfaces)?;
         let key = match config.redundancy.allocation_key {
             Some(k) => AllocKey(k.0),
             None => AllocKey::from_server_duid(&server_duid),
         };
+        let (subnets, pools) = setup::build(config, interfaces, &key)?;
         Ok(Server {
             preference: config.server.preference,
             rapid_commit: config.server.rapid_commit,
@@ -116,6 +116,11 @@ impl Server {
     /// The server DUID (sent in every Server Identifier option).
     pub fn server_duid(&self) -> &[u8] {
         &self.duid
+    }
+
+    /// The allocation key in use (configured, or derived from the server DUID).
+    pub fn allocation_key(&self) -> AllocKey {
+        self.key
     }
 
     /// The RFC 6853 model from the configuration.

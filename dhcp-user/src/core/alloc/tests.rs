@@ -186,3 +186,25 @@ fn key_from_duid_is_stable_and_distinct() {
     assert_eq!(k1, AllocKey::from_server_duid(&DUID));
     assert_ne!(k1, AllocKey::from_server_duid(&DUID[..10]));
 }
+
+#[test]
+fn streaming_state_equals_one_shot_hash_of_the_documented_bytes() {
+    // The precomputed per-pool state must hash exactly the bytes ALLOCATION.md lists.
+    let p = pool65();
+    for (duid, iaid, attempt) in [
+        (&DUID[..], 7u32, 0u32),
+        (&[0u8, 3, 0, 1, 9][..], 1, 5),
+        (&[7u8; 130][..], u32::MAX, 31),
+    ] {
+        let mut buf = [0u8; MAX_INPUT];
+        let mut identity = [0u8; 32];
+        identity[..16].copy_from_slice(&p.first.to_be_bytes());
+        identity[16..].copy_from_slice(&p.last.to_be_bytes());
+        let n = input_bytes(&mut buf, 1, &identity, duid, iaid, attempt);
+        let one_shot = p.first + hash128(&KEY, &buf[..n]) % p.size().unwrap();
+        assert_eq!(
+            p.candidate_with(&p.hasher(&KEY), duid, iaid, attempt),
+            one_shot
+        );
+    }
+}

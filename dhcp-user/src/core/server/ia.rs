@@ -42,9 +42,6 @@ struct Lease {
     pool: u16,
 }
 
-/// Attempts at committing when a concurrent worker takes the chosen address.
-const COMMIT_RETRIES: usize = 4;
-
 impl Server {
     fn pool_of(&self, subnet: &Subnet, kind: LeaseKind, addr: u128, plen: u8) -> Option<u16> {
         let list = match kind {
@@ -59,23 +56,35 @@ impl Server {
             })
     }
 
-    /// The client's current lease on this subnet, or a fresh allocation.
-    fn choose(&self, subnet: &Subnet, key: &ClientKey<'_>, now: Timestamp) -> Option<Lease> {
-        if let Some(b) = self.bindings.find(key, now) {
+    /// The client's current lease on this subnet, or a fresh allocation: the
+    /// first candidate that `take` accepts. `take` is "is it usable" for an
+    /// Advertise and "commit it" for a Reply, so a Reply checks and binds a
+    /// candidate in one step (no separate look-up, and no race between them).
+    fn choose(
+        &self,
+        subnet: &Subnet,
+        key: &ClientKey<'_>,
+        hash: u64,
+        now: Timestamp,
+        mut take: impl FnMut(Lease) -> bool,
+    ) -> Option<Lease> {
+        if let Some(b) = self.bindings.find_hashed(key, hash, now) {
             let a = u128::from(b.addr);
             if let Some(pool) = self.pool_of(subnet, key.kind, a, b.prefix_len) {
-                return Some(Lease {
+                let lease = Lease {
                     addr: a,
                     prefix_len: b.prefix_len,
                     pool,
-                });
+                };
+                if take(lease) {
+                    return Some(lease);
+                }
             }
         }
         let list = match key.kind {
             LeaseKind::Na => &subnet.na_pools,
             LeaseKind::Pd => &subnet.pd_pools,
         };
-        let usable = |c: u128| self.bindings.usable(c, key, now);
         for &pi in list {
             let pool = &self.pools[usize::from(pi)];
             // A pool that counts as full (its count includes expired bindings
@@ -84,10 +93,22 @@ impl Server {
             let linear = u128::from(self.bindings.pool_used(pi)) < pool.capacity;
             let found = match pool.kind {
                 PoolKind::Na(p) => p
-                    .allocate(&self.key, key.duid, key.iaid, linear, usable)
+                    .allocate_with(&pool.hasher, key.duid, key.iaid, linear, |addr| {
+                        take(Lease {
+                            addr,
+                            prefix_len: 128,
+                            pool: pi,
+                        })
+                    })
                     .map(|addr| (addr, 128)),
                 PoolKind::Pd(p) => p
-                    .allocate(&self.key, key.duid, key.iaid, linear, usable)
+                    .allocate_with(&pool.hasher, key.duid, key.iaid, linear, |addr| {
+                        take(Lease {
+                            addr,
+                            prefix_len: p.delegated_len,
+                            pool: pi,
+                        })
+                    })
                     .map(|addr| (addr, p.delegated_len)),
             };
             if let Some((addr, prefix_len)) = found {
@@ -113,17 +134,18 @@ impl Server {
         now: Timestamp,
     ) -> Option<Lease> {
         let pool = self.pool_of(subnet, key.kind, addr, plen)?;
+        let ph = &self.pools[usize::from(pool)].hasher;
         let from_function = match self.pools[usize::from(pool)].kind {
             PoolKind::Na(p) => {
                 !p.is_reserved(addr)
                     && (p.size().is_some_and(|s| s <= LINEAR_SCAN_LIMIT)
                         || (0..HASHED_PROBES)
-                            .any(|a| p.candidate(&self.key, key.duid, key.iaid, a) == addr))
+                            .any(|a| p.candidate_with(ph, key.duid, key.iaid, a) == addr))
             }
             PoolKind::Pd(p) => {
                 p.slots().is_some_and(|s| s <= LINEAR_SCAN_LIMIT)
                     || (0..HASHED_PROBES)
-                        .any(|a| p.candidate(&self.key, key.duid, key.iaid, a) == addr)
+                        .any(|a| p.candidate_with(ph, key.duid, key.iaid, a) == addr)
             }
         };
         (from_function && self.bindings.usable(addr, key, now)).then_some(Lease {
@@ -137,6 +159,7 @@ impl Server {
     fn commit(
         &self,
         key: &ClientKey<'_>,
+        hash: u64,
         lease: Lease,
         subnet: &Subnet,
         now: Timestamp,
@@ -146,8 +169,9 @@ impl Server {
         let pref_until = now.0 + u64::from(lt.preferred);
         let valid_until = now.0 + u64::from(lt.valid);
         let addr = Ipv6Addr::from(lease.addr);
-        let r = self.bindings.commit(
+        let r = self.bindings.commit_hashed(
             key,
+            hash,
             addr,
             lease.prefix_len,
             lease.pool,
@@ -197,12 +221,13 @@ impl Server {
         changes: &mut LeaseChanges,
     ) -> Result<(), WireError> {
         let key = ClientKey { duid, iaid, kind };
+        let hash = self.bindings.client_hash(&key);
         let listed = || listed(ia_options, kind);
         match mode {
             Mode::Stateless => Ok(()),
             Mode::Offer | Mode::Commit => {
                 let mut w = IaWriter::open(enc, kind, iaid, subnet)?;
-                match self.assign(subnet, &key, mode == Mode::Commit, now, changes) {
+                match self.assign(subnet, &key, hash, mode == Mode::Commit, now, changes) {
                     Some(lease) => w.lease(lease.addr, lease.prefix_len, true)?,
                     None => w.unavailable()?,
                 }
@@ -211,7 +236,7 @@ impl Server {
             Mode::Extend { rebind } => {
                 let existing = self
                     .bindings
-                    .find(&key, now)
+                    .find_hashed(&key, hash, now)
                     .map(|b| (u128::from(b.addr), b.prefix_len))
                     .filter(|(a, l)| self.pool_of(subnet, kind, *a, *l).is_some());
                 let mut w = IaWriter::open(enc, kind, iaid, subnet)?;
@@ -238,7 +263,9 @@ impl Server {
                         None
                     };
                     match confirmed {
-                        Some(lease) if self.commit(&key, lease, subnet, now, changes).is_ok() => {
+                        Some(lease)
+                            if self.commit(&key, hash, lease, subnet, now, changes).is_ok() =>
+                        {
                             bound = true;
                             w.lease(addr, plen, true)?;
                         }
@@ -250,9 +277,13 @@ impl Server {
                 if !bound {
                     if let Some((addr, plen)) = existing {
                         // The client did not list its binding: extend and include it.
-                        let lease = self.choose(subnet, &key, now);
-                        if let Some(l) = lease.filter(|l| l.addr == addr && l.prefix_len == plen) {
-                            if self.commit(&key, l, subnet, now, changes).is_ok() {
+                        let lease = self.pool_of(subnet, kind, addr, plen).map(|pool| Lease {
+                            addr,
+                            prefix_len: plen,
+                            pool,
+                        });
+                        if let Some(l) = lease {
+                            if self.commit(&key, hash, l, subnet, now, changes).is_ok() {
                                 bound = true;
                                 w.lease(addr, plen, true)?;
                             }
@@ -263,7 +294,7 @@ impl Server {
                     // §18.3.5: a server configured to create bindings on Rebind
                     // (with Rapid Commit) assigns a new lease; otherwise NoBinding.
                     if rebind && self.rapid_commit {
-                        match self.assign(subnet, &key, true, now, changes) {
+                        match self.assign(subnet, &key, hash, true, now, changes) {
                             Some(l) => w.lease(l.addr, l.prefix_len, true)?,
                             None => w.unavailable()?,
                         }
@@ -274,7 +305,7 @@ impl Server {
                 w.close()
             }
             Mode::Release | Mode::Decline => {
-                let Some(b) = self.bindings.find(&key, now) else {
+                let Some(b) = self.bindings.find_hashed(&key, hash, now) else {
                     // §18.3.7/§18.3.8: an IA we have no binding for gets NoBinding.
                     let mut w = IaWriter::open(enc, kind, iaid, subnet)?;
                     w.status(status::NO_BINDING, "no binding for this IA")?;
@@ -303,23 +334,25 @@ impl Server {
         }
     }
 
-    /// Choose and (when `commit`) bind a lease, retrying if another worker
-    /// took the chosen one in between.
+    /// Choose and (when `commit`) bind a lease.
     fn assign(
         &self,
         subnet: &Subnet,
         key: &ClientKey<'_>,
+        hash: u64,
         commit: bool,
         now: Timestamp,
         changes: &mut LeaseChanges,
     ) -> Option<Lease> {
-        for _ in 0..COMMIT_RETRIES {
-            let lease = self.choose(subnet, key, now)?;
-            if !commit || self.commit(key, lease, subnet, now, changes).is_ok() {
-                return Some(lease);
-            }
+        if commit {
+            self.choose(subnet, key, hash, now, |l| {
+                self.commit(key, hash, l, subnet, now, changes).is_ok()
+            })
+        } else {
+            self.choose(subnet, key, hash, now, |l| {
+                self.bindings.usable(l.addr, key, now)
+            })
         }
-        None
     }
 }
 

@@ -5,10 +5,42 @@ use super::{Server, INFORMATION_REFRESH_SECS, INF_MAX_RT_SECS, SOL_MAX_RT_SECS};
 use crate::core::lease::{LeaseChanges, LeaseKind, MAX_CHANGES};
 use crate::core::Timestamp;
 use crate::stats::{DropReason, MsgKind};
+use crate::wire::options::{IaNa, IaPd, Options, Oro};
 use crate::wire::{code, status, Encoder, Message, MessageType, WireError};
 
 /// Records one IA can cause (a commit plus the release of a moved binding).
 const CHANGES_PER_IA: usize = 2;
+
+/// What the server needs from a message's top-level options, gathered in one
+/// pass (the codec has already validated every option's format).
+#[derive(Default)]
+struct Scan<'a> {
+    client_id: Option<&'a [u8]>,
+    server_id: Option<&'a [u8]>,
+    ias: usize,
+    any_ia: bool,
+    rapid_commit: bool,
+    oro: Option<Oro<'a>>,
+}
+
+fn scan(opts: Options<'_>) -> Scan<'_> {
+    let mut s = Scan::default();
+    for o in opts.raw() {
+        match o.code {
+            code::CLIENTID if s.client_id.is_none() => s.client_id = Some(o.data),
+            code::SERVERID if s.server_id.is_none() => s.server_id = Some(o.data),
+            code::IA_NA | code::IA_PD => {
+                s.ias += 1;
+                s.any_ia = true;
+            }
+            code::IA_TA => s.any_ia = true,
+            code::RAPID_COMMIT => s.rapid_commit = true,
+            code::ORO if s.oro.is_none() => s.oro = Oro::parse(o.data).ok(),
+            _ => {}
+        }
+    }
+    s
+}
 
 fn enc_err(_: WireError) -> DropReason {
     // The caller's buffer is too small for the reply: nothing can be sent.
@@ -28,9 +60,10 @@ impl Server {
     ) -> Result<MsgKind, DropReason> {
         use MessageType as T;
         let opts = msg.options;
-        let client_id = opts.client_id();
-        let ours = |d: crate::wire::Duid<'_>| d.as_bytes() == &*self.duid;
-        let server_id = opts.server_id();
+        let found = scan(opts);
+        let client_id = found.client_id;
+        let ours = |d: &[u8]| d == &*self.duid;
+        let server_id = found.server_id;
         match msg.msg_type {
             // §16.2, §16.5, §16.7: MUST discard without a Client ID or with a Server ID.
             T::Solicit | T::Confirm | T::Rebind => {
@@ -52,10 +85,7 @@ impl Server {
                 if server_id.is_some_and(|d| !ours(d)) {
                     return Err(DropReason::NotForUs);
                 }
-                if opts.find(code::IA_NA).is_some()
-                    || opts.find(code::IA_TA).is_some()
-                    || opts.find(code::IA_PD).is_some()
-                {
+                if found.any_ia {
                     return Err(DropReason::Other);
                 }
             }
@@ -63,18 +93,17 @@ impl Server {
             _ => return Err(DropReason::Other),
         }
         // Bound the lease changes one message can cause before touching state.
-        let ias = opts.find_all(code::IA_NA).count() + opts.find_all(code::IA_PD).count();
-        if ias * CHANGES_PER_IA > MAX_CHANGES {
+        if found.ias * CHANGES_PER_IA > MAX_CHANGES {
             return Err(DropReason::Other);
         }
         let subnet = &self.subnets[subnet];
-        let duid = client_id.map_or(&[][..], |d| d.as_bytes());
+        let duid = client_id.unwrap_or(&[]);
 
         if msg.msg_type == T::Confirm {
             return self.confirm(msg, subnet, enc);
         }
 
-        let rapid = msg.msg_type == T::Solicit && opts.rapid_commit() && self.rapid_commit;
+        let rapid = msg.msg_type == T::Solicit && found.rapid_commit && self.rapid_commit;
         let (reply_type, sent) = if msg.msg_type == T::Solicit && !rapid {
             (T::Advertise, MsgKind::Advertise)
         } else {
@@ -84,7 +113,7 @@ impl Server {
         // §18.3: Advertise and Reply MUST carry our Server ID and the client's Client ID.
         enc.server_id(&self.duid).map_err(enc_err)?;
         if let Some(c) = client_id {
-            enc.client_id(c.as_bytes()).map_err(enc_err)?;
+            enc.client_id(c).map_err(enc_err)?;
         }
         let mode = match msg.msg_type {
             T::Solicit if rapid => Mode::Commit,
@@ -97,32 +126,22 @@ impl Server {
             _ => Mode::Stateless,
         };
         if mode != Mode::Stateless {
-            // IA_TA is obsolete in RFC 9915: received ones are ignored, none is sent.
-            for ia in opts.ia_nas() {
+            // One pass, in the client's order. IA_TA is obsolete in RFC 9915:
+            // received ones are ignored, none is sent.
+            for o in opts.raw() {
+                let (kind, iaid, ia_options) = match o.code {
+                    code::IA_NA => match IaNa::parse(o.data) {
+                        Ok(ia) => (LeaseKind::Na, ia.iaid, ia.options),
+                        Err(_) => continue,
+                    },
+                    code::IA_PD => match IaPd::parse(o.data) {
+                        Ok(ia) => (LeaseKind::Pd, ia.iaid, ia.options),
+                        Err(_) => continue,
+                    },
+                    _ => continue,
+                };
                 self.ia(
-                    subnet,
-                    duid,
-                    LeaseKind::Na,
-                    ia.iaid,
-                    ia.options,
-                    mode,
-                    now,
-                    enc,
-                    changes,
-                )
-                .map_err(enc_err)?;
-            }
-            for ia in opts.ia_pds() {
-                self.ia(
-                    subnet,
-                    duid,
-                    LeaseKind::Pd,
-                    ia.iaid,
-                    ia.options,
-                    mode,
-                    now,
-                    enc,
-                    changes,
+                    subnet, duid, kind, iaid, ia_options, mode, now, enc, changes,
                 )
                 .map_err(enc_err)?;
             }
@@ -138,7 +157,7 @@ impl Server {
             }
             _ => {}
         }
-        self.requested_options(msg, subnet, mode == Mode::Stateless, enc)
+        self.requested_options(found.oro, subnet, mode == Mode::Stateless, enc)
             .map_err(enc_err)?;
         Ok(sent)
     }
@@ -146,12 +165,11 @@ impl Server {
     /// Options the client asked for in its ORO that we have (§18.3, §21.7).
     fn requested_options(
         &self,
-        msg: &Message<'_>,
+        oro: Option<Oro<'_>>,
         subnet: &super::Subnet,
         information_request: bool,
         enc: &mut Encoder<'_>,
     ) -> Result<(), WireError> {
-        let oro = msg.options.oro();
         let wants = |c: u16| oro.is_some_and(|o| o.contains(c));
         if wants(code::DNS_SERVERS) && !subnet.dns_option.is_empty() {
             enc.put_slice(&subnet.dns_option)?;

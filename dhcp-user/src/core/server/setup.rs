@@ -6,7 +6,7 @@
 use std::net::Ipv6Addr;
 
 use crate::config::{Config, Lifetimes, SubnetConfig};
-use crate::core::alloc::{prefix_mask, NaPool, PdPool};
+use crate::core::alloc::{prefix_mask, AllocKey, NaPool, PdPool, PoolHasher};
 use crate::wire::{Encoder, WireError};
 
 /// Why a [`super::Server`] could not be built from a configuration.
@@ -56,6 +56,8 @@ pub struct Pool {
     pub name: String,
     /// Addresses or prefixes that can be handed out (reserved ones excluded).
     pub capacity: u128,
+    /// The allocation hash state after this pool's constant bytes.
+    pub hasher: PoolHasher,
 }
 
 /// A subnet ready for the hot path.
@@ -104,6 +106,7 @@ fn encode_once(
 pub fn build(
     config: &Config,
     interfaces: &[(String, u32)],
+    key: &AllocKey,
 ) -> Result<(Vec<Subnet>, Vec<Pool>), CoreError> {
     let mut subnets = Vec::new();
     let mut pools = Vec::new();
@@ -137,6 +140,7 @@ pub fn build(
                 subnet: si,
                 name: p.to_string(),
                 capacity: pool.capacity(),
+                hasher: pool.hasher(key),
             });
         }
         let mut pd_pools = Vec::new();
@@ -152,6 +156,7 @@ pub fn build(
                 subnet: si,
                 name: format!("{}/{}", p.prefix, p.delegated_length),
                 capacity: pool.slots().unwrap_or(u128::MAX),
+                hasher: pool.hasher(key),
             });
         }
         if pools.len() >= usize::from(u16::MAX) {

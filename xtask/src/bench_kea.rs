@@ -96,14 +96,14 @@ pub fn run(args: &[String]) -> Result<()> {
     );
 
     let rates: Vec<f64> = if plan.quick {
-        vec![1000.0, 4000.0, 16000.0, 64000.0]
+        vec![1000.0, 2000.0, 4000.0, 16000.0, 64000.0]
     } else {
         vec![1000.0, 2000.0, 4000.0, 8000.0, 16000.0, 32000.0, 64000.0]
     };
     let mut kea_threads = 2;
     let mut thread_sweep = Vec::new();
     let mut results = Vec::new();
-    let mut common_rate = 1000.0;
+    let mut common_rate = None;
     for which in plan.only.clone() {
         let kind = match which.as_str() {
             "kea" => {
@@ -170,7 +170,7 @@ fn measure(
     kind: ServerKind,
     plan: &Plan,
     rates: &[f64],
-    common: &mut f64,
+    common: &mut Option<f64>,
     r: &mut ServerResult,
 ) -> Result<()> {
     let pid = lab.start_server(1, kind)?;
@@ -191,10 +191,12 @@ fn measure(
         r.perfdhcp_best = r.perfdhcp_best.max(got);
     }
     failed = 0;
+    let (mut good, mut bad) = (0.0f64, None);
     for &rate in rates.iter().chain([128_000.0, 256_000.0].iter()) {
         let (got, drop) = loadgen_step(lab, plan, rate)?;
         r.loadgen_sweep.push((rate, got, drop));
         if drop > MAX_DROP {
+            bad = bad.or(Some(rate));
             failed += 1;
             if failed == 2 {
                 break;
@@ -202,32 +204,44 @@ fn measure(
             continue;
         }
         failed = 0;
+        good = good.max(rate);
         r.loadgen_best = r.loadgen_best.max(got);
     }
-    // CPU per lease at one rate every server sustains: 80% of the first server's best.
-    if matches!(kind, ServerKind::Kea { .. }) || *common <= 1000.0 {
-        *common = (r.loadgen_best * 0.8).max(500.0);
+    // Two bisection steps between the last passing and the first failing rate.
+    if let Some(mut hi) = bad.filter(|&b| b > good) {
+        let mut lo = good;
+        for _ in 0..2 {
+            let mid = (lo + hi) / 2.0;
+            let (got, drop) = loadgen_step(lab, plan, mid)?;
+            r.loadgen_sweep.push((mid, got, drop));
+            if drop > MAX_DROP {
+                hi = mid;
+            } else {
+                lo = mid;
+                r.loadgen_best = r.loadgen_best.max(got);
+            }
+        }
+        r.loadgen_sweep.sort_by(|a, b| a.0.total_cmp(&b.0));
     }
-    r.cpu_rate = *common;
+    // CPU per lease at one rate every server sustains: 80% of the first server's
+    // best (Kea's, when it runs), the same rate for all that follow.
+    let rate = *common.get_or_insert((r.loadgen_best * 0.8).max(500.0));
+    r.cpu_rate = rate;
     let before = cpu_seconds(pid)?;
+    let n = (rate * plan.step_s * 2.0) as u32;
     let s = run_with(&lg_options(
         lab,
         Mode::Sarr,
-        *common,
-        (*common * plan.step_s * 2.0) as u32,
+        rate,
+        n,
         plan.step_s * 2.0 + 3.0,
     ))?;
     let cpu = cpu_seconds(pid)? - before;
     if s.stage.total.leases > 0 {
         r.cpu_per_100k = Some(cpu / s.stage.total.leases as f64 * 100_000.0);
     }
-    let mut bad = lg_options(
-        lab,
-        Mode::Sarr,
-        *common,
-        (*common * plan.step_s) as u32,
-        plan.step_s + 3.0,
-    );
+    let n = (rate * plan.step_s) as u32;
+    let mut bad = lg_options(lab, Mode::Sarr, rate, n, plan.step_s + 3.0);
     bad.bad = 0.2;
     let s = run_with(&bad)?;
     r.bad_rate = s.leases_per_s;
@@ -521,13 +535,17 @@ fn report(
                 _ => "CPU ratio n/a".into(),
             };
             let aval = match (kea.aval_loadgen_s, r.aval_loadgen_s) {
-                (Some(k), Some(d)) => format!("avalanche {}", ratio(k, d)),
-                (None, Some(_)) => "avalanche: Kea did not finish".into(),
+                (Some(k), Some(d)) => format!("avalanche bound {} sooner", ratio(k, d)),
+                (None, Some(d)) => format!(
+                    "avalanche bound more than {} sooner (Kea not done in {:.0} s)",
+                    ratio(plan.avalanche_max_s, d),
+                    plan.avalanche_max_s
+                ),
                 _ => "avalanche n/a".into(),
             };
             let _ = writeln!(
                 s,
-                "\n{} vs Kea: {} leases/s (loadgen), {} (perfdhcp), {cpu}, {aval} sooner.",
+                "\n{} vs Kea: {} leases/s (loadgen), {} (perfdhcp), {cpu}, {aval}.",
                 r.name,
                 ratio(r.loadgen_best, kea.loadgen_best),
                 ratio(r.perfdhcp_best, kea.perfdhcp_best)

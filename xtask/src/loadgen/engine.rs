@@ -302,8 +302,18 @@ impl<'a> Engine<'a> {
                 break;
             }
             if got == 0 && (next_start == members.len() || self.p.rate > 0.0) {
-                self.sock
-                    .wait_readable(if self.p.rate > 0.0 { 0 } else { 1 });
+                // Sleep until the next client start or timer is due (at most 1 ms).
+                let now = t0.elapsed().as_nanos() as u64;
+                let mut due = now + 1_000_000;
+                if next_start < members.len() && self.p.rate > 0.0 {
+                    due = due.min(((next_start as f64) / self.p.rate * 1e9) as u64);
+                }
+                if let Some(Reverse((at, _, _))) = self.heap.peek() {
+                    due = due.min(*at);
+                }
+                if due > now + 20_000 {
+                    self.sock.wait_readable_ns(due - now);
+                }
             }
         }
         let end = t0.elapsed().as_nanos() as u64;

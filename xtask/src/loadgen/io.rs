@@ -224,13 +224,23 @@ impl Socket {
 
     /// Wait up to `ms` for something to read.
     pub fn wait_readable(&self, ms: i32) {
+        self.wait_readable_ns(u64::try_from(ms).unwrap_or(0) * 1_000_000);
+    }
+
+    /// Wait up to `ns` for something to read (ppoll: sub-millisecond pacing
+    /// without spinning a core the server under test needs).
+    pub fn wait_readable_ns(&self, ns: u64) {
         let mut p = libc::pollfd {
             fd: self.fd.as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         };
-        // SAFETY: one valid pollfd.
-        unsafe { libc::poll(&mut p, 1, ms) };
+        let ts = libc::timespec {
+            tv_sec: (ns / 1_000_000_000) as libc::time_t,
+            tv_nsec: (ns % 1_000_000_000) as libc::c_long,
+        };
+        // SAFETY: one valid pollfd and a valid timespec; no signal mask change.
+        unsafe { libc::ppoll(&mut p, 1, &ts, std::ptr::null()) };
     }
 }
 

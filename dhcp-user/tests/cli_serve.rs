@@ -134,6 +134,11 @@ fn rfc9915_18_3_serve_socket_end_to_end() {
         (Some(7), Some(offered)),
         "binding kept across reload"
     );
+    // The new core holds the binding (the offer alone could come from the
+    // allocation function), and the pool counts it.
+    let s = stats(&socket);
+    assert_eq!(s["leases"]["addresses"], 1, "{s}");
+    assert_eq!(s["pools"][0]["used"], 1, "{s}");
 
     // SIGHUP with a pool that no longer holds the live binding: refused.
     std::fs::write(&config, text(9, "2001:db8:1::2000-2001:db8:1::2fff")).unwrap();

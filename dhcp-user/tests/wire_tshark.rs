@@ -176,9 +176,7 @@ fn tshark(args: &[&str]) -> String {
 }
 
 fn pcap_path(name: &str, frames: &[Vec<u8>]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dhcp6d-wire-tshark-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+    let path = std::env::temp_dir().join(format!("dhcp6d-wire-{}-{name}", std::process::id()));
     write_pcap(&path, frames);
     path
 }
@@ -213,6 +211,7 @@ fn problems(pcap: &str) -> Vec<String> {
 fn rfc9915_21_tshark_reads_our_messages_cleanly() {
     let path = pcap_path("clean.pcap", &frames());
     let found = problems(path.to_str().unwrap());
+    std::fs::remove_file(&path).unwrap();
     assert!(found.is_empty(), "tshark complaints: {found:#?}");
 }
 
@@ -238,6 +237,7 @@ fn tshark_flags_malformed_options() {
         .collect();
     let path = pcap_path("malformed.pcap", &frames);
     let found = problems(path.to_str().unwrap());
+    std::fs::remove_file(&path).unwrap();
     assert!(
         found.iter().any(|l| l.starts_with("Errors (")),
         "{found:#?}"
@@ -295,6 +295,7 @@ fn rfc9915_21_tshark_sees_the_values_we_encoded() {
         args.extend(["-e", f]);
     }
     let out = tshark(&args);
+    std::fs::remove_file(&path).unwrap();
     let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split('|').collect()).collect();
     assert_eq!(rows.len(), 7);
     let get = |row: usize, field: &str| {

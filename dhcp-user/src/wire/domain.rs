@@ -15,18 +15,21 @@ pub const MAX_LABEL_LEN: usize = 63;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct DomainName<'a> {
     wire: &'a [u8],
+    /// Ends with the root label (decided while parsing: a label's last data
+    /// octet may be zero too, so the last byte alone does not tell).
+    fully_qualified: bool,
 }
 
 /// Reads labels from `buf` until the root label, or until `buf` ends if
-/// `partial_ok`. Returns the name's wire length. Never follows pointers: any
+/// `partial_ok`. Returns the name's wire length and whether it ended with the root label. Never follows pointers: any
 /// compression pointer is an error, so a loop cannot exist.
-fn scan(buf: &[u8], partial_ok: bool) -> Result<usize, WireError> {
+fn scan(buf: &[u8], partial_ok: bool) -> Result<(usize, bool), WireError> {
     let mut pos = 0;
     loop {
         let Some(&len) = buf.get(pos) else {
             // A partial name must still fit once completed with a root label.
             return if partial_ok && pos < MAX_NAME_LEN {
-                Ok(pos)
+                Ok((pos, false))
             } else if partial_ok {
                 Err(WireError::NameTooLong)
             } else {
@@ -44,7 +47,7 @@ fn scan(buf: &[u8], partial_ok: bool) -> Result<usize, WireError> {
             return Err(WireError::NameTooLong);
         }
         if len == 0 {
-            return Ok(next);
+            return Ok((next, true));
         }
         if next > buf.len() {
             return Err(WireError::NameNotTerminated);
@@ -56,19 +59,28 @@ fn scan(buf: &[u8], partial_ok: bool) -> Result<usize, WireError> {
 impl<'a> DomainName<'a> {
     /// Parses one fully qualified name at the start of `buf`; returns it and the rest.
     pub fn parse_prefix(buf: &'a [u8]) -> Result<(Self, &'a [u8]), WireError> {
-        let len = scan(buf, false)?;
+        let (len, fully_qualified) = scan(buf, false)?;
         let (wire, rest) = buf.split_at(len);
-        Ok((DomainName { wire }, rest))
+        Ok((
+            DomainName {
+                wire,
+                fully_qualified,
+            },
+            rest,
+        ))
     }
 
     /// Parses all of `buf` as one name that may be partial (RFC 4704 §4.2:
     /// no root label). A root label, if present, must be the last byte.
     pub fn parse_partial(buf: &'a [u8]) -> Result<Self, WireError> {
-        let len = scan(buf, true)?;
+        let (len, fully_qualified) = scan(buf, true)?;
         if len != buf.len() {
             return Err(WireError::NameNotTerminated);
         }
-        Ok(DomainName { wire: buf })
+        Ok(DomainName {
+            wire: buf,
+            fully_qualified,
+        })
     }
 
     /// The name in wire form.
@@ -78,7 +90,7 @@ impl<'a> DomainName<'a> {
 
     /// Whether the name ends with the root label.
     pub fn is_fully_qualified(&self) -> bool {
-        self.wire.last() == Some(&0)
+        self.fully_qualified
     }
 
     /// The labels, leftmost first, without the root label.
@@ -256,6 +268,10 @@ mod tests {
             DomainName::parse_partial(b"\x04host\x00\x01a"),
             Err(WireError::NameNotTerminated)
         );
+        // A label whose last data octet is zero is not a root label (found by fuzzing).
+        let n = DomainName::parse_partial(b"\x04host\x02a\x00").unwrap();
+        assert!(!n.is_fully_qualified());
+        assert_eq!(n.labels().count(), 2);
         // 255 octets of labels cannot be completed with a root label; 254 can.
         let partial = |last: u8| {
             let mut v = Vec::new();

@@ -126,3 +126,34 @@ pub enum WireError {
     #[error("invalid value for encoding: {0}")]
     InvalidValue(&'static str),
 }
+
+impl WireError {
+    /// A short, stable name for the error kind, e.g. to key a stats counter
+    /// (`dropped.malformed.option_overrun`) without formatting the fields.
+    pub fn label(&self) -> &'static str {
+        match self {
+            WireError::Truncated { .. } => "truncated",
+            WireError::OptionHeaderTruncated { .. } => "option_header_truncated",
+            WireError::OptionOverrun { .. } => "option_overrun",
+            WireError::BadOptionLength { .. } => "bad_option_length",
+            WireError::ZeroLength { .. } => "zero_length",
+            WireError::RelayTooDeep { .. } => "relay_too_deep",
+            WireError::NestingTooDeep { .. } => "nesting_too_deep",
+            WireError::MissingRelayMessage => "missing_relay_message",
+            WireError::UnexpectedRelay => "unexpected_relay",
+            WireError::DuidTooShort { .. } => "duid_too_short",
+            WireError::DuidTooLong { .. } => "duid_too_long",
+            WireError::BadDuid { .. } => "bad_duid",
+            WireError::NameCompressed => "name_compressed",
+            WireError::LabelTooLong { .. } => "label_too_long",
+            WireError::NameTooLong => "name_too_long",
+            WireError::NameNotTerminated => "name_not_terminated",
+            WireError::EmptyLabel => "empty_label",
+            WireError::BadPrefixLength(_) => "bad_prefix_length",
+            WireError::BufferTooSmall { .. } => "buffer_too_small",
+            WireError::OptionTooLong { .. } => "option_too_long",
+            WireError::UnclosedOption { .. } => "unclosed_option",
+            WireError::InvalidValue(_) => "invalid_value",
+        }
+    }
+}

@@ -153,3 +153,45 @@ fn full_disk_stops_acknowledging_and_recovers_when_space_returns() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn start_up_on_a_full_disk_serves_without_acknowledging_then_recovers() {
+    let fs = Tmpfs::mount("256k");
+    let state = fs.path().join("state");
+    let opts = JournalOptions {
+        retry_interval: Duration::from_millis(20),
+        ..Default::default()
+    };
+    let mut model = Model::default();
+    let mut ch = LeaseChanges::default();
+    {
+        let (j, _) = Journal::open_with(&state, opts.clone()).unwrap();
+        let h = j.handle();
+        ch.push(rec(LeaseOp::Commit, 1));
+        let s = h.append(&ch).unwrap();
+        assert!(h.wait_durable(s, Duration::from_secs(10)));
+        model.apply(&rec(LeaseOp::Commit, 1));
+    }
+    let filler = fs.path().join("filler");
+    fill(&filler);
+    {
+        // A crash-restart on a full disk: recovery works, the server comes up,
+        // but nothing is acknowledged until a segment can be written.
+        let (j, recovered) =
+            Journal::open_with(&state, opts.clone()).expect("starts on a full disk");
+        assert_eq!(model_of(&recovered), model);
+        let h = j.handle();
+        assert!(!h.is_healthy());
+        ch.clear();
+        ch.push(rec(LeaseOp::Commit, 2));
+        assert_eq!(h.append(&ch), None);
+        std::fs::remove_file(&filler).unwrap();
+        wait_until("journal healthy once space is back", || h.is_healthy());
+        let s = h.append(&ch).expect("accepting again");
+        assert!(h.wait_durable(s, Duration::from_secs(10)));
+        model.apply(&rec(LeaseOp::Commit, 2));
+        assert!(h.stats().write_failures >= 1);
+    }
+    let (_j, recovered) = Journal::open_with(&state, opts).unwrap();
+    assert_eq!(model_of(&recovered), model);
+}

@@ -140,8 +140,15 @@ impl Journal {
         let started = Instant::now();
         let (recovered, max_gen) = recover::recover(dir)?;
         let gen = max_gen + 1;
-        let file = writer::create_segment(dir, gen)
-            .map_err(|e| StoreError::io(&layout::segment_path(dir, gen), e))?;
+        // A full disk must not keep the server down: it starts unhealthy
+        // (no acknowledgements) and the writer retries creating the segment.
+        let file = match writer::create_segment(dir, gen) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                tracing::error!(error = %e, segment = %layout::segment_path(dir, gen).display(), "cannot start a journal segment: not acknowledging leases until it works");
+                None
+            }
+        };
         tracing::info!(
             bindings = recovered.len(),
             snapshot = ?recovered.report.snapshot_gen,
@@ -154,12 +161,12 @@ impl Journal {
             dir: dir.to_path_buf(),
             next_seq: AtomicU64::new(0),
             durable: AtomicU64::new(0),
-            healthy: AtomicBool::new(true),
+            healthy: AtomicBool::new(file.is_some()),
             closed: AtomicBool::new(false),
             records: AtomicU64::new(0),
             fsyncs: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
-            write_failures: AtomicU64::new(0),
+            write_failures: AtomicU64::new(u64::from(file.is_none())),
             rejected: AtomicU64::new(0),
             snapshots: AtomicU64::new(0),
             last_commit_us: AtomicU64::new(0),

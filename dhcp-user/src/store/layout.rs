@@ -126,7 +126,8 @@ impl StateDirLock {
             f.rewind()?;
             writeln!(f, "{}", std::process::id())
         };
-        write_pid(&mut file).map_err(|e| StoreError::io(&path, e))?;
+        // Best effort: on a full disk the lock still holds without the pid.
+        let _ = write_pid(&mut file);
         Ok(StateDirLock { _file: file, path })
     }
 

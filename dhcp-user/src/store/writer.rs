@@ -21,7 +21,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::{after, select, Receiver, Sender};
+use crossbeam_channel::{after, never, select, Receiver, Sender};
 
 use super::codec::Encoder;
 use super::journal::{JournalOptions, Shared};
@@ -70,7 +70,8 @@ pub(crate) fn create_segment(dir: &Path, gen: u64) -> io::Result<File> {
 
 pub(crate) struct Writer {
     pub(crate) dir: PathBuf,
-    pub(crate) file: File,
+    /// `None` while the segment could not be created (full disk at start-up).
+    pub(crate) file: Option<File>,
     pub(crate) gen: u64,
     pub(crate) data: Receiver<Msg>,
     pub(crate) ctl: Receiver<Ctl>,
@@ -104,6 +105,13 @@ impl Writer {
         };
         loop {
             if st.buf.is_empty() {
+                // Without a segment (start-up on a full disk) nobody appends,
+                // so retry creating it on a timer.
+                let retry = if self.file.is_none() {
+                    after(self.opts.retry_interval)
+                } else {
+                    never()
+                };
                 select! {
                     recv(self.data) -> m => match m {
                         Ok(m) => self.take(&mut st, &m),
@@ -113,6 +121,12 @@ impl Writer {
                         Ok(c) => if self.control(&mut st, c) { return },
                         Err(_) => return,
                     },
+                    recv(retry) -> _ => {
+                        if self.segment().is_ok() {
+                            self.recovered();
+                        }
+                        continue;
+                    }
                 }
             }
             while st.buf_records < self.opts.max_batch_records {
@@ -181,11 +195,44 @@ impl Writer {
     fn rotate(&mut self, st: &mut State) -> io::Result<u64> {
         self.flush(st)?;
         let gen = self.gen + 1;
-        self.file = create_segment(&self.dir, gen)?;
+        self.file = Some(create_segment(&self.dir, gen)?);
         self.gen = gen;
         st.seg_len = HEADER_LEN as u64;
         st.enc.reset();
         Ok(gen)
+    }
+
+    /// The current segment, created now if start-up could not.
+    fn segment(&mut self) -> io::Result<&File> {
+        if self.file.is_none() {
+            match create_segment(&self.dir, self.gen) {
+                Ok(f) => self.file = Some(f),
+                Err(e) => {
+                    self.failed(&e);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(self.file.as_ref().expect("set above"))
+    }
+
+    /// Count a failed write; the first failure after a success is logged.
+    fn failed(&self, e: &io::Error) {
+        let sh = &self.shared;
+        sh.write_failures.fetch_add(1, Ordering::Relaxed);
+        if sh.healthy.swap(false, Ordering::AcqRel) {
+            tracing::error!(error = %e, segment = self.gen, "journal write failed: not acknowledging leases until it works again");
+        }
+    }
+
+    /// Writes work (again): accept appends.
+    fn recovered(&self) {
+        if !self.shared.healthy.swap(true, Ordering::AcqRel) {
+            tracing::warn!(
+                segment = self.gen,
+                "journal writable again: acknowledging leases"
+            );
+        }
     }
 
     fn flush(&mut self, st: &mut State) -> io::Result<()> {
@@ -193,21 +240,19 @@ impl Writer {
             return Ok(());
         }
         let started = Instant::now();
-        let written = self
-            .file
+        let sync = self.opts.sync.clone();
+        let file = self.segment()?;
+        let written = file
             .write_all_at(&st.buf, st.seg_len)
-            .and_then(|()| (self.opts.sync)(&self.file));
-        let sh = &self.shared;
+            .and_then(|()| sync(file));
         if let Err(e) = written {
             // Cut off whatever part of the batch reached the file so the retry
             // (or the next start) does not find a half record in the middle.
-            let _ = self.file.set_len(st.seg_len);
-            sh.write_failures.fetch_add(1, Ordering::Relaxed);
-            if sh.healthy.swap(false, Ordering::AcqRel) {
-                tracing::error!(error = %e, segment = self.gen, "journal write failed: not acknowledging leases until it works again");
-            }
+            let _ = file.set_len(st.seg_len);
+            self.failed(&e);
             return Err(e);
         }
+        let sh = &self.shared;
         st.seg_len += st.buf.len() as u64;
         sh.records
             .fetch_add(st.buf_records as u64, Ordering::Relaxed);

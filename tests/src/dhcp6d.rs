@@ -377,6 +377,15 @@ impl Dhcp6d {
                     .filter(|v| v.get("uptime_s").is_some()))
             },
         )?;
+        // The server must run the packet I/O the test asked for: a silent
+        // fallback (xdp -> socket) would make an XDP run test the wrong path.
+        let stats = control_request(&control, r#"{"command":"stats"}"#)?;
+        if stats["io"].as_str() != Some(self.io.as_str()) {
+            return Err(Error::Parse {
+                what: format!("{} stats.io", self.name),
+                detail: format!("asked for --io {}, server reports {}", self.io, stats["io"]),
+            });
+        }
         self.proc = Some(proc);
         Ok(())
     }

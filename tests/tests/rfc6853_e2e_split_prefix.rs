@@ -4,46 +4,59 @@
 mod rfc6853_e2e;
 
 use anyhow::Result;
-use rfc6853_e2e::{failover, paths, preference, Model};
+use rfc6853_e2e::{failover, io, paths, preference, Model};
 
 const MODEL: Model = Model::Split;
 
 #[test]
 fn preference_255_server_is_chosen_at_once() -> Result<()> {
-    preference::preference_255_wins_at_once(MODEL)
+    preference::preference_255_wins_at_once(MODEL, &io())
 }
 
 #[test]
 fn without_255_client_waits_and_picks_highest_preference() -> Result<()> {
-    preference::highest_preference_wins_after_waiting(MODEL)
+    preference::highest_preference_wins_after_waiting(MODEL, &io())
 }
 
 #[test]
 fn perfdhcp_requests_answered_only_by_the_named_server() -> Result<()> {
-    preference::perfdhcp_each_request_answered_once(MODEL)
+    preference::perfdhcp_each_request_answered_once(MODEL, &io())
 }
 
 #[test]
 fn prefix_delegation_from_the_preferred_servers_pool() -> Result<()> {
-    preference::prefix_delegation_from_preferred_server(MODEL)
+    preference::prefix_delegation_from_preferred_server(MODEL, &io())
 }
 
 #[test]
 fn relay_forwards_to_both_servers() -> Result<()> {
-    paths::relayed_clients_reach_both_servers(MODEL, 1)
+    paths::relayed_clients_reach_both_servers(MODEL, 1, &io())
 }
 
 #[test]
 fn nested_relays_forward_to_both_servers() -> Result<()> {
-    paths::relayed_clients_reach_both_servers(MODEL, 2)
+    paths::relayed_clients_reach_both_servers(MODEL, 2, &io())
 }
 
 #[test]
 fn confirm_success_on_same_link_not_on_link_after_moving() -> Result<()> {
-    paths::confirm_success_and_not_on_link(MODEL)
+    paths::confirm_success_and_not_on_link(MODEL, &io())
 }
 
 #[test]
 fn failover_clients_recover_from_the_survivor() -> Result<()> {
-    failover::kill_preferred_server(MODEL).map(drop)
+    failover::kill_preferred_server(MODEL, &io()).map(drop)
+}
+
+/// The same selection with the XDP + AF_XDP data plane (whatever
+/// `DHCP6D_TEST_IO` says for the rest of the file).
+#[test]
+fn preference_255_server_is_chosen_at_once_xdp() -> Result<()> {
+    preference::preference_255_wins_at_once(MODEL, "xdp")
+}
+
+/// Relayed traffic (unicast to the server's address) through the XDP path.
+#[test]
+fn relay_forwards_to_both_servers_xdp() -> Result<()> {
+    paths::relayed_clients_reach_both_servers(MODEL, 1, "xdp")
 }

@@ -13,7 +13,7 @@ use dhcp6d_tests::tempdir::TempDir;
 use dhcp6d_tests::topology::{node, OneLink, IF};
 use dhcproto::v6::MessageType;
 
-use super::{in_pools, io, plan, Model, LONG, SHORT};
+use super::{in_pools, plan, Model, LONG, SHORT};
 
 /// Clients in the failover scenario.
 const CLIENTS: usize = 3;
@@ -43,10 +43,10 @@ pub struct Failover {
 /// models, a new address from the survivor's pool (RFC 6853 §6.1: "the client
 /// will acquire a new binding from the pool configured in the active
 /// server"); identical model, the same address (RFC 6853 §7).
-pub fn kill_preferred_server(model: Model) -> Result<Failover> {
+pub fn kill_preferred_server(model: Model, io_mode: &str) -> Result<Failover> {
     let tmp = TempDir::new("plan")?;
     let cfgs = plan(model, 2, tmp.path(), SHORT)?;
-    let mut lab = OneLink::new(&format!("failover-{}", model.name()), &cfgs, &io())?;
+    let mut lab = OneLink::new(&format!("failover-{}", model.name()), &cfgs, io_mode)?;
     let capture = Capture::start(lab.link.hub(), BRIDGE, lab.dir.path(), "link")?;
     lab.add_clients(CLIENTS, Ask::Address)?;
     let before = lab.wait_all_bound(Duration::from_secs(15))?;
@@ -99,7 +99,7 @@ pub fn kill_preferred_server(model: Model) -> Result<Failover> {
     let worst = recovery.iter().copied().fold(0.0, f64::max);
     eprintln!(
         "RFC 6853 failover, {} (T1 {} s, T2 {} s, preferred {} s, valid {} s, io {}): recovery per client {:?} s, all clients {worst:.2} s",
-        model.name(), SHORT.2, SHORT.3, SHORT.0, SHORT.1, io(),
+        model.name(), SHORT.2, SHORT.3, SHORT.0, SHORT.1, io_mode,
         recovery.iter().map(|r| (r * 100.0).round() / 100.0).collect::<Vec<_>>()
     );
     Ok(Failover {
@@ -117,8 +117,8 @@ pub fn kill_preferred_server(model: Model) -> Result<Failover> {
 /// foreign address and a new one from its own pool", issue 8; RFC 9915
 /// §18.3.5 lets the server add addresses to the IA). Identical model: the same
 /// address, extended.
-pub fn survivor_answers_rebind(model: Model) -> Result<()> {
-    let f = kill_preferred_server(model)?;
+pub fn survivor_answers_rebind(model: Model, io_mode: &str) -> Result<()> {
+    let f = kill_preferred_server(model, io_mode)?;
     let rebinds: Vec<u32> = f
         .packets
         .iter()
@@ -205,7 +205,7 @@ fn drive(lab: &mut OneLink, round: &str, server: &str) -> Result<Vec<Ipv6Addr>> 
 /// policy." Drive the same clients at server 1, then (server 1 down) at
 /// server 2, then at server 1 again after its restart: same addresses each
 /// time, and `dhcp6d leases --json` of both list the same addresses.
-pub fn identical_servers_agree() -> Result<()> {
+pub fn identical_servers_agree(io_mode: &str) -> Result<()> {
     let tmp = TempDir::new("plan")?;
     let cfgs = plan(Model::Identical, 2, tmp.path(), LONG)?;
     let key = |i: usize| {
@@ -221,7 +221,7 @@ pub fn identical_servers_agree() -> Result<()> {
         key(0),
         key(1)
     );
-    let mut lab = OneLink::new("agree", &cfgs, &io())?;
+    let mut lab = OneLink::new("agree", &cfgs, io_mode)?;
     for i in 0..3 {
         let ns = node(&lab.link, &format!("c{}", i + 1))?;
         lab.client_nodes.push(ns);

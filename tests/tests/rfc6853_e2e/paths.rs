@@ -14,7 +14,7 @@ use dhcp6d_tests::tempdir::TempDir;
 use dhcp6d_tests::topology::{node, IF};
 use dhcproto::v6::{MessageType, Status};
 
-use super::{in_pools, io, plan, Model, LONG};
+use super::{in_pools, plan, Model, LONG};
 
 /// `<network>::1/<len>` of a prefix like "2001:db8:1:1::/64".
 fn first_host(prefix: &str) -> Result<(Ipv6Addr, String)> {
@@ -28,7 +28,11 @@ fn first_host(prefix: &str) -> Result<(Ipv6Addr, String)> {
 /// preferred server; Relay-forward arrives with one layer per relay and the
 /// innermost link-address inside the client's subnet; the Reply returns as
 /// Relay-reply.
-pub fn relayed_clients_reach_both_servers(model: Model, levels: usize) -> Result<()> {
+pub fn relayed_clients_reach_both_servers(
+    model: Model,
+    levels: usize,
+    io_mode: &str,
+) -> Result<()> {
     let dir = TempDir::new(&format!("relay{levels}-{}", model.name()))?;
     let mut cfgs = plan(model, 2, dir.path(), LONG)?;
     let (relay_addr, relay_cidr) = first_host(&cfgs[0].subnet_prefixes()[0])?;
@@ -44,7 +48,13 @@ pub fn relayed_clients_reach_both_servers(model: Model, levels: usize) -> Result
         ns.add_address(IF, &format!("{addr}/64"))?;
         cfg.relayed_on(IF);
         let name = format!("s{}", i + 1);
-        servers.push(Dhcp6d::start(&ns, cfg, &dir.subdir(&name)?, &name, &io())?);
+        servers.push(Dhcp6d::start(
+            &ns,
+            cfg,
+            &dir.subdir(&name)?,
+            &name,
+            io_mode,
+        )?);
         server_nodes.push(ns);
         server_addrs.push(addr);
     }
@@ -143,7 +153,7 @@ pub fn relayed_clients_reach_both_servers(model: Model, levels: usize) -> Result
 /// RFC 9915 §18.3.3: a Confirm whose addresses are on the client's link gets
 /// Success; a client that moved to another link gets NotOnLink (and dhclient
 /// then solicits again, getting an address of the new link).
-pub fn confirm_success_and_not_on_link(model: Model) -> Result<()> {
+pub fn confirm_success_and_not_on_link(model: Model, io_mode: &str) -> Result<()> {
     let dir = TempDir::new(&format!("confirm-{}", model.name()))?;
     let mut cfgs = plan(model, 2, dir.path(), LONG)?;
     let link_a = Segment::new("ca")?;
@@ -166,7 +176,13 @@ pub fn confirm_success_and_not_on_link(model: Model) -> Result<()> {
         other.insert("pools".into(), toml::Value::Array(vec![pool.into()]));
         cfg.add_subnet(other);
         cfg.interfaces(&[IF, "eth1"]);
-        servers.push(Dhcp6d::start(&ns, cfg, &dir.subdir(&name)?, &name, &io())?);
+        servers.push(Dhcp6d::start(
+            &ns,
+            cfg,
+            &dir.subdir(&name)?,
+            &name,
+            io_mode,
+        )?);
         nodes.push(ns);
     }
     let stay_ns = node(&link_a, "stay")?;

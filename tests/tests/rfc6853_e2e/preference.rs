@@ -11,7 +11,7 @@ use dhcp6d_tests::perfdhcp;
 use dhcp6d_tests::topology::{node, OneLink, IF};
 use dhcproto::v6::MessageType;
 
-use super::{counter, in_pools, io, only_chosen_server_replied, plan, prefix_in_pool, Model, LONG};
+use super::{counter, in_pools, only_chosen_server_replied, plan, prefix_in_pool, Model, LONG};
 
 /// Time from a client's first Solicit to its first Request, per client id.
 fn solicit_to_request(packets: &[Packet]) -> Vec<(String, f64)> {
@@ -41,7 +41,7 @@ fn solicit_to_request(packets: &[Packet]) -> Vec<(String, f64)> {
 /// by transmitting a REQUEST message to the server that sent the ADVERTISE."
 /// RFC 9915 §16: the other server discards the Request (its Server Identifier
 /// is not its own) and counts it `not_for_us`.
-pub fn preference_255_wins_at_once(model: Model) -> Result<()> {
+pub fn preference_255_wins_at_once(model: Model, io_mode: &str) -> Result<()> {
     let tmp = dhcp6d_tests::tempdir::TempDir::new("plan")?;
     let cfgs = plan(model, 2, tmp.path(), LONG)?;
     ensure!(
@@ -49,7 +49,7 @@ pub fn preference_255_wins_at_once(model: Model) -> Result<()> {
         "plan's server 1 preference is {}",
         cfgs[0].get_preference()
     );
-    let mut lab = OneLink::new(&format!("pref255-{}", model.name()), &cfgs, &io())?;
+    let mut lab = OneLink::new(&format!("pref255-{}", model.name()), &cfgs, io_mode)?;
     let capture = Capture::start(lab.link.hub(), BRIDGE, lab.dir.path(), "link")?;
     lab.add_clients(3, Ask::Address)?;
     let leases = lab.wait_all_bound(Duration::from_secs(15))?;
@@ -96,12 +96,12 @@ pub fn preference_255_wins_at_once(model: Model) -> Result<()> {
 /// Preferences 0 and 100 only, the higher on the second server. RFC 9915
 /// §18.2.1: without a 255 Advertise the client "MUST collect valid Advertise
 /// messages" until the first RT elapses, then picks the highest preference.
-pub fn highest_preference_wins_after_waiting(model: Model) -> Result<()> {
+pub fn highest_preference_wins_after_waiting(model: Model, io_mode: &str) -> Result<()> {
     let tmp = dhcp6d_tests::tempdir::TempDir::new("plan")?;
     let mut cfgs = plan(model, 2, tmp.path(), LONG)?;
     cfgs[0].preference(0);
     cfgs[1].preference(100);
-    let mut lab = OneLink::new(&format!("pref100-{}", model.name()), &cfgs, &io())?;
+    let mut lab = OneLink::new(&format!("pref100-{}", model.name()), &cfgs, io_mode)?;
     let capture = Capture::start(lab.link.hub(), BRIDGE, lab.dir.path(), "link")?;
     lab.add_clients(2, Ask::Address)?;
     let leases = lab.wait_all_bound(Duration::from_secs(15))?;
@@ -147,10 +147,10 @@ pub fn highest_preference_wins_after_waiting(model: Model) -> Result<()> {
 /// perfdhcp (which takes the first Advertise, not the best: it is a load
 /// generator) against both servers: every Request is answered by exactly
 /// the server it names and discarded, counted `not_for_us`, by the other.
-pub fn perfdhcp_each_request_answered_once(model: Model) -> Result<()> {
+pub fn perfdhcp_each_request_answered_once(model: Model, io_mode: &str) -> Result<()> {
     let tmp = dhcp6d_tests::tempdir::TempDir::new("plan")?;
     let cfgs = plan(model, 2, tmp.path(), LONG)?;
-    let lab = OneLink::new(&format!("perf-{}", model.name()), &cfgs, &io())?;
+    let lab = OneLink::new(&format!("perf-{}", model.name()), &cfgs, io_mode)?;
     let client = node(&lab.link, "perf")?;
     let report = perfdhcp::run(&client, IF, 50, 50, 10)?;
     ensure!(
@@ -178,10 +178,10 @@ pub fn perfdhcp_each_request_answered_once(model: Model) -> Result<()> {
 
 /// `dhclient -6 -P`: the delegated prefix comes from the preferred server's
 /// PD pool (RFC 9915 §6.3, §18.3.2; RFC 6853 §2.1 applies the models to PD).
-pub fn prefix_delegation_from_preferred_server(model: Model) -> Result<()> {
+pub fn prefix_delegation_from_preferred_server(model: Model, io_mode: &str) -> Result<()> {
     let tmp = dhcp6d_tests::tempdir::TempDir::new("plan")?;
     let cfgs = plan(model, 2, tmp.path(), LONG)?;
-    let mut lab = OneLink::new(&format!("pd-{}", model.name()), &cfgs, &io())?;
+    let mut lab = OneLink::new(&format!("pd-{}", model.name()), &cfgs, io_mode)?;
     lab.add_clients(2, Ask::Prefix)?;
     let leases = lab.wait_all_bound(Duration::from_secs(15))?;
     let s1 = lab.servers[0].duid()?;

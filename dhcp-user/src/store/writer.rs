@@ -272,15 +272,12 @@ impl Writer {
             st.contiguous = st.contiguous.max(s);
             st.ahead.pop();
         }
+        // Healthy first, so whoever sees the new durable_seq also sees
+        // appends accepted again.
+        self.recovered();
         // Published only now, after the sync returned: a reply may leave.
         sh.durable.store(st.contiguous, Ordering::Release);
         sh.notify_durable();
-        if !sh.healthy.swap(true, Ordering::AcqRel) {
-            tracing::warn!(
-                segment = self.gen,
-                "journal writable again: acknowledging leases"
-            );
-        }
         Ok(())
     }
 }

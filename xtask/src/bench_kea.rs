@@ -483,7 +483,7 @@ fn report(
     }
     let _ = writeln!(
         s,
-        "AF_XDP echo ceiling: not measured here (bench_echo is not on main).\n"
+        "AF_XDP echo ceiling: measured by `cargo xtask bench echo` (`bench all` runs it in the same session).\n"
     );
     let _ = writeln!(
         s,

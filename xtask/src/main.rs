@@ -4,6 +4,7 @@
 //! the Rust toolchain and root.
 
 mod bench;
+mod demo;
 mod setup;
 mod test;
 
@@ -42,6 +43,10 @@ fn main() -> Result<()> {
         "fuzz" => {
             setup::run()?;
             test::fuzz(rest.first().map(|s| s.parse()).transpose()?.unwrap_or(300)).map(drop)
+        }
+        "demo" => {
+            setup::run()?;
+            demo::run(rest)
         }
         "lab" => {
             setup::run()?;

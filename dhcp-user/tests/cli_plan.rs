@@ -79,6 +79,9 @@ fn split_prefix_two_servers_is_figure_1() {
 [server]
 interfaces = [\"lo\"]
 preference = {pref}
+# On a Rebind for a failed partner's lease, also hand out one of ours
+# (RFC 6853 §6.1; RFC 9915 §18.3.5 ties new bindings on Rebind to Rapid Commit).
+rapid_commit = true
 
 [redundancy]
 model = \"split-prefix\"
@@ -157,6 +160,9 @@ fn unique_prefix_carves_64s() {
 [server]
 interfaces = [\"lo\"]
 preference = 128
+# On a Rebind for a failed partner's lease, also hand out one of ours
+# (RFC 6853 §6.1; RFC 9915 §18.3.5 ties new bindings on Rebind to Rapid Commit).
+rapid_commit = true
 
 [redundancy]
 model = \"unique-prefix\"

@@ -48,6 +48,14 @@ fn failover_clients_recover_from_the_survivor() -> Result<()> {
     failover::kill_preferred_server(MODEL, &io()).map(drop)
 }
 
+/// RFC 6853 §6.1: the survivor answers the Rebind for the failed server's
+/// address with lifetimes 0 and, configured by `plan` (rapid_commit), a new
+/// address from its own pool in the same Reply (RFC 9915 §18.3.5).
+#[test]
+fn failover_survivor_answers_the_rebind_with_a_new_address() -> Result<()> {
+    failover::survivor_answers_rebind(Model::Split, &io())
+}
+
 /// The same selection with the XDP + AF_XDP data plane (whatever
 /// `DHCP6D_TEST_IO` says for the rest of the file).
 #[test]

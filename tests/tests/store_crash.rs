@@ -23,7 +23,16 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use dataplane_common::{client_socket, recv, send_multicast, Lab, CLIENT_IF, SERVER_IF};
 use dhcp6d::wire::{AnyMessage, MessageType};
 
+/// kill -9 rounds in the test suite; `cargo xtask crash` sets
+/// `DHCP6D_CRASH_KILLS=20` for the full run.
 const KILLS: u32 = 4;
+
+fn kills() -> u32 {
+    std::env::var("DHCP6D_CRASH_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(KILLS)
+}
 
 /// What the client side recorded for one Reply: address, and the earliest
 /// moment its valid lifetime can end (Request send time + valid lifetime).
@@ -186,11 +195,12 @@ fn kill9_under_load_loses_no_lease_a_client_was_given() {
         .subsec_nanos() as u64
         | 1;
     let mut received = Received::new();
-    for round in 0..=KILLS {
+    let kills = kills();
+    for round in 0..=kills {
         let log = dir.join(format!("serve-{round}.log"));
         let mut server = start(&lab, &bin, &config, &log, &socket);
         check(&bin, &socket, &received, &format!("after restart {round}"));
-        if round == KILLS {
+        if round == kills {
             server.kill().unwrap();
             server.wait().unwrap();
             break;

@@ -22,6 +22,7 @@ commands:
   lab up|down [--servers N] [--model M] [--relay]
                         network namespaces: clients, optional relay, N servers on one link
   loadgen [--help]      simulated DHCPv6 clients (sarr, avalanche, renew, rebind, release, solicit-only)
+  crash [KILLS]         kill -9 dhcp6d serve KILLS times (default 20) under load; no acknowledged lease may be lost
   fuzz [SECS]           run every fuzz target for SECS seconds each (default 300)
   bench [echo|codec|core|store|kea|all]
                         benchmarks, printed as ratios measured in one run"
@@ -39,6 +40,22 @@ fn main() -> Result<()> {
         "test" => {
             setup::run()?;
             test::run(rest)
+        }
+        "crash" => {
+            setup::run()?;
+            let kills = rest.first().map(String::as_str).unwrap_or("20");
+            sh(Command::new("cargo")
+                .current_dir(workspace_root())
+                .env("DHCP6D_CRASH_KILLS", kills)
+                .args([
+                    "test",
+                    "-p",
+                    "dhcp6d-tests",
+                    "--test",
+                    "store_crash",
+                    "--",
+                    "--nocapture",
+                ]))
         }
         "fuzz" => {
             setup::run()?;

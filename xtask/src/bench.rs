@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::{sh, workspace_root};
 
-const WHAT: &str = "echo, codec, core, store, kea, all";
+const WHAT: &str = "echo, codec, core, store, stats, kea, all";
 
 pub fn run(args: &[String]) -> Result<()> {
     let what = args.first().map(String::as_str).unwrap_or("all");
@@ -17,9 +17,19 @@ pub fn run(args: &[String]) -> Result<()> {
         "codec" => criterion("codec", rest),
         "core" => core(rest),
         "store" => criterion("store", rest),
+        "stats" => sh(Command::new("cargo").current_dir(workspace_root()).args([
+            "test",
+            "--release",
+            "-p",
+            "dhcp-user",
+            "--test",
+            "cli_stats_load",
+            "--",
+            "--nocapture",
+        ])),
         "kea" => xtask::bench_kea::run(rest),
         "all" => {
-            for step in ["echo", "codec", "core", "store", "kea"] {
+            for step in ["echo", "codec", "core", "store", "stats", "kea"] {
                 println!("\n### bench {step}");
                 run(&[step.to_string()])?;
             }

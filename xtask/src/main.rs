@@ -24,7 +24,7 @@ commands:
   loadgen [--help]      simulated DHCPv6 clients (sarr, avalanche, renew, rebind, release, solicit-only)
   crash [KILLS]         kill -9 dhcp6d serve KILLS times (default 20) under load; no acknowledged lease may be lost
   fuzz [SECS]           run every fuzz target for SECS seconds each (default 300)
-  bench [echo|codec|core|store|kea|all]
+  bench [echo|codec|core|store|stats|kea|all]
                         benchmarks, printed as ratios measured in one run"
 }
 

@@ -4,75 +4,18 @@
 //! `cargo bench -p dhcp-user --bench codec`
 
 use std::hint::black_box;
-use std::net::Ipv6Addr;
 use std::time::Instant;
 
 use criterion::Criterion;
-use dhcp6d::wire::{code, status, AnyMessage, Encoder, MessageType, Xid};
+use dhcp6d::wire::AnyMessage;
 use dhcproto::v6;
 use dhcproto::{Decodable, Decoder, Encodable, Name};
 
-const SERVER_DUID: [u8; 10] = [0, 3, 0, 1, 2, 0, 0, 0, 0, 0xaa];
-const ADDR: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 1, 0, 0, 0, 0x77);
-const PREFIX: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0x4200, 0, 0, 0, 0);
-const DNS: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x53);
+#[path = "../examples/codec_advertise.rs"]
+#[allow(dead_code)] // its main() is the callgrind driver, unused here
+mod adv;
+use adv::{ours, solicit, ADDR, DNS, PREFIX, SERVER_DUID};
 
-/// A Solicit as a typical client sends it: Client ID (DUID-LLT), IA_NA,
-/// IA_PD, ORO, Elapsed Time, Rapid Commit.
-fn solicit() -> Vec<u8> {
-    let mut buf = vec![0u8; 512];
-    let mut enc = Encoder::new(&mut buf);
-    enc.message_header(MessageType::Solicit, Xid::new(0x00abcdef))
-        .unwrap();
-    enc.client_id(&[0, 1, 0, 1, 0x2a, 0xbb, 0xcc, 0xdd, 2, 0, 0, 0, 0, 1])
-        .unwrap();
-    let ia = enc.begin_ia_na(1, 0, 0).unwrap();
-    enc.end_option(ia).unwrap();
-    let pd = enc.begin_ia_pd(2, 0, 0).unwrap();
-    enc.end_option(pd).unwrap();
-    enc.oro(&[code::DNS_SERVERS, code::DOMAIN_LIST, code::SOL_MAX_RT])
-        .unwrap();
-    enc.elapsed_time(0).unwrap();
-    enc.rapid_commit().unwrap();
-    let n = enc.finish().unwrap();
-    buf.truncate(n);
-    buf
-}
-
-/// Ours: decode (validating everything), then write the Advertise.
-fn ours(solicit: &[u8], out: &mut [u8]) -> usize {
-    let AnyMessage::Message(msg) = AnyMessage::decode(solicit).unwrap() else {
-        unreachable!()
-    };
-    let mut enc = Encoder::new(out);
-    enc.message_header(MessageType::Advertise, msg.xid).unwrap();
-    enc.client_id(msg.options.client_id().unwrap().as_bytes())
-        .unwrap();
-    enc.server_id(&SERVER_DUID).unwrap();
-    for ia in msg.options.ia_nas() {
-        let m = enc.begin_ia_na(ia.iaid, 1000, 2000).unwrap();
-        let a = enc.begin_ia_addr(ADDR, 3000, 4000).unwrap();
-        enc.status_code(status::SUCCESS, "ok").unwrap();
-        enc.end_option(a).unwrap();
-        enc.end_option(m).unwrap();
-    }
-    for pd in msg.options.ia_pds() {
-        let m = enc.begin_ia_pd(pd.iaid, 1000, 2000).unwrap();
-        enc.ia_prefix(3000, 4000, 56, PREFIX).unwrap();
-        enc.end_option(m).unwrap();
-    }
-    let oro = msg.options.oro().unwrap();
-    if oro.contains(code::DNS_SERVERS) {
-        enc.dns_servers(&[DNS]).unwrap();
-    }
-    if oro.contains(code::DOMAIN_LIST) {
-        enc.domain_list(&["example.net"]).unwrap();
-    }
-    enc.preference(255).unwrap();
-    enc.finish().unwrap()
-}
-
-/// dhcproto: the same work with its owned types.
 fn theirs(solicit: &[u8], search: &Name) -> Vec<u8> {
     let msg = v6::Message::decode(&mut Decoder::new(solicit)).unwrap();
     let mut adv = v6::Message::new_with_id(v6::MessageType::Advertise, msg.xid());

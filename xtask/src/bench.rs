@@ -14,7 +14,13 @@ pub fn run(args: &[String]) -> Result<()> {
     let rest = args.get(1..).unwrap_or(&[]);
     match what {
         "echo" => xtask::bench_echo::run(rest),
-        "codec" => criterion("codec", rest),
+        "codec" => {
+            criterion("codec", rest)?;
+            let n = 10_000;
+            let per = callgrind("codec_advertise", "run_codec", n)?;
+            println!("codec: {per} instructions per Solicit decode + Advertise encode, callgrind over {n}");
+            Ok(())
+        }
         "core" => core(rest),
         "store" => criterion("store", rest),
         "stats" => sh(Command::new("cargo").current_dir(workspace_root()).args([
@@ -50,6 +56,18 @@ fn criterion(name: &str, rest: &[String]) -> Result<()> {
 /// Core: criterion ns/op, then instructions per SARR counted by callgrind.
 fn core(rest: &[String]) -> Result<()> {
     criterion("core", rest)?;
+    let n = 10_000;
+    let per = callgrind("core_sarr", "run_sarrs", n)?;
+    println!(
+        "core: {per} instructions per full SARR (Solicit, Advertise, Request, Reply) over {n} clients, callgrind"
+    );
+    Ok(())
+}
+
+/// Instructions per iteration of `function` in dhcp-user's example `example`
+/// (which takes the iteration count as its argument), counted by callgrind:
+/// a count, not a time, so it does not depend on the machine's load.
+fn callgrind(example: &str, function: &str, n: u64) -> Result<u64> {
     let root = workspace_root();
     sh(Command::new("cargo").current_dir(&root).args([
         "build",
@@ -57,19 +75,16 @@ fn core(rest: &[String]) -> Result<()> {
         "-p",
         "dhcp-user",
         "--example",
-        "core_sarr",
+        example,
     ]))?;
-    let sarrs: u64 = 10_000;
-    let out_file = std::env::temp_dir().join("dhcp6d-core.callgrind");
+    let out_file = std::env::temp_dir().join(format!("dhcp6d-{example}.callgrind"));
     let out = Command::new("valgrind")
         .current_dir(&root)
-        .args([
-            "--tool=callgrind",
-            "--toggle-collect=*run_sarrs*",
-            &format!("--callgrind-out-file={}", out_file.display()),
-            "target/release/examples/core_sarr",
-            &sarrs.to_string(),
-        ])
+        .arg("--tool=callgrind")
+        .arg(format!("--toggle-collect=*{function}*"))
+        .arg(format!("--callgrind-out-file={}", out_file.display()))
+        .arg(format!("target/release/examples/{example}"))
+        .arg(n.to_string())
         .output()
         .context("running valgrind (installed by cargo xtask setup)")?;
     if !out.status.success() {
@@ -80,11 +95,7 @@ fn core(rest: &[String]) -> Result<()> {
     let collected = log
         .lines()
         .find_map(|l| l.split("Collected : ").nth(1))
-        .and_then(|n| n.trim().replace(',', "").parse::<u64>().ok())
+        .and_then(|c| c.trim().replace(',', "").parse::<u64>().ok())
         .context("callgrind printed no `Collected :` line")?;
-    println!(
-        "core: {} instructions per full SARR (Solicit, Advertise, Request, Reply) over {sarrs} clients, callgrind",
-        collected / sarrs
-    );
-    Ok(())
+    Ok(collected / n)
 }

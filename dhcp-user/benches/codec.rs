@@ -16,6 +16,7 @@ use dhcproto::{Decodable, Decoder, Encodable, Name};
 mod adv;
 use adv::{ours, solicit, ADDR, DNS, PREFIX, SERVER_DUID};
 
+/// dhcproto: the same work with its owned types.
 fn theirs(solicit: &[u8], search: &Name) -> Vec<u8> {
     let msg = v6::Message::decode(&mut Decoder::new(solicit)).unwrap();
     let mut adv = v6::Message::new_with_id(v6::MessageType::Advertise, msg.xid());

@@ -73,8 +73,7 @@ pub fn ours(solicit: &[u8], out: &mut [u8]) -> usize {
     enc.finish().unwrap()
 }
 
-/// dhcproto: the same work with its owned types.
-
+/// The measured loop: only the codec's work is inside it.
 #[inline(never)]
 fn run_codec(solicit: &[u8], out: &mut [u8], n: u64) -> usize {
     let mut bytes = 0;

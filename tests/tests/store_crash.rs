@@ -203,6 +203,10 @@ fn kill9_under_load_loses_no_lease_a_client_was_given() {
         if round == kills {
             server.kill().unwrap();
             server.wait().unwrap();
+            println!(
+                "{kills} kill -9 rounds: all {} leases clients received in a Reply survived every restart",
+                received.len()
+            );
             break;
         }
         seed ^= seed << 13;

@@ -78,7 +78,7 @@ fn apt_packages() -> Result<()> {
     crate::sh(
         Command::new("apt-get")
             .env("DEBIAN_FRONTEND", "noninteractive")
-            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(["install", "-y", "-qq"])
             .args(&missing)
             .stdout(Stdio::null()),
     )

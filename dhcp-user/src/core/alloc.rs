@@ -225,30 +225,13 @@ impl NaPool {
         linear: bool,
         mut usable: impl FnMut(u128) -> bool,
     ) -> Option<u128> {
-        let first = self.candidate_with(ph, duid, iaid, 0);
-        for attempt in 0..HASHED_PROBES {
-            let c = if attempt == 0 {
-                first
-            } else {
-                self.candidate_with(ph, duid, iaid, attempt)
-            };
-            if !self.is_reserved(c) && usable(c) {
-                return Some(c);
-            }
-        }
-        let size = self.size()?;
-        if !linear || size > LINEAR_SCAN_LIMIT {
-            return None;
-        }
-        let mut off = first - self.first;
-        for _ in 0..size {
-            off = (off + 1) % size;
-            let c = self.first + off;
-            if !self.is_reserved(c) && usable(c) {
-                return Some(c);
-            }
-        }
-        None
+        search(
+            |attempt| self.candidate_with(ph, duid, iaid, attempt),
+            linear.then_some(self.size()).flatten(),
+            |c| c - self.first,
+            |off| self.first + off,
+            |c| !self.is_reserved(c) && usable(c),
+        )
     }
 }
 
@@ -371,34 +354,51 @@ impl PdPool {
         duid: &[u8],
         iaid: u32,
         linear: bool,
-        mut usable: impl FnMut(u128) -> bool,
+        usable: impl FnMut(u128) -> bool,
     ) -> Option<u128> {
-        let first = self.candidate_with(ph, duid, iaid, 0);
-        for attempt in 0..HASHED_PROBES {
-            let c = if attempt == 0 {
-                first
-            } else {
-                self.candidate_with(ph, duid, iaid, attempt)
-            };
-            if usable(c) {
-                return Some(c);
-            }
-        }
-        let slots = self.slots()?;
-        if !linear || slots > LINEAR_SCAN_LIMIT {
-            return None;
-        }
         let shift = 128 - u32::from(self.delegated_len);
-        let mut slot = (first - self.prefix) >> shift;
-        for _ in 0..slots {
-            slot = (slot + 1) % slots;
-            let c = self.slot_prefix(slot);
-            if usable(c) {
-                return Some(c);
-            }
-        }
-        None
+        search(
+            |attempt| self.candidate_with(ph, duid, iaid, attempt),
+            linear.then_some(self.slots()).flatten(),
+            |c| (c - self.prefix) >> shift,
+            |slot| self.slot_prefix(slot),
+            usable,
+        )
     }
+}
+
+/// The search both pool kinds share: `HASHED_PROBES` hashed candidates
+/// (`candidate(attempt)`), then, when `linear_slots` is given and at most
+/// `LINEAR_SCAN_LIMIT`, every slot once, wrapping, from the one after attempt
+/// 0's slot. `slot_of` and `at` convert between a candidate and its slot.
+fn search(
+    candidate: impl Fn(u32) -> u128,
+    linear_slots: Option<u128>,
+    slot_of: impl Fn(u128) -> u128,
+    at: impl Fn(u128) -> u128,
+    mut acceptable: impl FnMut(u128) -> bool,
+) -> Option<u128> {
+    let first = candidate(0);
+    for attempt in 0..HASHED_PROBES {
+        let c = if attempt == 0 {
+            first
+        } else {
+            candidate(attempt)
+        };
+        if acceptable(c) {
+            return Some(c);
+        }
+    }
+    let slots = linear_slots.filter(|&n| n <= LINEAR_SCAN_LIMIT)?;
+    let mut slot = slot_of(first);
+    for _ in 0..slots {
+        slot = (slot + 1) % slots;
+        let c = at(slot);
+        if acceptable(c) {
+            return Some(c);
+        }
+    }
+    None
 }
 
 /// The network mask of a prefix length.

@@ -5,7 +5,8 @@
 //!   2^b the smallest power of two >= N (2 servers → /65s, 3–4 → /66s …);
 //!   server k gets pool k, every server keeps the whole prefix as its subnet.
 //! - unique-prefix (§6.2, Figure 2): server k gets the k-th /64 of the given
-//!   (shorter) prefix as both subnet prefix and pool.
+//!   (shorter) prefix as both subnet prefix and pool, and the other servers'
+//!   /64s as `link_prefixes` (on-link for Confirm, never handed out).
 //! - identical-prefix (§6.3, Figure 3): every server gets the same prefix and
 //!   pool and one shared `allocation_key` (§7: the servers must allocate alike).
 //!
@@ -152,9 +153,26 @@ pub fn plan(req: &PlanRequest) -> Result<Vec<PlannedConfig>, PlanError> {
         .enumerate()
         .map(|(i, (prefix, pool))| {
             let k = i as u16 + 1;
+            // Unique prefixes: every other server's /64 is on this link too.
+            let others: Vec<Ipv6Net> = if req.model == Model::UniquePrefix {
+                servers
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != i)
+                    .map(|(_, (p, _))| *p)
+                    .collect()
+            } else {
+                Vec::new()
+            };
             PlannedConfig {
                 file_name: format!("server{k}.toml"),
-                text: file(req, k, *prefix, *pool, key, req.allocation_key.is_some()),
+                text: file(
+                    req,
+                    k,
+                    (*prefix, *pool, &others),
+                    key,
+                    req.allocation_key.is_some(),
+                ),
             }
         })
         .collect())
@@ -166,14 +184,15 @@ fn net(first: u128, len: u8) -> Ipv6Net {
         .unwrap_or_else(|_| Ipv6Net::from(Ipv6Addr::from(first)))
 }
 
+/// `subnet` is (prefix, pool, the other prefixes on the link).
 fn file(
     req: &PlanRequest,
     k: u16,
-    prefix: Ipv6Net,
-    pool: Ipv6Net,
+    subnet: (Ipv6Net, Ipv6Net, &[Ipv6Net]),
     key: Option<AllocationKey>,
     key_given: bool,
 ) -> String {
+    let (prefix, pool, link_prefixes) = subnet;
     let n = req.servers;
     let model = req.model.as_str();
     let mut o = String::new();
@@ -282,6 +301,18 @@ fn file(
     let _ = writeln!(o, "prefix = \"{prefix}\"");
     let _ = writeln!(o, "interface = {:?}", req.interface);
     let _ = writeln!(o, "pools = [\"{pool}\"]");
+    if !link_prefixes.is_empty() {
+        let list: Vec<String> = link_prefixes.iter().map(|p| format!("\"{p}\"")).collect();
+        let _ = writeln!(
+            o,
+            "# The other servers' /64s on this link: a client of theirs that Confirms"
+        );
+        let _ = writeln!(
+            o,
+            "# gets Success here too (RFC 9915 §18.3.3); nothing is handed out from them."
+        );
+        let _ = writeln!(o, "link_prefixes = [{}]", list.join(", "));
+    }
     o
 }
 

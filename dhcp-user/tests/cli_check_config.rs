@@ -265,3 +265,70 @@ subnet[0] 2001:db8:1:1::/64 (on lo)
         )
     );
 }
+
+/// `link_prefixes` lists the other prefixes on a subnet's link (RFC 6853 §6.2:
+/// the network must "use multiple prefixes on the interface(s) facing the
+/// DHCPv6 clients"). A bad value, host bits, and an overlap with a subnet
+/// prefix each name the exact key.
+#[test]
+fn link_prefixes_name_their_key() {
+    let subnet = |link: &str| {
+        format!(
+            "{SERVER}[[subnet]]\nprefix = \"2001:db8:1:1::/64\"\ninterface = \"lo\"\n\
+             link_prefixes = [{link}]\n"
+        )
+    };
+    rejects(
+        "link_prefix_not_a_prefix",
+        &subnet("\"2001:db8:1:5::/64\", \"2001:db8:1:6::\""),
+        "subnet[0].link_prefixes[1]: \"2001:db8:1:6::\": invalid IP address syntax",
+    );
+    rejects(
+        "link_prefix_not_a_string",
+        &subnet("64"),
+        "subnet[0].link_prefixes[0]: invalid type: integer `64`, expected IPv6 network address",
+    );
+    rejects(
+        "link_prefix_host_bits",
+        &subnet("\"2001:db8:1:5::1/64\""),
+        "subnet[0].link_prefixes[0]: 2001:db8:1:5::1/64 has host bits set (did you mean \
+         2001:db8:1:5::/64?)",
+    );
+    rejects(
+        "link_prefix_is_own_prefix",
+        &subnet("\"2001:db8:1:5::/64\", \"2001:db8:1:1::/64\""),
+        "subnet[0].link_prefixes[1]: 2001:db8:1:1::/64 overlaps subnet[0].prefix \
+         2001:db8:1:1::/64; link_prefixes are the other prefixes on this subnet's link, so \
+         each is listed once and apart from the subnet's own prefix",
+    );
+    rejects(
+        "link_prefix_is_another_subnet",
+        &format!(
+            "{}[[subnet]]\nprefix = \"2001:db8:1:5::/64\"\n",
+            subnet("\"2001:db8:1:5::/64\"")
+        ),
+        "subnet[1].prefix: 2001:db8:1:5::/64 overlaps subnet[0].link_prefixes[0] \
+         2001:db8:1:5::/64; a relayed client's subnet must be unambiguous",
+    );
+}
+
+/// A good `link_prefixes` is shown in the summary, apart from the pools.
+#[test]
+fn link_prefixes_in_the_summary() {
+    let path = write_config(
+        "link_prefixes_good",
+        &format!(
+            "{SERVER}[redundancy]\nmodel = \"unique-prefix\"\n[[subnet]]\n\
+             prefix = \"2001:db8:1:1::/64\"\ninterface = \"lo\"\npools = [\"2001:db8:1:1::/64\"]\n\
+             link_prefixes = [\"2001:db8:1:5::/64\", \"2001:db8:1:f::/64\"]\n"
+        ),
+    );
+    let (code, stdout, stderr) = check(&path);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    assert!(
+        stdout.contains(
+            "\n  also on this link (other servers): 2001:db8:1:5::/64, 2001:db8:1:f::/64\n"
+        ),
+        "{stdout}"
+    );
+}

@@ -132,7 +132,11 @@ fn split_prefix_three_servers_uses_66s() {
     all_pass_check_config(&dir, 3);
 }
 
-/// §6.2 Figure 2: each server has its own /64 as prefix and pool.
+/// §6.2 Figure 2: each server has its own /64 as prefix and pool; "the
+/// corresponding network infrastructure must in turn be configured to use
+/// multiple prefixes on the interface(s) facing the DHCPv6 clients", so each
+/// file lists the other servers' /64s as `link_prefixes` (RFC 9915 §18.3.3:
+/// a Confirm for an address of the link gets Success from every server).
 #[test]
 fn unique_prefix_carves_64s() {
     let dir = plan_into(
@@ -172,10 +176,21 @@ model = \"unique-prefix\"
 prefix = \"2001:db8:1:2::/64\"
 interface = \"lo\"
 pools = [\"2001:db8:1:2::/64\"]
+# The other servers' /64s on this link: a client of theirs that Confirms
+# gets Success here too (RFC 9915 §18.3.3); nothing is handed out from them.
+link_prefixes = [\"2001:db8:1::/64\", \"2001:db8:1:1::/64\"]
 "
         )
     );
-    assert!(read(&dir, "server1.toml").contains("\nprefix = \"2001:db8:1::/64\"\n"));
+    let s1 = read(&dir, "server1.toml");
+    assert!(s1.ends_with(
+        "\nprefix = \"2001:db8:1::/64\"\ninterface = \"lo\"\npools = [\"2001:db8:1::/64\"]\n\
+         # The other servers' /64s on this link: a client of theirs that Confirms\n\
+         # gets Success here too (RFC 9915 §18.3.3); nothing is handed out from them.\n\
+         link_prefixes = [\"2001:db8:1:1::/64\", \"2001:db8:1:2::/64\"]\n"
+    ));
+    assert!(read(&dir, "server2.toml")
+        .ends_with("\nlink_prefixes = [\"2001:db8:1::/64\", \"2001:db8:1:2::/64\"]\n"));
     all_pass_check_config(&dir, 3);
 }
 

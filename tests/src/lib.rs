@@ -1,5 +1,5 @@
 //! The namespace harness: runs the real `dhcp6d` binary against real peers
-//! (ISC dhclient and dhcrelay, Kea, perfdhcp) in throw-away network
+//! (ISC dhclient and dhcrelay, dhcpcd, Kea, perfdhcp) in throw-away network
 //! namespaces, and watches the wire with tshark.
 //!
 //! Every resource is a guard that cleans up in `Drop` (namespaces deleted,
@@ -15,6 +15,7 @@
 pub mod capture;
 pub mod dhclient;
 pub mod dhcp6d;
+pub mod dhcpcd;
 pub mod error;
 pub mod kea;
 pub mod netns;

@@ -29,6 +29,11 @@ fn prefix_delegation_from_the_preferred_servers_pool() -> Result<()> {
 }
 
 #[test]
+fn prefix_delegation_to_dhcpcd_from_the_granting_servers_pool() -> Result<()> {
+    preference::prefix_delegation_to_dhcpcd(MODEL, &io())
+}
+
+#[test]
 fn relay_forwards_to_both_servers() -> Result<()> {
     paths::relayed_clients_reach_both_servers(MODEL, 1, &io())
 }

@@ -29,6 +29,11 @@ fn prefix_delegation_from_the_preferred_servers_pool() -> Result<()> {
 }
 
 #[test]
+fn prefix_delegation_to_dhcpcd_from_the_granting_servers_pool() -> Result<()> {
+    preference::prefix_delegation_to_dhcpcd(MODEL, &io())
+}
+
+#[test]
 fn relay_forwards_to_both_servers() -> Result<()> {
     paths::relayed_clients_reach_both_servers(MODEL, 1, &io())
 }
@@ -36,6 +41,14 @@ fn relay_forwards_to_both_servers() -> Result<()> {
 #[test]
 fn nested_relays_forward_to_both_servers() -> Result<()> {
     paths::relayed_clients_reach_both_servers(MODEL, 2, &io())
+}
+
+/// RFC 9915 §18.3.3 on a unique-prefix link: server 2 lists server 1's /64
+/// in `link_prefixes` (written by `plan`), so a client that stayed gets
+/// Success from both; one that moved gets NotOnLink.
+#[test]
+fn confirm_success_on_same_link_not_on_link_after_moving() -> Result<()> {
+    paths::confirm_success_and_not_on_link(MODEL, &io())
 }
 
 #[test]

@@ -200,3 +200,35 @@ fn standalone_without_key_is_stable_per_server_duid() {
     assert_eq!(x, y);
     assert_ne!(x, z);
 }
+
+#[test]
+fn unique_prefix_rebind_of_link_prefix_address_still_gets_a_new_binding() {
+    // `link_prefixes` only says which addresses are on the link (Confirm, RFC 9915 §18.3.3);
+    // it is no pool. RFC 6853 §6.1 (which §6.2 shares): the survivor has "a different address
+    // pool configured, making it technically incorrect to rebind the client in its current
+    // state"; RFC 9915 §18.3.5 returns the lease with lifetimes 0 and, configured to create
+    // bindings on Rebind (rapid_commit), adds one from our own pool.
+    let a = server_with_duid(SPLIT_A.replace("/65", "/64").as_str(), SERVER_DUID);
+    let addr = acquire(&a, 1, T0);
+    let b_text = SPLIT_A
+        .replace("preference = 255", "preference = 0\nrapid_commit = true")
+        .replace("1:1::", "1:5::")
+        .replace("/65", "/64")
+        + "link_prefixes = [\"2001:db8:1:1::/64\"]\n";
+    let b = server_with_duid(&b_text, OTHER_SERVER_DUID);
+    let out = direct(&b, &rebind(1, addr), T0 + 2000);
+    let m = out.message();
+    let addrs: Vec<_> = m
+        .options
+        .ia_nas()
+        .next()
+        .unwrap()
+        .addrs()
+        .map(|x| (x.addr, x.valid))
+        .collect();
+    assert_eq!(addrs.len(), 2, "{addrs:?}");
+    assert_eq!(addrs[0], (addr, 0));
+    assert_eq!(addrs[1].0.segments()[..4], [0x2001, 0xdb8, 1, 5]);
+    assert_eq!(addrs[1].1, 4000);
+    assert_eq!(out.changes.len(), 1, "only the new binding is stored");
+}

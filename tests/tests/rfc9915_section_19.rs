@@ -135,6 +135,40 @@ fn unknown_link_is_dropped() {
 }
 
 #[test]
+fn link_address_in_link_prefixes_selects_the_subnet() {
+    // §13.1: the server uses the innermost link-address "to identify the link to which the
+    // client is attached". On a unique-prefix link (RFC 6853 §6.2) the relay's address may be
+    // from another server's /64; `link_prefixes` names those, so the link is still ours and the
+    // client gets an address from our own pool.
+    let text = BASE.replace(
+        "pools = [\"2001:db8:2:2::100-2001:db8:2:2::1ff\"]",
+        "pools = [\"2001:db8:2:2::100-2001:db8:2:2::1ff\"]\nlink_prefixes = [\"2001:db8:2:5::/64\"]",
+    );
+    let s = server(&text);
+    let hops = [Hop {
+        hop_count: 0,
+        link: "2001:db8:2:5::1".parse().unwrap(),
+        peer: "fe80::1".parse().unwrap(),
+        interface_id: None,
+    }];
+    let out = send(&s, &from_relay(), &relayed_solicit(5, &hops), T0);
+    let AnyMessage::Relay(r) = out.reply() else {
+        panic!("expected a Relay-reply")
+    };
+    let inner = r.innermost().unwrap();
+    let (addr, ..) = first_addr(&inner).unwrap();
+    let v = u128::from(addr);
+    assert!(
+        v >= u128::from("2001:db8:2:2::100".parse::<Ipv6Addr>().unwrap())
+            && v <= u128::from("2001:db8:2:2::1ff".parse::<Ipv6Addr>().unwrap()),
+        "{addr} is not from the subnet's pool"
+    );
+    // Without the key the same link-address is unknown (see unknown_link_is_dropped).
+    let plain = send(&server(BASE), &from_relay(), &relayed_solicit(5, &hops), T0);
+    assert_eq!(plain.handled.result, Err(DropReason::Other));
+}
+
+#[test]
 fn relay_repl_received_is_dropped() {
     // A server never receives Relay-repl from a relay (§19): discard it.
     let s = server(BASE);

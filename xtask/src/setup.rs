@@ -22,6 +22,9 @@ const PACKAGES: &[&str] = &[
     "kea-admin",
     "isc-dhcp-client",
     "isc-dhcp-relay",
+    // dhcpcd's binary only: the `dhcpcd` package adds a system service that
+    // would run the client on the host's own interfaces.
+    "dhcpcd-base",
     "tshark",
     "python3-scapy",
     "valgrind",

@@ -248,6 +248,12 @@ pub struct SubnetConfig {
     pub dns_servers: Vec<Ipv6Addr>,
     #[serde(default)]
     pub domain_search: Vec<String>,
+    /// Extension: other prefixes on this same link, served by other servers
+    /// (RFC 6853 §6.2 unique prefixes). Addresses in them are on-link for
+    /// Confirm, and a relay's link-address in them selects this subnet; we
+    /// never hand out addresses from them.
+    #[serde(default)]
+    pub link_prefixes: Vec<Ipv6Net>,
     /// Per-subnet overrides of `[lifetimes]`.
     #[serde(default)]
     pub preferred: Option<u32>,

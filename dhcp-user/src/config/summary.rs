@@ -94,6 +94,10 @@ fn write_summary(o: &mut String, c: &Config) -> std::fmt::Result {
                 p.capacity()
             )?;
         }
+        if !sub.link_prefixes.is_empty() {
+            let lp: Vec<String> = sub.link_prefixes.iter().map(|p| p.to_string()).collect();
+            writeln!(o, "  also on this link (other servers): {}", lp.join(", "))?;
+        }
         if !sub.dns_servers.is_empty() {
             let dns: Vec<String> = sub.dns_servers.iter().map(|a| a.to_string()).collect();
             writeln!(o, "  dns servers: {}", dns.join(", "))?;

@@ -193,6 +193,14 @@ fn subnet(c: &Config, i: usize, s: &SubnetConfig) -> Result<(), KeyError> {
             ));
         }
     }
+    for (j, lp) in s.link_prefixes.iter().enumerate() {
+        if lp.addr() != lp.network() {
+            return Err((
+                format!("{path}.link_prefixes[{j}]"),
+                format!("{lp} has host bits set (did you mean {}?)", lp.trunc()),
+            ));
+        }
+    }
     for (j, name) in s.domain_search.iter().enumerate() {
         if let Err(why) = domain_name(name) {
             return Err((
@@ -231,16 +239,27 @@ fn domain_name(name: &str) -> Result<(), &'static str> {
 }
 
 fn subnets_disjoint(c: &Config) -> Result<(), KeyError> {
-    for (j, s) in c.subnets.iter().enumerate() {
-        for (i, o) in c.subnets[..j].iter().enumerate() {
-            if s.prefix.contains(&o.prefix) || o.prefix.contains(&s.prefix) {
+    // Every prefix that selects a subnet: its own, then its link_prefixes,
+    // in file order, so the first overlap found is the one reported.
+    let mut all: Vec<(usize, String, ipnet::Ipv6Net)> = Vec::new();
+    for (i, s) in c.subnets.iter().enumerate() {
+        all.push((i, format!("subnet[{i}].prefix"), s.prefix));
+        for (j, lp) in s.link_prefixes.iter().enumerate() {
+            all.push((i, format!("subnet[{i}].link_prefixes[{j}]"), *lp));
+        }
+    }
+    for (b, (bsub, bkey, bnet)) in all.iter().enumerate() {
+        for (asub, akey, anet) in &all[..b] {
+            if bnet.contains(anet) || anet.contains(bnet) {
+                let why = if asub == bsub {
+                    "link_prefixes are the other prefixes on this subnet's link, \
+                     so each is listed once and apart from the subnet's own prefix"
+                } else {
+                    "a relayed client's subnet must be unambiguous"
+                };
                 return Err((
-                    format!("subnet[{j}].prefix"),
-                    format!(
-                        "{} overlaps subnet[{i}].prefix {}; a relayed client's subnet \
-                         must be unambiguous",
-                        s.prefix, o.prefix
-                    ),
+                    bkey.clone(),
+                    format!("{bnet} overlaps {akey} {anet}; {why}"),
                 ));
             }
         }

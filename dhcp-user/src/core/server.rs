@@ -185,8 +185,10 @@ impl Server {
         self.subnets.iter().position(|s| s.ifindex == Some(ifindex))
     }
 
-    /// A relayed client's subnet: the one whose prefix holds the innermost
-    /// relay's link-address (longest prefix wins).
+    /// A relayed client's subnet: the one whose prefix, or one of whose
+    /// `link_prefixes`, holds the innermost relay's link-address (longest
+    /// prefix wins). A relay on a unique-prefix link (RFC 6853 §6.2) may take
+    /// its link-address from any server's /64; every server still knows the link.
     fn subnet_by_link(&self, link: Ipv6Addr) -> Option<usize> {
         if link.is_unspecified() {
             return None;
@@ -194,8 +196,8 @@ impl Server {
         self.subnets
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.on_link(link))
-            .max_by_key(|(_, s)| s.prefix_len)
+            .filter_map(|(i, s)| s.link_match_len(link).map(|len| (i, len)))
+            .max_by_key(|&(_, len)| len)
             .map(|(i, _)| i)
     }
 

@@ -191,8 +191,15 @@ impl Server {
         Ok(())
     }
 
-    /// §18.3.3: Success when every address is on the client's link, NotOnLink
-    /// otherwise; no reply at all when there are no addresses to check.
+    /// §18.3.3: Success when every address is on the client's link (the
+    /// subnet prefix or one of its `link_prefixes`), NotOnLink otherwise; no
+    /// reply at all when there are no addresses to check.
+    ///
+    /// Only IA_NA addresses are judged. Delegated prefixes are not addresses
+    /// of the link, and §18.2.12 has a client holding delegated prefixes
+    /// Rebind instead of Confirm: an IA_PD in a Confirm is ignored, and a
+    /// Confirm with only IA_PDs has "no addresses in any of the IAs".
+    /// (IA_TA is obsolete in RFC 9915 and ignored like everywhere else.)
     fn confirm(
         &self,
         msg: &Message<'_>,

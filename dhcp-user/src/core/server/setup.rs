@@ -65,6 +65,8 @@ pub struct Pool {
 pub struct Subnet {
     pub prefix: u128,
     pub prefix_len: u8,
+    /// Other prefixes on the same link (`link_prefixes`), as (network, length).
+    pub link_prefixes: Box<[(u128, u8)]>,
     /// Interface index of directly attached clients, if any.
     pub ifindex: Option<u32>,
     pub lifetimes: Lifetimes,
@@ -78,10 +80,26 @@ pub struct Subnet {
 }
 
 impl Subnet {
-    /// Whether `addr` is on this subnet's link prefix.
+    /// Whether `addr` is on this subnet's link: inside its prefix or one of
+    /// the other prefixes configured on the same link (RFC 6853 §6.2: "the
+    /// network infrastructure must in turn be configured to use multiple
+    /// prefixes on the interface(s) facing the DHCPv6 clients").
     pub fn on_link(&self, addr: Ipv6Addr) -> bool {
-        let m = prefix_mask(self.prefix_len);
-        u128::from(addr) & m == self.prefix & m
+        self.link_match_len(addr).is_some()
+    }
+
+    /// The length of the longest of this link's prefixes that holds `addr`.
+    pub fn link_match_len(&self, addr: Ipv6Addr) -> Option<u8> {
+        let a = u128::from(addr);
+        let within = |net: u128, len: u8| {
+            let m = prefix_mask(len);
+            a & m == net & m
+        };
+        std::iter::once((self.prefix, self.prefix_len))
+            .chain(self.link_prefixes.iter().copied())
+            .filter(|&(net, len)| within(net, len))
+            .map(|(_, len)| len)
+            .max()
     }
 }
 
@@ -176,6 +194,11 @@ pub fn build(
         subnets.push(Subnet {
             prefix,
             prefix_len,
+            link_prefixes: sc
+                .link_prefixes
+                .iter()
+                .map(|p| (u128::from(p.network()), p.prefix_len()))
+                .collect(),
             ifindex,
             lifetimes: sc.lifetimes(&config.lifetimes),
             na_pools,

@@ -1,0 +1,198 @@
+//! dhcpcd (Roy Marples' client, Debian package `dhcpcd-base`) in DHCPv6 mode,
+//! asking for a delegated prefix: a second real client next to ISC dhclient.
+//!
+//! dhcpcd keeps its state at fixed paths: pid files and control sockets in
+//! `/run/dhcpcd` (named after the interface, so two clients on `eth0` in two
+//! namespaces would clash), DUID and leases in `/var/lib/dhcpcd`. Each client
+//! therefore runs in its own mount namespace (`unshare -m`, private
+//! propagation) with its own directories bind-mounted over `/run` and
+//! `/var/lib/dhcpcd`: nothing on the host is read or written, and tests run
+//! in parallel. Its config file is written per client (`-f`), and its hook
+//! script (`-c`) only records what dhcpcd reports, one block per call.
+
+use std::collections::BTreeMap;
+use std::net::Ipv6Addr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::io;
+use crate::netns::Netns;
+use crate::process::{require, Proc};
+use crate::wire::duid_hex;
+use crate::{wait, Error, Result};
+
+/// One call of the hook script: dhcpcd telling what it now holds.
+#[derive(Clone, Debug)]
+pub struct DhcpcdEvent {
+    /// `reason`, `interface`, `protocol` and every `new_dhcp6_*` / `old_dhcp6_*`.
+    pub vars: BTreeMap<String, String>,
+}
+
+impl DhcpcdEvent {
+    /// `reason`: PREINIT, CARRIER, BOUND6, RENEW6, REBIND6, REBOOT6, EXPIRE6, STOPPED, ...
+    pub fn reason(&self) -> &str {
+        self.vars.get("reason").map_or("", String::as_str)
+    }
+
+    /// Whether dhcpcd now holds a lease a server just granted or confirmed.
+    pub fn is_bound(&self) -> bool {
+        matches!(self.reason(), "BOUND6" | "RENEW6" | "REBIND6" | "REBOOT6")
+    }
+
+    /// The first prefix of the first IA_PD (`new_dhcp6_ia_pd1_prefix1{,_length}`).
+    pub fn delegated_prefix(&self) -> Option<(Ipv6Addr, u8)> {
+        let p = self.vars.get("new_dhcp6_ia_pd1_prefix1")?.parse().ok()?;
+        let len = self
+            .vars
+            .get("new_dhcp6_ia_pd1_prefix1_length")?
+            .parse()
+            .ok()?;
+        Some((p, len))
+    }
+
+    /// Its valid lifetime (`new_dhcp6_ia_pd1_prefix1_vltime`).
+    pub fn valid_lifetime(&self) -> Option<u32> {
+        self.vars
+            .get("new_dhcp6_ia_pd1_prefix1_vltime")?
+            .parse()
+            .ok()
+    }
+
+    /// The server that granted it (`new_dhcp6_server_id`), as plain hex.
+    pub fn server_id(&self) -> Option<String> {
+        self.vars.get("new_dhcp6_server_id").map(|s| duid_hex(s))
+    }
+}
+
+/// A running `dhcpcd -6` asking for one delegated prefix (IA_PD, IAID 1).
+#[derive(Debug)]
+pub struct Dhcpcd {
+    proc: Option<Proc>,
+    dir: PathBuf,
+    ns: String,
+}
+
+impl Dhcpcd {
+    /// Starts `dhcpcd -6 -B -d` on `ifname` in `ns`, all its state under `dir`.
+    pub fn start_pd(ns: &Netns, ifname: &str, dir: &Path) -> Result<Dhcpcd> {
+        require("dhcpcd")?;
+        require("unshare")?;
+        let run = dir.join("run");
+        let db = dir.join("db");
+        for d in [&run, &db] {
+            std::fs::create_dir_all(d).map_err(io(format!("mkdir {}", d.display())))?;
+        }
+        // `noipv6rs`: there is no router on the test link, so DHCPv6 starts at
+        // once instead of waiting for an RA (dhcpcd.conf(5) also asks for it
+        // when requesting a delegation). `ia_pd 1 -`: request IAID 1 and assign
+        // the prefix to no downstream interface.
+        let conf = dir.join("dhcpcd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "# written by the dhcp6d test harness\nipv6only\nnoipv6rs\nduid\n\
+                 interface {ifname}\n  ia_pd 1 -\n"
+            ),
+        )
+        .map_err(io(format!("write {}", conf.display())))?;
+        let hook = dir.join("hook.sh");
+        let events = dir.join("events");
+        std::fs::write(
+            &hook,
+            format!(
+                "#!/bin/sh\n# Stand-in for dhcpcd-run-hooks: record, change nothing.\n\
+                 {{ echo event; \
+                 env | grep -E '^(reason|interface|protocol|(new|old)_dhcp6_[a-z0-9_]*)='; \
+                 echo end; }} >> '{}'\nexit 0\n",
+                events.display()
+            ),
+        )
+        .map_err(io(format!("write {}", hook.display())))?;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755))
+            .map_err(io(format!("chmod {}", hook.display())))?;
+        // `exec` keeps one pid from `ip netns exec` to dhcpcd, so the guard
+        // signals dhcpcd itself.
+        let script = format!(
+            "mount --bind '{run}' /run && mount --bind '{db}' /var/lib/dhcpcd && \
+             exec dhcpcd -6 -B -d -f '{conf}' -c '{hook}' {ifname}",
+            run = run.display(),
+            db = db.display(),
+            conf = conf.display(),
+            hook = hook.display(),
+        );
+        let argv: Vec<String> = ["unshare", "-m", "--propagation", "private", "sh", "-c"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([script])
+            .collect();
+        let log = dir.join("dhcpcd.log");
+        let proc = Proc::spawn("dhcpcd", Some(ns.name()), &argv, &[], &log)?;
+        Ok(Dhcpcd {
+            proc: Some(proc),
+            dir: dir.to_owned(),
+            ns: ns.name().to_owned(),
+        })
+    }
+
+    /// Every hook call so far, in order.
+    pub fn events(&self) -> Result<Vec<DhcpcdEvent>> {
+        let path = self.dir.join("events");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(io(format!("read {}", path.display()))(e)),
+        };
+        let mut out = Vec::new();
+        let mut current: Option<DhcpcdEvent> = None;
+        for line in text.lines() {
+            if line == "event" {
+                current = Some(DhcpcdEvent {
+                    vars: BTreeMap::new(),
+                });
+            } else if line == "end" {
+                out.extend(current.take());
+            } else if let (Some(ev), Some((k, v))) = (current.as_mut(), line.split_once('=')) {
+                ev.vars.insert(k.to_owned(), v.to_owned());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Waits until dhcpcd reports a delegated prefix it was granted.
+    pub fn wait_delegated(&mut self, timeout: Duration) -> Result<DhcpcdEvent> {
+        let desc = format!("dhcpcd in {} to report a delegated prefix", self.ns);
+        let result = wait::until(&desc, timeout, || {
+            if let Some(p) = self.proc.as_mut() {
+                p.check_running()?;
+            }
+            Ok(self
+                .events()?
+                .into_iter()
+                .find(|e| e.is_bound() && e.delegated_prefix().is_some()))
+        });
+        result.map_err(|e| match e {
+            Error::Timeout { what, waited } => Error::Timeout {
+                what: format!("{what}; client log:\n{}", self.log_tail()),
+                waited,
+            },
+            other => other,
+        })
+    }
+
+    /// Stops dhcpcd (SIGTERM: it exits without releasing).
+    pub fn stop(&mut self) -> Result<()> {
+        if let Some(mut p) = self.proc.take() {
+            p.stop()?;
+        }
+        Ok(())
+    }
+
+    /// The tail of dhcpcd's log.
+    pub fn log_tail(&self) -> String {
+        self.proc
+            .as_ref()
+            .map(|p| crate::process::tail(&p.log(), 30))
+            .unwrap_or_default()
+    }
+}

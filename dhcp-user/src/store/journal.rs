@@ -31,6 +31,12 @@ pub struct JournalOptions {
     pub retry_interval: Duration,
     /// Most records in one group commit (1 = one fsync per record).
     pub max_batch_records: usize,
+    /// How long the writer lets records gather after the first one of a
+    /// group arrives at an idle writer, before it writes and syncs them.
+    /// Zero: sync at once. Longer: fewer fdatasyncs (and writer wake-ups)
+    /// per lease at moderate rates, at the price of that much more latency
+    /// for a Reply; a Reply still leaves only after its record is synced.
+    pub gather_window: Duration,
     /// Records that may wait in the channel to the writer.
     pub queue_capacity: usize,
     /// Start a new segment past this size.
@@ -44,6 +50,11 @@ impl Default for JournalOptions {
         JournalOptions {
             retry_interval: Duration::from_secs(1),
             max_batch_records: 1 << 16,
+            // About one fdatasync on the VM it was measured on: at 4,000
+            // leases/s it cut syncs from 3-7 to 13-15 leases each and the
+            // server's CPU per lease by 10-30% (README, profile), for about
+            // +1-2 ms on a Reply's p50.
+            gather_window: Duration::from_millis(2),
             queue_capacity: 1 << 14,
             segment_max_bytes: 256 << 20,
             sync: Arc::new(|f: &File| f.sync_data()),
@@ -56,6 +67,7 @@ impl fmt::Debug for JournalOptions {
         f.debug_struct("JournalOptions")
             .field("retry_interval", &self.retry_interval)
             .field("max_batch_records", &self.max_batch_records)
+            .field("gather_window", &self.gather_window)
             .field("queue_capacity", &self.queue_capacity)
             .field("segment_max_bytes", &self.segment_max_bytes)
             .finish_non_exhaustive()

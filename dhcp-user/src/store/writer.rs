@@ -21,7 +21,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::{after, never, select, Receiver, Sender};
+use crossbeam_channel::{after, never, select, Receiver, RecvTimeoutError, Sender};
 
 use super::codec::Encoder;
 use super::journal::{JournalOptions, Shared};
@@ -129,6 +129,9 @@ impl Writer {
                     }
                 }
             }
+            if self.gather(&mut st) {
+                return;
+            }
             while st.buf_records < self.opts.max_batch_records {
                 match self.data.try_recv() {
                     Ok(m) => self.take(&mut st, &m),
@@ -157,6 +160,35 @@ impl Writer {
                 }
             }
         }
+    }
+
+    /// Let a group gather for `gather_window` before it is written, while
+    /// still answering control requests at once. Records sent meanwhile
+    /// wait in the channel; the writer is not woken for each of them.
+    /// Returns true when the writer must stop.
+    fn gather(&mut self, st: &mut State) -> bool {
+        let window = self.opts.gather_window;
+        // A batch limit of 1 asks for one sync per record: nothing to gather.
+        if window.is_zero() || self.opts.max_batch_records <= 1 || self.file.is_none() {
+            return false;
+        }
+        let deadline = Instant::now() + window;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.ctl.recv_timeout(left) {
+                Ok(c) => {
+                    if self.control(st, c) {
+                        return true;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => break,
+                // No handle left to send control requests: just wait out the window.
+                Err(RecvTimeoutError::Disconnected) => {
+                    std::thread::sleep(left);
+                    break;
+                }
+            }
+        }
+        false
     }
 
     fn take(&self, st: &mut State, m: &Msg) {

@@ -40,28 +40,46 @@ impl DhcpcdEvent {
         matches!(self.reason(), "BOUND6" | "RENEW6" | "REBIND6" | "REBOOT6")
     }
 
-    /// The first prefix of the first IA_PD (`new_dhcp6_ia_pd1_prefix1{,_length}`).
-    pub fn delegated_prefix(&self) -> Option<(Ipv6Addr, u8)> {
-        let p = self.vars.get("new_dhcp6_ia_pd1_prefix1")?.parse().ok()?;
-        let len = self
-            .vars
-            .get("new_dhcp6_ia_pd1_prefix1_length")?
-            .parse()
-            .ok()?;
-        Some((p, len))
+    /// Every prefix of the first IA_PD: (prefix, length, valid lifetime), from
+    /// `new_dhcp6_ia_pd1_prefix{N}`, `..._length`, `..._vltime`.
+    pub fn prefixes(&self) -> Vec<(Ipv6Addr, u8, u32)> {
+        (1..)
+            .map_while(|n| {
+                let key = format!("new_dhcp6_ia_pd1_prefix{n}");
+                let p = self.vars.get(&key)?.parse().ok()?;
+                let len = self.vars.get(&format!("{key}_length"))?.parse().ok()?;
+                let valid = self.vars.get(&format!("{key}_vltime"))?.parse().ok()?;
+                Some((p, len, valid))
+            })
+            .collect()
     }
 
-    /// Its valid lifetime (`new_dhcp6_ia_pd1_prefix1_vltime`).
+    /// The delegated prefix dhcpcd now uses: the first with a valid lifetime
+    /// above 0 (a Reply may also return an old prefix with lifetimes 0,
+    /// RFC 9915 §18.3.5, which the client must drop).
+    pub fn delegated_prefix(&self) -> Option<(Ipv6Addr, u8)> {
+        self.prefixes()
+            .into_iter()
+            .find(|&(_, _, valid)| valid > 0)
+            .map(|(p, len, _)| (p, len))
+    }
+
+    /// The valid lifetime of [`Self::delegated_prefix`].
     pub fn valid_lifetime(&self) -> Option<u32> {
-        self.vars
-            .get("new_dhcp6_ia_pd1_prefix1_vltime")?
-            .parse()
-            .ok()
+        self.prefixes()
+            .into_iter()
+            .find(|&(_, _, valid)| valid > 0)
+            .map(|(_, _, valid)| valid)
     }
 
     /// The server that granted it (`new_dhcp6_server_id`), as plain hex.
     pub fn server_id(&self) -> Option<String> {
         self.vars.get("new_dhcp6_server_id").map(|s| duid_hex(s))
+    }
+
+    /// dhcpcd's own DUID (`new_dhcp6_client_id`), as plain hex.
+    pub fn client_id(&self) -> Option<String> {
+        self.vars.get("new_dhcp6_client_id").map(|s| duid_hex(s))
     }
 }
 
@@ -71,6 +89,8 @@ pub struct Dhcpcd {
     proc: Option<Proc>,
     dir: PathBuf,
     ns: String,
+    ifname: String,
+    starts: u32,
 }
 
 impl Dhcpcd {
@@ -111,28 +131,46 @@ impl Dhcpcd {
         .map_err(io(format!("write {}", hook.display())))?;
         std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755))
             .map_err(io(format!("chmod {}", hook.display())))?;
+        let mut client = Dhcpcd {
+            proc: None,
+            dir: dir.to_owned(),
+            ns: ns.name().to_owned(),
+            ifname: ifname.to_owned(),
+            starts: 0,
+        };
+        client.spawn()?;
+        Ok(client)
+    }
+
+    fn spawn(&mut self) -> Result<()> {
+        let d = |f: &str| self.dir.join(f).display().to_string();
         // `exec` keeps one pid from `ip netns exec` to dhcpcd, so the guard
         // signals dhcpcd itself.
         let script = format!(
             "mount --bind '{run}' /run && mount --bind '{db}' /var/lib/dhcpcd && \
              exec dhcpcd -6 -B -d -f '{conf}' -c '{hook}' {ifname}",
-            run = run.display(),
-            db = db.display(),
-            conf = conf.display(),
-            hook = hook.display(),
+            run = d("run"),
+            db = d("db"),
+            conf = d("dhcpcd.conf"),
+            hook = d("hook.sh"),
+            ifname = self.ifname,
         );
         let argv: Vec<String> = ["unshare", "-m", "--propagation", "private", "sh", "-c"]
             .iter()
             .map(|s| s.to_string())
             .chain([script])
             .collect();
-        let log = dir.join("dhcpcd.log");
-        let proc = Proc::spawn("dhcpcd", Some(ns.name()), &argv, &[], &log)?;
-        Ok(Dhcpcd {
-            proc: Some(proc),
-            dir: dir.to_owned(),
-            ns: ns.name().to_owned(),
-        })
+        self.starts += 1;
+        let log = self.dir.join(format!("dhcpcd-{}.log", self.starts));
+        self.proc = Some(Proc::spawn("dhcpcd", Some(&self.ns), &argv, &[], &log)?);
+        Ok(())
+    }
+
+    /// Starts it again with the same DUID and saved lease (`/var/lib/dhcpcd`
+    /// is kept): the case RFC 9915 §18.2.12 lists as "the client reboots".
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop()?;
+        self.spawn()
     }
 
     /// Every hook call so far, in order.
@@ -161,15 +199,24 @@ impl Dhcpcd {
 
     /// Waits until dhcpcd reports a delegated prefix it was granted.
     pub fn wait_delegated(&mut self, timeout: Duration) -> Result<DhcpcdEvent> {
+        self.wait_event(0, timeout, |e| {
+            e.is_bound() && e.delegated_prefix().is_some()
+        })
+    }
+
+    /// Waits for the first event after the first `skip` events that satisfies `pred`.
+    pub fn wait_event(
+        &mut self,
+        skip: usize,
+        timeout: Duration,
+        pred: impl Fn(&DhcpcdEvent) -> bool,
+    ) -> Result<DhcpcdEvent> {
         let desc = format!("dhcpcd in {} to report a delegated prefix", self.ns);
         let result = wait::until(&desc, timeout, || {
             if let Some(p) = self.proc.as_mut() {
                 p.check_running()?;
             }
-            Ok(self
-                .events()?
-                .into_iter()
-                .find(|e| e.is_bound() && e.delegated_prefix().is_some()))
+            Ok(self.events()?.into_iter().skip(skip).find(|e| pred(e)))
         });
         result.map_err(|e| match e {
             Error::Timeout { what, waited } => Error::Timeout {

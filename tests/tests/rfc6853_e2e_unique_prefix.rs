@@ -1,10 +1,10 @@
 //! RFC 6853 §6.2 end to end: real `dhcp6d` servers configured by
 //! `dhcp6d plan --model unique-prefix`, real clients (ISC dhclient, perfdhcp),
-//! a real relay (ISC dhcrelay), checked on the wire with tshark.
+//! dhcpcd, a real relay (ISC dhcrelay), checked on the wire with tshark.
 mod rfc6853_e2e;
 
 use anyhow::Result;
-use rfc6853_e2e::{failover, io, paths, preference, Model};
+use rfc6853_e2e::{dhcpcd, failover, io, paths, preference, Model};
 
 const MODEL: Model = Model::Unique;
 
@@ -30,7 +30,12 @@ fn prefix_delegation_from_the_preferred_servers_pool() -> Result<()> {
 
 #[test]
 fn prefix_delegation_to_dhcpcd_from_the_granting_servers_pool() -> Result<()> {
-    preference::prefix_delegation_to_dhcpcd(MODEL, &io())
+    dhcpcd::prefix_delegation_to_dhcpcd(MODEL, &io())
+}
+
+#[test]
+fn dhcpcd_restart_rebinds_its_prefix_instead_of_confirm() -> Result<()> {
+    dhcpcd::restart_rebinds_the_prefix(MODEL, &io())
 }
 
 #[test]

@@ -1,10 +1,11 @@
 //! Shared scenarios of the RFC 6853 end-to-end tests: the real `dhcp6d`
-//! (configs from `dhcp6d plan`) against ISC dhclient, dhcrelay, perfdhcp and
+//! (configs from `dhcp6d plan`) against ISC dhclient, dhcpcd, dhcrelay, perfdhcp and
 //! tshark in network namespaces. Each `rfc6853_e2e_*.rs` file runs them for
 //! one model. Lifetimes are short (RFC 6853 §6.1 advises short T1/T2) so
 //! every scenario finishes in seconds.
 #![allow(dead_code, reason = "each rfc6853_e2e_* file uses a subset")]
 
+pub mod dhcpcd;
 pub mod failover;
 pub mod paths;
 pub mod preference;

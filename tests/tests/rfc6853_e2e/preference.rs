@@ -6,11 +6,9 @@ use std::time::Duration;
 use anyhow::{ensure, Context, Result};
 use dhcp6d_tests::capture::{Capture, Packet};
 use dhcp6d_tests::dhclient::Ask;
-use dhcp6d_tests::dhcpcd::Dhcpcd;
 use dhcp6d_tests::netns::BRIDGE;
 use dhcp6d_tests::perfdhcp;
 use dhcp6d_tests::topology::{node, OneLink, IF};
-use dhcp6d_tests::wait;
 use dhcproto::v6::MessageType;
 
 use super::{counter, in_pools, only_chosen_server_replied, plan, prefix_in_pool, Model, LONG};
@@ -209,70 +207,5 @@ pub fn prefix_delegation_from_preferred_server(model: Model, io_mode: &str) -> R
         counter(&stats, "leases", "prefixes")? >= 2,
         "server 1 reports {stats}"
     );
-    Ok(())
-}
-
-/// The same delegation to a second, independent client: dhcpcd asks for one
-/// IA_PD and gets a /56 from the PD pool of the server that granted it.
-///
-/// dhcpcd 9 sends its Request to the first Advertise it receives, whatever
-/// its Preference (it does not collect Advertises as RFC 9915 §18.2.1
-/// describes), so either server may be chosen and the test accepts both; what
-/// it checks is that the Reply's server holds the prefix, from its own pool,
-/// and the other server stayed silent (RFC 9915 §16: a Request naming another
-/// server is discarded, counted `not_for_us`).
-pub fn prefix_delegation_to_dhcpcd(model: Model, io_mode: &str) -> Result<()> {
-    let tmp = dhcp6d_tests::tempdir::TempDir::new("plan")?;
-    let cfgs = plan(model, 2, tmp.path(), LONG)?;
-    let lab = OneLink::new(&format!("pdd-{}", model.name()), &cfgs, io_mode)?;
-    let ns = node(&lab.link, "d1")?;
-    let mut client = Dhcpcd::start_pd(&ns, IF, &lab.dir.subdir("d1")?)?;
-    let lease = client.wait_delegated(Duration::from_secs(15))?;
-    let duids = [lab.servers[0].duid()?, lab.servers[1].duid()?];
-    let granted = lease
-        .server_id()
-        .context("no Server ID in dhcpcd's lease")?;
-    let chosen = duids
-        .iter()
-        .position(|d| *d == granted)
-        .with_context(|| format!("dhcpcd's lease names {granted}, none of {duids:?}"))?;
-    let other = 1 - chosen;
-    let (p, len) = lease.delegated_prefix().context("no delegated prefix")?;
-    ensure!(len == 56, "delegated /{len}, configured /56");
-    let pools = cfgs[chosen].pd_pools();
-    ensure!(
-        pools.iter().any(|(pool, _)| prefix_in_pool(p, len, pool)),
-        "{p}/{len} not in server {}'s PD pools {pools:?}",
-        chosen + 1
-    );
-    ensure!(
-        lease.valid_lifetime() == Some(LONG.1),
-        "valid lifetime {:?}, configured {}",
-        lease.valid_lifetime(),
-        LONG.1
-    );
-    let stats = lab.servers[chosen].stats()?;
-    ensure!(
-        counter(&stats, "leases", "prefixes")? == 1,
-        "server {} granted the prefix but reports {stats}",
-        chosen + 1
-    );
-    // The Request was multicast: the other server saw it and dropped it.
-    let silent = wait::until(
-        "the other server to count dhcpcd's Request not_for_us",
-        Duration::from_secs(5),
-        || {
-            let st = lab.servers[other].stats()?;
-            let dropped = st["dropped"]["not_for_us"].as_u64().unwrap_or(0);
-            Ok((dropped >= 1).then_some(st))
-        },
-    )?;
-    ensure!(
-        counter(&silent, "leases", "prefixes")? == 0,
-        "server {} committed a prefix although dhcpcd chose server {}: {silent}",
-        other + 1,
-        chosen + 1
-    );
-    client.stop()?;
     Ok(())
 }

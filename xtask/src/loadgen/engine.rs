@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use dhcproto::v6::MessageType;
 
-use super::io::{Dest, Socket};
+use super::io::{Dest, Io};
 use super::stats::{Counters, Histogram, Row};
 use super::wire::{parse_reply, Fill, IaKinds, ReplyInfo, Template};
 
@@ -32,6 +32,8 @@ pub enum Stage {
 enum St {
     #[default]
     Idle,
+    /// Waiting out the random delay before its first Solicit (RFC 9915 §18.2.1).
+    Delayed,
     Soliciting,
     Requesting,
     /// Waiting for the Reply to Renew, Rebind or Release.
@@ -97,6 +99,9 @@ pub struct Params {
     pub bad_share: f64,
     pub salt: u32,
     pub progress: bool,
+    /// SOL_MAX_DELAY (RFC 9915 §7.6: 1 s): a client's first Solicit waits a
+    /// uniform random time in [0, this] (§18.2.1). 0: send at once.
+    pub sol_max_delay_ns: u64,
 }
 
 /// What a stage measured.
@@ -130,7 +135,7 @@ fn timing(st: Stage, requesting: bool) -> (u64, u64, u16) {
 pub struct Engine<'a> {
     pub clients: Vec<Client>,
     p: &'a Params,
-    sock: &'a mut Socket,
+    sock: &'a mut Io,
     servers: Vec<Vec<u8>>,
     solicit: Template,
     rebind: Template,
@@ -152,7 +157,7 @@ pub struct Engine<'a> {
 }
 
 impl<'a> Engine<'a> {
-    pub fn new(p: &'a Params, sock: &'a mut Socket, n: u32) -> Engine<'a> {
+    pub fn new(p: &'a Params, sock: &'a mut Io, n: u32) -> Engine<'a> {
         let b = |t, sid: Option<&[u8]>, hints| {
             Template::build(t, p.ia, sid, hints, p.rapid_commit, p.hops, p.relay_link)
         };
@@ -270,7 +275,14 @@ impl<'a> Engine<'a> {
                     break;
                 }
                 self.heap.pop();
-                if self.clients[ci as usize].gen == gen {
+                if self.clients[ci as usize].gen != gen {
+                    continue;
+                }
+                if self.clients[ci as usize].st == St::Delayed {
+                    self.clients[ci as usize].st = St::Soliciting;
+                    self.clients[ci as usize].t_start = self.now;
+                    self.begin_message(ci);
+                } else {
                     pending -= u64::from(self.timeout(ci));
                 }
             }
@@ -330,7 +342,7 @@ impl<'a> Engine<'a> {
             elapsed_s: end as f64 / 1e9,
             all_done_s: all_done,
             unfinished: pending,
-            tx_errors: self.sock.tx_errors,
+            tx_errors: self.sock.tx_errors(),
             last_lease_s: self.last_lease as f64 / 1e9,
             bad_answered_by_kind: self.bad_answered_by_kind,
         }
@@ -366,6 +378,21 @@ impl<'a> Engine<'a> {
             _ => St::Busy,
         };
         c.prev_na = c.na;
+        if self.stage == Stage::Bind && self.p.sol_max_delay_ns > 0 {
+            // RFC 9915 §18.2.1: "The first Solicit message from the client on
+            // the interface SHOULD be delayed by a random amount of time between
+            // 0 and SOL_MAX_DELAY", which desynchronises clients that start
+            // together, as after a power failure. The latency of this client
+            // counts from the Solicit; the avalanche's time to all bound counts
+            // from the common start, delay included.
+            let u = (self.rand() >> 11) as f64 / (1u64 << 53) as f64;
+            let at = self.now + (u * self.p.sol_max_delay_ns as f64) as u64;
+            let c = &mut self.clients[ci as usize];
+            c.st = St::Delayed;
+            c.gen = c.gen.wrapping_add(1);
+            self.heap.push(Reverse((at, ci, c.gen)));
+            return;
+        }
         self.begin_message(ci);
     }
 

@@ -1,5 +1,6 @@
-//! Batched UDP I/O for the load generator: one non-blocking socket, `sendmmsg`
-//! and `recvmmsg` over preallocated buffers (no allocation per packet).
+//! Batched I/O for the load generator: a kernel UDP socket with `sendmmsg` and
+//! `recvmmsg` over preallocated buffers (no allocation per packet), or a packet
+//! socket ([`super::packet`]) behind the same [`Io`] calls.
 //!
 //! A kernel UDP socket is the simplest batched path that works in any namespace
 //! without attaching programs; the generator reports its own ceiling so a reader
@@ -241,6 +242,73 @@ impl Socket {
         };
         // SAFETY: one valid pollfd and a valid timespec; no signal mask change.
         unsafe { libc::ppoll(&mut p, 1, &ts, std::ptr::null()) };
+    }
+}
+
+/// Which I/O path the generator uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum IoKind {
+    /// Kernel UDP socket, recvmmsg/sendmmsg.
+    Udp,
+    /// AF_PACKET: TPACKET_V3 receive ring, sendmmsg of whole frames.
+    Packet,
+}
+
+/// The generator's socket, either kind.
+pub enum Io {
+    Udp(Socket),
+    Packet(super::packet::PacketSocket),
+}
+
+impl Io {
+    /// Open `kind` on `ifindex` (0: UDP only), receiving on UDP `port`.
+    pub fn open(kind: IoKind, port: u16, ifindex: u32) -> Result<Io> {
+        Ok(match kind {
+            IoKind::Udp => Io::Udp(Socket::bind(port, ifindex)?),
+            IoKind::Packet => Io::Packet(super::packet::PacketSocket::open(ifindex, port)?),
+        })
+    }
+
+    pub fn queue(&mut self, dest: &Dest, fill: impl FnOnce(&mut [u8]) -> usize) {
+        match self {
+            Io::Udp(s) => s.queue(dest, fill),
+            Io::Packet(s) => s.queue(dest, fill),
+        }
+    }
+
+    pub fn flush(&mut self) {
+        match self {
+            Io::Udp(s) => s.flush(),
+            Io::Packet(s) => s.flush(),
+        }
+    }
+
+    pub fn recv_batch(&mut self) -> usize {
+        match self {
+            Io::Udp(s) => s.recv_batch(),
+            Io::Packet(s) => s.recv_batch(),
+        }
+    }
+
+    pub fn received(&self, k: usize) -> &[u8] {
+        match self {
+            Io::Udp(s) => s.received(k),
+            Io::Packet(s) => s.received(k),
+        }
+    }
+
+    pub fn wait_readable_ns(&self, ns: u64) {
+        match self {
+            Io::Udp(s) => s.wait_readable_ns(ns),
+            Io::Packet(s) => s.wait_readable_ns(ns),
+        }
+    }
+
+    pub fn tx_errors(&self) -> u64 {
+        match self {
+            Io::Udp(s) => s.tx_errors,
+            Io::Packet(s) => s.tx_errors,
+        }
     }
 }
 

@@ -9,21 +9,30 @@ use std::sync::Arc;
 use anyhow::Result;
 use dhcproto::v6::MessageType;
 
-use super::io::{Dest, Socket};
+use super::io::{Dest, Io, IoKind};
 use super::wire::{parse_reply, Fill, IaKinds, Template};
 
 /// Mirror's pools: addresses `NA_BASE + index`, prefixes `PD_BASE + index << 8` (/56).
 pub const NA_BASE: u128 = 0x2001_0db8_0009_0000_8000_0000_0000_0000;
 pub const PD_BASE: u128 = 0x2001_0db8_9000_0000_0000_0000_0000_0000;
 
-/// Serve on `[::]:547` until `stop` is set, replying to `reply_port` of the sender.
+/// Serve on port 547 of loopback (interface `lo_index`) until `stop` is set,
+/// replying to `reply_port` of `::1`, through the same kind of I/O as the generator.
 pub fn serve(
     ia: IaKinds,
+    io: IoKind,
+    lo_index: u32,
     reply_port: u16,
     stop: Arc<AtomicBool>,
-    ready: std::sync::mpsc::Sender<()>,
+    ready: std::sync::mpsc::Sender<std::result::Result<(), String>>,
 ) -> Result<u64> {
-    let mut sock = Socket::bind(547, 0)?;
+    let mut sock = match Io::open(io, 547, if io == IoKind::Udp { 0 } else { lo_index }) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = ready.send(Err(format!("{e:#}")));
+            return Err(e);
+        }
+    };
     let sid = [
         0u8, 4, 0xee, 0xee, 0xee, 0xee, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
     ];
@@ -47,7 +56,7 @@ pub fn serve(
     );
     adv.set_lifetimes(3000, 4000);
     rep.set_lifetimes(3000, 4000);
-    let _ = ready.send(());
+    let _ = ready.send(Ok(()));
     let dest = Dest {
         addr: Ipv6Addr::LOCALHOST,
         scope: 0,
@@ -58,7 +67,7 @@ pub fn serve(
     while !stop.load(Ordering::Relaxed) {
         let n = sock.recv_batch();
         if n == 0 {
-            sock.wait_readable(5);
+            sock.wait_readable_ns(5_000_000);
             continue;
         }
         for k in 0..n {

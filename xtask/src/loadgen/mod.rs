@@ -4,8 +4,11 @@
 
 pub mod check;
 pub mod engine;
+pub mod frame;
 pub mod io;
 pub mod mirror;
+pub mod packet;
+mod packet_setup;
 pub mod stats;
 pub mod wire;
 
@@ -19,14 +22,16 @@ use clap::{Parser, ValueEnum};
 
 use crate::lab::{self, LinkPools};
 use engine::{Engine, Params, Stage, StageResult};
-use io::{Dest, NetnsGuard, Socket};
+use io::{Dest, Io, IoKind, NetnsGuard};
 use wire::IaKinds;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
     /// Solicit-Advertise-Request-Reply, clients started at --rate per second.
     Sarr,
-    /// All --clients solicit at once and retransmit (RFC 9915 §15) until bound.
+    /// All --clients start at once, each delaying its first Solicit by a random
+    /// time up to --sol-max-delay-ms (RFC 9915 §18.2.1), and retransmit (§15)
+    /// until bound.
     Avalanche,
     /// Bind everyone, then measure Renew at --rate.
     Renew,
@@ -96,9 +101,19 @@ pub struct Options {
     /// PD pools to check against: PREFIX/LEN:DELEGATED_LEN.
     #[arg(long = "pd-pool")]
     pub pd_pools: Vec<String>,
+    /// Avalanche: SOL_MAX_DELAY in ms (RFC 9915 §7.6 default 1000); each
+    /// client's first Solicit waits a random time up to it (§18.2.1). 0: none.
+    #[arg(long, default_value_t = 1000)]
+    pub sol_max_delay_ms: u64,
     /// Measure the generator itself against a built-in responder on loopback.
     #[arg(long)]
     pub ceiling: bool,
+    /// I/O path: `packet` (AF_PACKET rings, about 4x the UDP path's ceiling
+    /// here; direct clients only; latencies include up to one ring retire
+    /// period) or `udp` (kernel sockets). Default: packet for direct clients,
+    /// udp with --relay.
+    #[arg(long, value_enum)]
+    pub io: Option<IoKind>,
     /// Where the CSV and SVG go.
     #[arg(long, default_value = "target/loadgen")]
     pub out: PathBuf,
@@ -122,6 +137,7 @@ pub struct Summary {
     pub leases_per_s: f64,
     pub drop_ratio: f64,
     pub servers_seen: usize,
+    pub io: IoKind,
 }
 
 impl Summary {
@@ -129,9 +145,10 @@ impl Summary {
         let s = &self.stage;
         let t = &s.total;
         format!(
-            "{:?}: {} clients, {} leases in {:.2} s = {:.0} leases/s, drops {:.2}% ({} dropped, {} retransmits, {} unfinished), \
+            "{:?} (io {:?}): {} clients, {} leases in {:.2} s = {:.0} leases/s, drops {:.2}% ({} dropped, {} retransmits, {} unfinished), \
              latency p50 {:.2} ms p99 {:.2} ms p99.9 {:.2} ms, all done {}, servers {}, bad sent {} answered {} (malformed/truncated/foreign-server-id {:?}), unexpected {}",
             self.mode,
+            self.io,
             self.clients,
             t.leases,
             s.elapsed_s,
@@ -223,7 +240,10 @@ pub fn run_with_predictor(o: &Options, predict: Option<check::Predictor>) -> Res
         }
         Some(format!("{name}-cl"))
     } else if o.ceiling && o.netns.is_none() {
-        let name = format!("lgceil{}", std::process::id());
+        // Unique per run, also for runs on several threads of one process.
+        static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = RUNS.fetch_add(1, Ordering::Relaxed);
+        let name = format!("lgceil{}x{n}", std::process::id());
         lab::ip(&["netns", "add", &name])?;
         lab::ip(&["-n", &name, "link", "set", "lo", "up"])?;
         temp_ns = Some(TempNs(name.clone()));
@@ -275,12 +295,28 @@ pub fn run_with_predictor(o: &Options, predict: Option<check::Predictor>) -> Res
             546,
         )
     };
+    let io_kind = o.io.unwrap_or(if o.relay > 0 {
+        IoKind::Udp
+    } else {
+        IoKind::Packet
+    });
+    if io_kind == IoKind::Packet && o.relay > 0 {
+        // Relayed messages go to each server's unicast address, which would need
+        // neighbour discovery; the kernel's UDP path does that for us.
+        bail!("--io packet sends as directly attached clients; use --io udp with --relay");
+    }
+    let ifindex = match (io_kind, o.ceiling) {
+        (IoKind::Packet, true) => io::ifindex("lo")?,
+        (IoKind::Packet, false) | (IoKind::Udp, _) => dests[0].scope,
+    };
     let mirror = if o.ceiling {
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = std::sync::mpsc::channel();
         let s2 = stop.clone();
-        let h = std::thread::spawn(move || mirror::serve(ia, 546, s2, tx));
-        rx.recv().context("mirror responder did not start")?;
+        let h = std::thread::spawn(move || mirror::serve(ia, io_kind, ifindex, 546, s2, tx));
+        rx.recv()
+            .context("mirror responder did not start")?
+            .map_err(|e| anyhow::anyhow!("mirror responder: {e}"))?;
         if pools.is_none() {
             pools = Some(LinkPools {
                 na: vec![(
@@ -294,7 +330,7 @@ pub fn run_with_predictor(o: &Options, predict: Option<check::Predictor>) -> Res
     } else {
         None
     };
-    let mut sock = Socket::bind(port, dests[0].scope)?;
+    let mut sock = Io::open(io_kind, port, ifindex)?;
     let measured = match o.mode {
         Mode::Sarr => Stage::Bind,
         Mode::Avalanche => Stage::Bind,
@@ -320,11 +356,17 @@ pub fn run_with_predictor(o: &Options, predict: Option<check::Predictor>) -> Res
         bad_share: o.bad,
         salt,
         progress: !o.quiet,
+        sol_max_delay_ns: if o.mode == Mode::Avalanche {
+            o.sol_max_delay_ms * 1_000_000
+        } else {
+            0
+        },
     };
     let setup = Params {
         rate: 0.0,
         retransmit: true,
         bad_share: 0.0,
+        sol_max_delay_ns: 0,
         ..base.clone()
     };
     let is_prep = matches!(measured, Stage::Renew | Stage::Rebind | Stage::Release);
@@ -380,6 +422,7 @@ pub fn run_with_predictor(o: &Options, predict: Option<check::Predictor>) -> Res
         check: report,
         stage: result,
         servers_seen,
+        io: io_kind,
     };
     std::fs::create_dir_all(&o.out).with_context(|| format!("creating {}", o.out.display()))?;
     let stem = o.out.join(format!("loadgen-{:?}", o.mode));
@@ -400,5 +443,7 @@ impl Drop for TempNs {
     }
 }
 
+#[cfg(test)]
+mod ceiling_tests;
 #[cfg(test)]
 mod lab_tests;

@@ -6,11 +6,10 @@
 //! Pure: no state, no clock. The caller supplies a `usable` predicate that says
 //! whether a candidate is free for this client (bindings, quarantine).
 
-use std::hash::Hasher as _;
-
-use siphasher::sip128::{Hasher128 as _, SipHasher24};
+use siphasher::sip128::SipHasher24;
 
 use super::lease::MAX_DUID_LEN;
+use super::sip::{Sip24Resume, MAX_TAIL};
 
 /// Version tag hashed first: bump it (and the doc) if the input bytes ever change.
 pub const ALLOC_VERSION_TAG: [u8; 4] = *b"D6A1";
@@ -113,28 +112,41 @@ pub fn hash128(key: &AllocKey, input: &[u8]) -> u128 {
 /// client's bytes are hashed per packet. Same output as [`hash128`] over
 /// [`input_bytes`] (tested).
 #[derive(Clone, Copy, Debug)]
-pub struct PoolHasher(SipHasher24);
+pub struct PoolHasher(Sip24Resume);
 
 impl PoolHasher {
     fn new(key: &AllocKey, kind: u8, identity: &[u8; 32]) -> PoolHasher {
-        let mut h = SipHasher24::new_with_key(&key.0);
-        h.write(&ALLOC_VERSION_TAG);
-        h.write(&[kind]);
-        h.write(identity);
-        PoolHasher(h)
+        let mut head = [0u8; 4 + 1 + 32];
+        head[..4].copy_from_slice(&ALLOC_VERSION_TAG);
+        head[4] = kind;
+        head[5..].copy_from_slice(identity);
+        PoolHasher(Sip24Resume::new(&key.0, &head))
     }
 
+    #[inline]
     fn hash(&self, duid: &[u8], iaid: u32, attempt: u32) -> u128 {
         let duid = &duid[..duid.len().min(MAX_DUID_LEN)];
-        let mut tail = [0u8; 2 + MAX_DUID_LEN + 8];
-        tail[..2].copy_from_slice(&(duid.len() as u16).to_be_bytes());
-        tail[2..2 + duid.len()].copy_from_slice(duid);
-        let n = 2 + duid.len();
-        tail[n..n + 4].copy_from_slice(&iaid.to_be_bytes());
-        tail[n + 4..n + 8].copy_from_slice(&attempt.to_be_bytes());
-        let mut h = self.0;
-        h.write(&tail[..n + 8]);
-        u128::from_le_bytes(h.finish128().as_bytes())
+        self.0.finish_tail(|tail| {
+            tail[..2].copy_from_slice(&(duid.len() as u16).to_be_bytes());
+            tail[2..2 + duid.len()].copy_from_slice(duid);
+            let n = 2 + duid.len();
+            tail[n..n + 4].copy_from_slice(&iaid.to_be_bytes());
+            tail[n + 4..n + 8].copy_from_slice(&attempt.to_be_bytes());
+            n + 8
+        })
+    }
+}
+
+const _: () = assert!(2 + MAX_DUID_LEN + 8 <= MAX_TAIL);
+
+/// `h mod size`, with the common power-of-two sizes (a /64, a /65, PD slots)
+/// done by a mask instead of a 128-bit division. Same value either way.
+#[inline]
+fn reduce(h: u128, size: u128) -> u128 {
+    if size.is_power_of_two() {
+        h & (size - 1)
+    } else {
+        h % size
     }
 }
 
@@ -165,7 +177,7 @@ impl NaPool {
     pub fn candidate_with(&self, ph: &PoolHasher, duid: &[u8], iaid: u32, attempt: u32) -> u128 {
         let h = ph.hash(duid, iaid, attempt);
         match self.size() {
-            Some(size) => self.first + h % size,
+            Some(size) => self.first + reduce(h, size),
             None => h,
         }
     }
@@ -320,7 +332,7 @@ impl PdPool {
     pub fn candidate_with(&self, ph: &PoolHasher, duid: &[u8], iaid: u32, attempt: u32) -> u128 {
         let h = ph.hash(duid, iaid, attempt);
         let slot = match self.slots() {
-            Some(s) => h % s,
+            Some(s) => reduce(h, s),
             None => h,
         };
         self.slot_prefix(slot)

@@ -21,10 +21,9 @@ use std::net::Ipv6Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use siphasher::sip::SipHasher13;
-
 use self::slab::{secs32, AddrShard, Slot, STATE_DECLINED, STATE_FREE, STATE_NA, STATE_PD};
 use super::lease::{LeaseKind, LeaseOp, LeaseRecord, MAX_DUID_LEN};
+use super::sip::{sip13_word_then, Sip};
 use super::table::IdTable;
 use super::Timestamp;
 
@@ -76,7 +75,9 @@ pub struct Taken;
 /// The binding store. `Send + Sync`; share it by reference.
 #[derive(Debug)]
 pub struct Bindings {
-    hasher: SipHasher13,
+    /// SipHash-1-3 keyed state for the shard and index hashes: keyed, so
+    /// clients cannot choose DUIDs that pile up in one shard or bucket.
+    hasher: Sip,
     addr_shards: Box<[Mutex<AddrShard>]>,
     client_shards: Box<[Mutex<IdTable>]>,
     pool_used: Box<[AtomicU64]>,
@@ -131,7 +132,7 @@ impl Bindings {
     /// `hash_key` keys the shard hash (internal, never persisted).
     pub fn new(pools: usize, hash_key: [u8; 16]) -> Bindings {
         Bindings {
-            hasher: SipHasher13::new_with_key(&hash_key),
+            hasher: Sip::new(&hash_key, false),
             addr_shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             client_shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             pool_used: (0..pools).map(|_| AtomicU64::new(0)).collect(),
@@ -143,16 +144,21 @@ impl Bindings {
     /// The shard hash of a client key; pass it to the `*_hashed` methods to
     /// hash once per IA instead of once per call.
     pub fn client_hash(&self, key: &ClientKey) -> u64 {
-        let mut buf = [0u8; 5 + MAX_DUID_LEN];
+        // Internal only (never persisted or shared), so the layout is free:
+        // one word of kind, IAID and DUID length, then the DUID in place.
         let duid = &key.duid[..key.duid.len().min(MAX_DUID_LEN)];
-        buf[0] = state_of(key.kind);
-        buf[1..5].copy_from_slice(&key.iaid.to_be_bytes());
-        buf[5..5 + duid.len()].copy_from_slice(duid);
-        self.hasher.hash(&buf[..5 + duid.len()])
+        let head = u64::from(state_of(key.kind))
+            | (u64::from(key.iaid) << 8)
+            | ((duid.len() as u64) << 40);
+        sip13_word_then(&self.hasher, head, duid)
     }
 
     fn addr_hash(&self, addr: u128) -> u64 {
-        self.hasher.hash(&addr.to_be_bytes())
+        // SipHash-1-3 of the 16 address bytes (two words, big-endian halves).
+        let mut s = self.hasher;
+        s.compress::<1>((addr >> 64) as u64);
+        s.compress::<1>(addr as u64);
+        s.finish64::<1, 3>(16 << 56)
     }
 
     /// Client-index lookup with the client shard already locked.

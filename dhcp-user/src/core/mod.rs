@@ -9,6 +9,7 @@ pub mod alloc;
 pub mod bindings;
 pub mod lease;
 pub mod server;
+mod sip;
 pub mod table;
 
 use std::net::Ipv6Addr;

@@ -8,12 +8,14 @@
 
 mod ia;
 mod respond;
+mod scan;
 mod setup;
 
 use std::net::Ipv6Addr;
 
 pub use setup::{CoreError, Pool, PoolKind, Subnet};
 
+use self::scan::Scan;
 use super::alloc::AllocKey;
 use super::bindings::{Bindings, NO_POOL};
 use super::lease::{LeaseChanges, LeaseKind, LeaseRecord};
@@ -205,6 +207,7 @@ impl Server {
         &self,
         ingress: &Ingress,
         msg: &crate::wire::Message<'_>,
+        found: &Scan<'_>,
         now: Timestamp,
         out: &mut [u8],
         changes: &mut LeaseChanges,
@@ -220,7 +223,7 @@ impl Server {
         };
         let mut enc = Encoder::new(out);
         let result = self
-            .respond(msg, subnet, now, &mut enc, changes)
+            .respond(msg, found, subnet, now, &mut enc, changes)
             .and_then(|sent| {
                 let len = enc.finish().map_err(|_| DropReason::Other)?;
                 Ok(Reply {
@@ -290,7 +293,14 @@ impl Server {
             return dropped(Some(kind), true, DropReason::Other);
         }
         let result = self
-            .respond(&inner, subnet, now, &mut enc, changes)
+            .respond(
+                &inner,
+                &Scan::of(inner.options),
+                subnet,
+                now,
+                &mut enc,
+                changes,
+            )
             .and_then(|_| {
                 for m in marks[..depth].iter_mut().rev() {
                     if let Some(m) = m.take() {
@@ -324,9 +334,14 @@ impl Handler for Server {
         changes: &mut LeaseChanges,
     ) -> Handled {
         changes.clear();
-        match AnyMessage::decode(payload) {
+        // A direct message's options are scanned while they are validated
+        // (one pass); a relayed one's innermost message is scanned afterwards.
+        let mut found = Scan::default();
+        match AnyMessage::decode_visit(payload, |o| found.add(o)) {
             Err(_) => dropped(None, false, DropReason::Malformed),
-            Ok(AnyMessage::Message(m)) => self.handle_direct(ingress, &m, now, out, changes),
+            Ok(AnyMessage::Message(m)) => {
+                self.handle_direct(ingress, &m, &found, now, out, changes)
+            }
             Ok(AnyMessage::Relay(r)) => self.handle_relayed(ingress, &r, now, out, changes),
         }
     }

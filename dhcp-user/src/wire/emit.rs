@@ -9,6 +9,25 @@ use super::encode::OptionMark;
 use super::options::code;
 use super::{Duid, Encoder, MessageType, WireError};
 
+/// IAADDR's fixed fields (RFC 9915 §21.6): address, preferred, valid.
+fn ia_addr_fields(addr: Ipv6Addr, preferred: u32, valid: u32) -> [u8; 24] {
+    let mut f = [0u8; 24];
+    f[..16].copy_from_slice(&addr.octets());
+    f[16..20].copy_from_slice(&preferred.to_be_bytes());
+    f[20..].copy_from_slice(&valid.to_be_bytes());
+    f
+}
+
+/// IAPREFIX's fixed fields (RFC 9915 §21.22): preferred, valid, length, prefix.
+fn ia_prefix_fields(preferred: u32, valid: u32, prefix_len: u8, prefix: Ipv6Addr) -> [u8; 25] {
+    let mut f = [0u8; 25];
+    f[..4].copy_from_slice(&preferred.to_be_bytes());
+    f[4..8].copy_from_slice(&valid.to_be_bytes());
+    f[8] = prefix_len;
+    f[9..].copy_from_slice(&prefix.octets());
+    f
+}
+
 impl Encoder<'_> {
     fn duid_option(&mut self, code: u16, duid: &[u8]) -> Result<(), WireError> {
         Duid::parse(duid)?;
@@ -37,11 +56,11 @@ impl Encoder<'_> {
         t1: u32,
         t2: u32,
     ) -> Result<OptionMark, WireError> {
-        let mark = self.begin_option(code)?;
-        self.put_u32(iaid)?;
-        self.put_u32(t1)?;
-        self.put_u32(t2)?;
-        Ok(mark)
+        let mut fixed = [0u8; 12];
+        fixed[..4].copy_from_slice(&iaid.to_be_bytes());
+        fixed[4..8].copy_from_slice(&t1.to_be_bytes());
+        fixed[8..].copy_from_slice(&t2.to_be_bytes());
+        self.begin_option_with(code, &fixed)
     }
 
     /// Opens IA_NA (RFC 9915 §21.4); write IAADDR / Status Code, then close it.
@@ -61,17 +80,12 @@ impl Encoder<'_> {
         preferred: u32,
         valid: u32,
     ) -> Result<OptionMark, WireError> {
-        let mark = self.begin_option(code::IAADDR)?;
-        self.put_ipv6(addr)?;
-        self.put_u32(preferred)?;
-        self.put_u32(valid)?;
-        Ok(mark)
+        self.begin_option_with(code::IAADDR, &ia_addr_fields(addr, preferred, valid))
     }
 
     /// A complete IAADDR without options.
     pub fn ia_addr(&mut self, addr: Ipv6Addr, preferred: u32, valid: u32) -> Result<(), WireError> {
-        let mark = self.begin_ia_addr(addr, preferred, valid)?;
-        self.end_option(mark)
+        self.option(code::IAADDR, &ia_addr_fields(addr, preferred, valid))
     }
 
     /// Opens IAPREFIX (RFC 9915 §21.22). `prefix_len` must be at most 128.
@@ -85,12 +99,10 @@ impl Encoder<'_> {
         if prefix_len > 128 {
             return Err(WireError::BadPrefixLength(prefix_len));
         }
-        let mark = self.begin_option(code::IAPREFIX)?;
-        self.put_u32(preferred)?;
-        self.put_u32(valid)?;
-        self.put_u8(prefix_len)?;
-        self.put_ipv6(prefix)?;
-        Ok(mark)
+        self.begin_option_with(
+            code::IAPREFIX,
+            &ia_prefix_fields(preferred, valid, prefix_len, prefix),
+        )
     }
 
     /// A complete IAPREFIX without options.
@@ -101,8 +113,13 @@ impl Encoder<'_> {
         prefix_len: u8,
         prefix: Ipv6Addr,
     ) -> Result<(), WireError> {
-        let mark = self.begin_ia_prefix(preferred, valid, prefix_len, prefix)?;
-        self.end_option(mark)
+        if prefix_len > 128 {
+            return Err(WireError::BadPrefixLength(prefix_len));
+        }
+        self.option(
+            code::IAPREFIX,
+            &ia_prefix_fields(preferred, valid, prefix_len, prefix),
+        )
     }
 
     /// Status Code with a UTF-8 message (RFC 9915 §21.13).

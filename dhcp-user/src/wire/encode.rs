@@ -60,6 +60,7 @@ impl<'b> Encoder<'b> {
     }
 
     /// Reserves `n` bytes and returns them, or fails without writing.
+    #[inline]
     fn reserve(&mut self, n: usize) -> Result<&mut [u8], WireError> {
         let capacity = self.buf.len();
         let end = self
@@ -123,6 +124,7 @@ impl<'b> Encoder<'b> {
     }
 
     /// Writes a whole option: code, length, data (RFC 9915 §21.1).
+    #[inline]
     pub fn option(&mut self, code: u16, data: &[u8]) -> Result<(), WireError> {
         let len = u16::try_from(data.len()).map_err(|_| WireError::OptionTooLong { code })?;
         let out = self.reserve(4 + data.len())?;
@@ -147,7 +149,25 @@ impl<'b> Encoder<'b> {
         })
     }
 
+    /// [`Encoder::begin_option`] followed by the option's fixed fields, in one
+    /// bounds check (the IA options of every reply): all or nothing.
+    #[inline]
+    pub fn begin_option_with(&mut self, code: u16, fixed: &[u8]) -> Result<OptionMark, WireError> {
+        let start = self.len;
+        let out = self.reserve(4 + fixed.len())?;
+        out[..2].copy_from_slice(&code.to_be_bytes());
+        out[2..4].fill(0);
+        out[4..].copy_from_slice(fixed);
+        self.open += 1;
+        Ok(OptionMark {
+            start,
+            code,
+            depth: self.open,
+        })
+    }
+
     /// Closes the innermost open option and patches its length.
+    #[inline]
     pub fn end_option(&mut self, mark: OptionMark) -> Result<(), WireError> {
         if mark.depth != self.open || mark.start + 4 > self.len {
             return Err(WireError::InvalidValue("options closed out of order"));

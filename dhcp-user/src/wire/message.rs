@@ -1,6 +1,6 @@
 //! Client/server messages (RFC 9915 §8) and the decode entry point.
 
-use super::options::{validate_options, Depth, Options};
+use super::options::{validate_options, validate_options_visit, Depth, Options, RawOption};
 use super::relay::RelayMessage;
 use super::{Encoder, WireError};
 
@@ -170,6 +170,27 @@ impl<'a> AnyMessage<'a> {
     /// After this, the typed accessors of the views cannot meet bad bytes.
     pub fn decode(buf: &'a [u8]) -> Result<Self, WireError> {
         Self::decode_at(buf, Depth::default())
+    }
+
+    /// [`AnyMessage::decode`] that also hands each top-level option of a
+    /// client/server message to `visit`, once it is validated: a caller that
+    /// needs to look at them gets them in the decoder's pass instead of
+    /// walking the options again. Not called for the relay layout. On `Err`,
+    /// `visit` may have seen some options of the refused message.
+    pub fn decode_visit(
+        buf: &'a [u8],
+        visit: impl FnMut(RawOption<'a>),
+    ) -> Result<Self, WireError> {
+        match Self::parse_header(buf)? {
+            AnyMessage::Message(m) => {
+                validate_options_visit(m.options.as_bytes(), Depth::default(), visit)?;
+                Ok(AnyMessage::Message(m))
+            }
+            relay => {
+                relay.validate(Depth::default())?;
+                Ok(relay)
+            }
+        }
     }
 
     pub(crate) fn decode_at(buf: &'a [u8], depth: Depth) -> Result<Self, WireError> {

@@ -136,7 +136,10 @@ impl AddrShard {
         if duid.len() <= INLINE_DUID {
             slot.duid = [0; INLINE_DUID];
             slot.duid[..duid.len()].copy_from_slice(duid);
-            self.long_duids.remove(&id);
+            // Skip the map (and its SipHash) in the common case of no long DUIDs.
+            if !self.long_duids.is_empty() {
+                self.long_duids.remove(&id);
+            }
         } else {
             self.long_duids.insert(id, duid.into());
         }
@@ -145,7 +148,9 @@ impl AddrShard {
     /// Free slot `id` (its address hash is `hash`).
     pub fn remove(&mut self, hash: u64, id: u32) {
         self.by_addr.remove(hash, id);
-        self.long_duids.remove(&id);
+        if usize::from(self.slot(id).duid_len) > INLINE_DUID {
+            self.long_duids.remove(&id);
+        }
         let next = self.free_head.unwrap_or(NONE);
         let s = self.slot_mut(id);
         *s = Slot::EMPTY;

@@ -1,46 +1,16 @@
 //! One client message in, one Advertise or Reply out (RFC 9915 §16, §18.3).
 
 use super::ia::Mode;
+use super::scan::{Scan, Wanted};
 use super::{Server, INFORMATION_REFRESH_SECS, INF_MAX_RT_SECS, SOL_MAX_RT_SECS};
 use crate::core::lease::{LeaseChanges, LeaseKind, MAX_CHANGES};
 use crate::core::Timestamp;
 use crate::stats::{DropReason, MsgKind};
-use crate::wire::options::{IaNa, IaPd, Options, Oro};
+use crate::wire::options::{IaNa, IaPd};
 use crate::wire::{code, status, Encoder, Message, MessageType, WireError};
 
 /// Records one IA can cause (a commit plus the release of a moved binding).
 const CHANGES_PER_IA: usize = 2;
-
-/// What the server needs from a message's top-level options, gathered in one
-/// pass (the codec has already validated every option's format).
-#[derive(Default)]
-struct Scan<'a> {
-    client_id: Option<&'a [u8]>,
-    server_id: Option<&'a [u8]>,
-    ias: usize,
-    any_ia: bool,
-    rapid_commit: bool,
-    oro: Option<Oro<'a>>,
-}
-
-fn scan(opts: Options<'_>) -> Scan<'_> {
-    let mut s = Scan::default();
-    for o in opts.raw() {
-        match o.code {
-            code::CLIENTID if s.client_id.is_none() => s.client_id = Some(o.data),
-            code::SERVERID if s.server_id.is_none() => s.server_id = Some(o.data),
-            code::IA_NA | code::IA_PD => {
-                s.ias += 1;
-                s.any_ia = true;
-            }
-            code::IA_TA => s.any_ia = true,
-            code::RAPID_COMMIT => s.rapid_commit = true,
-            code::ORO if s.oro.is_none() => s.oro = Oro::parse(o.data).ok(),
-            _ => {}
-        }
-    }
-    s
-}
 
 fn enc_err(_: WireError) -> DropReason {
     // The caller's buffer is too small for the reply: nothing can be sent.
@@ -53,6 +23,7 @@ impl Server {
     pub(super) fn respond(
         &self,
         msg: &Message<'_>,
+        found: &Scan<'_>,
         subnet: usize,
         now: Timestamp,
         enc: &mut Encoder<'_>,
@@ -60,7 +31,6 @@ impl Server {
     ) -> Result<MsgKind, DropReason> {
         use MessageType as T;
         let opts = msg.options;
-        let found = scan(opts);
         let client_id = found.client_id;
         let ours = |d: &[u8]| d == &*self.duid;
         let server_id = found.server_id;
@@ -111,9 +81,11 @@ impl Server {
         };
         enc.message_header(reply_type, msg.xid).map_err(enc_err)?;
         // §18.3: Advertise and Reply MUST carry our Server ID and the client's Client ID.
-        enc.server_id(&self.duid).map_err(enc_err)?;
+        // Both DUIDs are known good (ours checked at start-up, the client's by
+        // the decoder), so they are copied without being checked again.
+        enc.option(code::SERVERID, &self.duid).map_err(enc_err)?;
         if let Some(c) = client_id {
-            enc.client_id(c).map_err(enc_err)?;
+            enc.option(code::CLIENTID, c).map_err(enc_err)?;
         }
         let mode = match msg.msg_type {
             T::Solicit if rapid => Mode::Commit,
@@ -165,12 +137,12 @@ impl Server {
     /// Options the client asked for in its ORO that we have (§18.3, §21.7).
     fn requested_options(
         &self,
-        oro: Option<Oro<'_>>,
+        oro: Option<Wanted>,
         subnet: &super::Subnet,
         information_request: bool,
         enc: &mut Encoder<'_>,
     ) -> Result<(), WireError> {
-        let wants = |c: u16| oro.is_some_and(|o| o.contains(c));
+        let wants = |c: u16| oro.is_some_and(|o| o.has(c));
         if wants(code::DNS_SERVERS) && !subnet.dns_option.is_empty() {
             enc.put_slice(&subnet.dns_option)?;
         }

@@ -162,6 +162,16 @@ impl<'a> DhcpOption<'a> {
 
     /// Validates what this option encapsulates: sub-options and messages.
     pub(crate) fn validate_children(&self, depth: Depth) -> Result<(), WireError> {
+        self.validate_children_with(depth, validate_options)
+    }
+
+    /// [`DhcpOption::validate_children`] with `area` checking the option
+    /// areas inside (messages inside still go through their own validation).
+    pub(crate) fn validate_children_with(
+        &self,
+        depth: Depth,
+        area: fn(&[u8], Depth) -> Result<(), WireError>,
+    ) -> Result<(), WireError> {
         use DhcpOption as O;
         let sub = match self {
             O::IaNa(v) => v.options,
@@ -175,7 +185,7 @@ impl<'a> DhcpOption<'a> {
             O::LqRelayData(v) => return v.message.validate(depth.nest()?),
             _ => return Ok(()),
         };
-        validate_options(sub.as_bytes(), depth.nest()?)
+        area(sub.as_bytes(), depth.nest()?)
     }
 
     /// The option code.

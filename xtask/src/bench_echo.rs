@@ -1,7 +1,8 @@
 //! `cargo xtask bench echo`: the raw AF_XDP echo ceiling vs the dhcp6d data
-//! path (trivial handler) vs socket mode, on one veth pair, in one run.
+//! path (trivial handler) vs socket mode, on one veth pair, in one run, with
+//! the CPU each side used (so a generator-bound run says so).
 //!
-//! The measurement lives in `tests/examples/bench_echo.rs` because it needs
+//! The measurement lives in `tests/examples/bench_echo/` because it needs
 //! the dhcp6d library (and so the eBPF build); xtask must not depend on it,
 //! or `cargo xtask setup` could not build on a fresh machine. This runs that
 //! example in release mode.
@@ -10,13 +11,13 @@ use std::process::Command;
 
 use anyhow::{bail, Context};
 
-/// Entry point: `args` is `[SECONDS_PER_MODE]` (default 3; two rounds of three modes).
+/// Entry point: `args` is `[SECONDS_PER_MODE]` (default 2; three interleaved rounds of three modes).
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let secs = match args.first() {
         Some(s) => s
             .parse::<u64>()
             .with_context(|| format!("seconds per mode: {s:?} is not a number"))?,
-        None => 3,
+        None => 2,
     };
     if secs == 0 || secs > 60 {
         bail!("seconds per mode must be 1..=60");

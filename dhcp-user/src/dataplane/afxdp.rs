@@ -16,6 +16,7 @@ use xdpilone::xdp::XdpDesc;
 use xdpilone::{DeviceQueue, IfInfo, RingRx, RingTx, Socket, SocketConfig, Umem, UmemConfig, User};
 
 use super::frame::{parse_request, reply_room, write_reply};
+use super::idle::IdleSpin;
 use super::netif::NetIf;
 use super::worker::{PendingQueue, Processor, Verdict};
 use super::xdp::LoadedXdp;
@@ -28,9 +29,6 @@ const FRAME_SIZE: u32 = 4096;
 const NUM_FRAMES: u32 = 2048;
 const RING_SIZE: u32 = 1024;
 const BATCH: usize = 64;
-/// Empty rounds spent spinning before sleeping in poll(): keeps latency low
-/// while traffic flows without burning a core when it stops.
-const SPIN_ROUNDS: u32 = 32;
 /// Most RX queues per interface (the XskMap size in dhcp-ebpf).
 const MAX_QUEUES: u32 = 64;
 
@@ -108,7 +106,7 @@ pub struct XskIo {
     txq: Vec<(XdpDesc, MsgKind)>,
     pending: PendingQueue<(XdpDesc, MsgKind)>,
     scratch: Box<[u8]>,
-    idle_rounds: u32,
+    idle: IdleSpin,
     fd: i32,
 }
 
@@ -180,7 +178,7 @@ impl XskIo {
             txq: Vec::with_capacity(NUM_FRAMES as usize),
             pending: PendingQueue::new(),
             scratch: vec![0u8; FRAME_SIZE as usize].into_boxed_slice(),
-            idle_rounds: 0,
+            idle: IdleSpin::new(),
             fd,
         };
         io.refill();
@@ -190,6 +188,12 @@ impl XskIo {
     /// The socket fd to put into the XskMap.
     pub fn fd(&self) -> i32 {
         self.fd
+    }
+
+    /// Keep polling the rings for `budget` after the last frame before
+    /// sleeping (default [`super::idle::SPIN_BUDGET`]).
+    pub fn set_spin_budget(&mut self, budget: std::time::Duration) {
+        self.idle = IdleSpin::with_budget(budget);
     }
 
     /// Frames the free list holds (for leak tests).
@@ -353,12 +357,7 @@ impl PacketIo for XskIo {
             }
         }
         self.transmit(proc);
-        if got > 0 {
-            self.idle_rounds = 0;
-        } else if self.idle_rounds < SPIN_ROUNDS {
-            self.idle_rounds += 1;
-            std::hint::spin_loop();
-        } else {
+        if self.idle.should_sleep(got > 0) {
             let timeout = if self.pending.is_empty() && self.txq.is_empty() {
                 idle_timeout_ms
             } else {
@@ -417,6 +416,7 @@ pub(super) fn start_all<H: Handler, D: Durability>(
             let stop = dp.stop.clone();
             let netif_w = netif.clone();
             let cpu = cfg.pin_workers.then_some(queue as usize % ncpu);
+            let spin_budget = cfg.spin_budget;
             let name = format!("dhcp6d-xsk-{}-{queue}", netif.name);
             // The xdpilone rings are not Send: each worker builds its own
             // socket and reports the fd (or the error) back.
@@ -429,6 +429,7 @@ pub(super) fn start_all<H: Handler, D: Durability>(
                     let mut proc = proc;
                     match XskIo::open(netif_w, queue) {
                         Ok(mut io) => {
+                            io.set_spin_budget(spin_budget);
                             let _ = ready_tx.send(Ok(io.fd()));
                             run_worker(&mut io, &mut proc, &stop);
                         }

@@ -35,6 +35,7 @@
 
 pub mod afxdp;
 pub mod frame;
+pub mod idle;
 pub mod netif;
 pub mod socket;
 pub mod testing;
@@ -87,6 +88,9 @@ pub struct DataplaneConfig {
     pub max_queues: Option<u32>,
     /// AF_XDP: pin queue N's worker to CPU N modulo the CPU count.
     pub pin_workers: bool,
+    /// AF_XDP: how long a worker polls its rings after its last frame
+    /// before sleeping ([`idle::SPIN_BUDGET`]).
+    pub spin_budget: std::time::Duration,
 }
 
 impl DataplaneConfig {
@@ -97,6 +101,7 @@ impl DataplaneConfig {
             io,
             max_queues: None,
             pin_workers: true,
+            spin_budget: idle::SPIN_BUDGET,
         }
     }
 }

@@ -332,3 +332,59 @@ fn link_prefixes_in_the_summary() {
         "{stdout}"
     );
 }
+
+/// `[options]` and the per-subnet overrides are checked against the ranges
+/// RFC 9915 gives: §21.24 SOL_MAX_RT and §21.25 INF_MAX_RT "MUST be in this
+/// range: 60 <= "value" <= 86400"; §21.23 the Information Refresh Time "MUST
+/// NOT be smaller than IRT_MINIMUM" (600). Each error names its key.
+#[test]
+fn timer_options_out_of_rfc_range_name_their_key() {
+    rejects(
+        "sol_max_rt_low",
+        &format!("{SERVER}[options]\nsol_max_rt = 59\n"),
+        "options.sol_max_rt: 59 is outside 60..=86400 seconds (RFC 9915 §21.24)",
+    );
+    rejects(
+        "inf_max_rt_high",
+        &format!(
+            "{SERVER}[[subnet]]\nprefix = \"2001:db8:1:1::/64\"\ninterface = \"lo\"\n\
+             inf_max_rt = 86401\n"
+        ),
+        "subnet[0].inf_max_rt: 86401 is outside 60..=86400 seconds (RFC 9915 §21.25)",
+    );
+    rejects(
+        "irt_low",
+        &format!("{SERVER}[options]\ninformation_refresh_time = 599\n"),
+        "options.information_refresh_time: 599 is below IRT_MINIMUM (600 seconds, RFC 9915 \
+         §21.23); 4294967295 means infinity",
+    );
+    rejects(
+        "options_unknown_key",
+        &format!("{SERVER}[options]\nsol_max = 600\n"),
+        "options.sol_max: unknown key (known keys here: sol_max_rt, inf_max_rt, \
+         information_refresh_time)",
+    );
+}
+
+/// The edges of the ranges are accepted, infinity (§7.7: 0xffffffff) too, and
+/// the summary shows what a subnet will send.
+#[test]
+fn timer_options_at_the_edges_are_accepted() {
+    let path = write_config(
+        "timers_ok",
+        &format!(
+            "{SERVER}[options]\nsol_max_rt = 60\ninf_max_rt = 86400\n\
+             information_refresh_time = 4294967295\n\
+             [[subnet]]\nprefix = \"2001:db8:1:1::/64\"\ninterface = \"lo\"\nsol_max_rt = 86400\n"
+        ),
+    );
+    let (code, stdout, stderr) = check(&path);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    assert!(
+        stdout.contains(
+            "  sent on request: sol_max_rt 86400 s, inf_max_rt 86400 s, \
+             information_refresh_time 4294967295 s\n"
+        ),
+        "{stdout}"
+    );
+}

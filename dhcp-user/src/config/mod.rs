@@ -29,6 +29,9 @@ pub struct Config {
     pub redundancy: Redundancy,
     #[serde(default)]
     pub lifetimes: Lifetimes,
+    /// Extension: `[options]`, values of the timer options sent on request.
+    #[serde(default)]
+    pub options: OptionValues,
     #[serde(default, rename = "subnet")]
     pub subnets: Vec<SubnetConfig>,
 }
@@ -233,6 +236,51 @@ impl Default for Lifetimes {
     }
 }
 
+/// `[options]` (extension): the values of the timer options the server sends
+/// when a client asks for them in its Option Request option, in seconds.
+/// Defaults for every subnet; a subnet may override any of them.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct OptionValues {
+    /// SOL_MAX_RT (RFC 9915 §21.24), 60..=86400 [3600, the §7.6 default].
+    #[serde(default = "default_sol_max_rt")]
+    pub sol_max_rt: u32,
+    /// INF_MAX_RT (RFC 9915 §21.25), 60..=86400 [3600, the §7.6 default].
+    #[serde(default = "default_inf_max_rt")]
+    pub inf_max_rt: u32,
+    /// Information Refresh Time (RFC 9915 §21.23), at least IRT_MINIMUM (600);
+    /// 4294967295 means infinity (§7.7) [86400, IRT_DEFAULT].
+    #[serde(default = "default_information_refresh_time")]
+    pub information_refresh_time: u32,
+}
+
+/// SOL_MAX_RT and INF_MAX_RT bounds (RFC 9915 §21.24, §21.25: "MUST be in
+/// this range: 60 <= "value" <= 86400").
+pub const MAX_RT_RANGE: std::ops::RangeInclusive<u32> = 60..=86_400;
+/// IRT_MINIMUM (RFC 9915 §7.6): the smallest Information Refresh Time a
+/// server may send (§21.23: "The option value MUST NOT be smaller than IRT_MINIMUM").
+pub const IRT_MINIMUM: u32 = 600;
+
+fn default_sol_max_rt() -> u32 {
+    3600
+}
+fn default_inf_max_rt() -> u32 {
+    3600
+}
+fn default_information_refresh_time() -> u32 {
+    86_400
+}
+
+impl Default for OptionValues {
+    fn default() -> Self {
+        OptionValues {
+            sol_max_rt: default_sol_max_rt(),
+            inf_max_rt: default_inf_max_rt(),
+            information_refresh_time: default_information_refresh_time(),
+        }
+    }
+}
+
 /// One `[[subnet]]`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -263,9 +311,27 @@ pub struct SubnetConfig {
     pub t1: Option<u32>,
     #[serde(default)]
     pub t2: Option<u32>,
+    /// Per-subnet overrides of `[options]`.
+    #[serde(default)]
+    pub sol_max_rt: Option<u32>,
+    #[serde(default)]
+    pub inf_max_rt: Option<u32>,
+    #[serde(default)]
+    pub information_refresh_time: Option<u32>,
 }
 
 impl SubnetConfig {
+    /// The `[options]` values in force for this subnet.
+    pub fn option_values(&self, defaults: &OptionValues) -> OptionValues {
+        OptionValues {
+            sol_max_rt: self.sol_max_rt.unwrap_or(defaults.sol_max_rt),
+            inf_max_rt: self.inf_max_rt.unwrap_or(defaults.inf_max_rt),
+            information_refresh_time: self
+                .information_refresh_time
+                .unwrap_or(defaults.information_refresh_time),
+        }
+    }
+
     /// The lifetimes in force for this subnet.
     pub fn lifetimes(&self, defaults: &Lifetimes) -> Lifetimes {
         Lifetimes {

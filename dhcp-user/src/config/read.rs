@@ -13,8 +13,8 @@ use serde::de::DeserializeOwned;
 
 use super::{
     default_control_socket, default_preferred, default_state_dir, default_t1, default_t2,
-    default_valid, Config, ConfigError, Lifetimes, PdPoolConfig, Redundancy, ServerSection,
-    SubnetConfig,
+    default_valid, Config, ConfigError, Lifetimes, OptionValues, PdPoolConfig, Redundancy,
+    ServerSection, SubnetConfig,
 };
 
 /// An error before the file name is attached: `(key path, reason)`.
@@ -39,7 +39,7 @@ fn config(root: toml::Table) -> Result<Config, KeyError> {
         path: String::new(),
         map: root,
     };
-    t.only(&["server", "redundancy", "lifetimes", "subnet"])?;
+    t.only(&["server", "redundancy", "lifetimes", "options", "subnet"])?;
     let server = match t.take_raw("server") {
         Some(v) => server(Table::new("server".into(), v)?)?,
         None => {
@@ -57,6 +57,10 @@ fn config(root: toml::Table) -> Result<Config, KeyError> {
         Some(v) => lifetimes(Table::new("lifetimes".into(), v)?)?,
         None => Lifetimes::default(),
     };
+    let options = match t.take_raw("options") {
+        Some(v) => options(Table::new("options".into(), v)?)?,
+        None => OptionValues::default(),
+    };
     let mut subnets = Vec::new();
     if let Some(v) = t.take_raw("subnet") {
         let toml::Value::Array(items) = v else {
@@ -73,6 +77,7 @@ fn config(root: toml::Table) -> Result<Config, KeyError> {
         server,
         redundancy,
         lifetimes,
+        options,
         subnets,
     })
 }
@@ -131,6 +136,18 @@ fn lifetimes(mut t: Table) -> Result<Lifetimes, KeyError> {
     Ok(l)
 }
 
+fn options(mut t: Table) -> Result<OptionValues, KeyError> {
+    t.only(&["sol_max_rt", "inf_max_rt", "information_refresh_time"])?;
+    let d = OptionValues::default();
+    Ok(OptionValues {
+        sol_max_rt: t.opt("sol_max_rt")?.unwrap_or(d.sol_max_rt),
+        inf_max_rt: t.opt("inf_max_rt")?.unwrap_or(d.inf_max_rt),
+        information_refresh_time: t
+            .opt("information_refresh_time")?
+            .unwrap_or(d.information_refresh_time),
+    })
+}
+
 const SUBNET_KEYS: &[&str] = &[
     "prefix",
     "interface",
@@ -143,6 +160,9 @@ const SUBNET_KEYS: &[&str] = &[
     "valid",
     "t1",
     "t2",
+    "sol_max_rt",
+    "inf_max_rt",
+    "information_refresh_time",
 ];
 
 fn subnet(mut t: Table) -> Result<SubnetConfig, KeyError> {
@@ -180,6 +200,9 @@ fn subnet(mut t: Table) -> Result<SubnetConfig, KeyError> {
         valid: t.opt("valid")?,
         t1: t.opt("t1")?,
         t2: t.opt("t2")?,
+        sol_max_rt: t.opt("sol_max_rt")?,
+        inf_max_rt: t.opt("inf_max_rt")?,
+        information_refresh_time: t.opt("information_refresh_time")?,
     };
     Ok(s)
 }

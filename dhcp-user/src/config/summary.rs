@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::validate::interface_index;
-use super::{Config, Model};
+use super::{Config, Model, OptionValues};
 
 pub(super) fn summary(c: &Config) -> String {
     let mut out = String::new();
@@ -66,6 +66,15 @@ fn write_summary(o: &mut String, c: &Config) -> std::fmt::Result {
             "  lifetimes: t1 {} s, t2 {} s, preferred {} s, valid {} s",
             l.t1, l.t2, l.preferred, l.valid
         )?;
+        // Only when configured: the RFC defaults go without saying.
+        let v = sub.option_values(&c.options);
+        if v != OptionValues::default() {
+            writeln!(
+                o,
+                "  sent on request: sol_max_rt {} s, inf_max_rt {} s, information_refresh_time {} s",
+                v.sol_max_rt, v.inf_max_rt, v.information_refresh_time
+            )?;
+        }
         if sub.pools.is_empty() {
             writeln!(o, "  address pools: none")?;
         }

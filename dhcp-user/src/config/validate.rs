@@ -7,7 +7,9 @@
 
 use std::ffi::CString;
 
-use super::{Config, HostIssue, Lifetimes, Model, SubnetConfig};
+use super::{
+    Config, HostIssue, Lifetimes, Model, OptionValues, SubnetConfig, IRT_MINIMUM, MAX_RT_RANGE,
+};
 
 type KeyError = (String, String);
 
@@ -18,6 +20,7 @@ pub(super) fn validate(c: &Config) -> Result<(), KeyError> {
     server(c)?;
     redundancy(c)?;
     lifetimes("lifetimes", &c.lifetimes, None)?;
+    option_values("options", &c.options, None)?;
     for (i, s) in c.subnets.iter().enumerate() {
         subnet(c, i, s)?;
     }
@@ -126,6 +129,54 @@ fn lifetimes(path: &str, l: &Lifetimes, subnet: Option<&SubnetConfig>) -> Result
     Ok(())
 }
 
+/// Check the timer option values against the ranges RFC 9915 gives. With
+/// `subnet`, only the keys that subnet sets are checked (the others come
+/// from `[options]`, checked once).
+fn option_values(
+    path: &str,
+    v: &OptionValues,
+    subnet: Option<&SubnetConfig>,
+) -> Result<(), KeyError> {
+    let set = |o: Option<u32>| subnet.is_none() || o.is_some();
+    let max_rt = [
+        (
+            "sol_max_rt",
+            v.sol_max_rt,
+            "§21.24",
+            subnet.and_then(|s| s.sol_max_rt),
+        ),
+        (
+            "inf_max_rt",
+            v.inf_max_rt,
+            "§21.25",
+            subnet.and_then(|s| s.inf_max_rt),
+        ),
+    ];
+    for (name, value, section, own) in max_rt {
+        if set(own) && !MAX_RT_RANGE.contains(&value) {
+            return Err((
+                format!("{path}.{name}"),
+                format!(
+                    "{value} is outside {}..={} seconds (RFC 9915 {section})",
+                    MAX_RT_RANGE.start(),
+                    MAX_RT_RANGE.end()
+                ),
+            ));
+        }
+    }
+    let irt = v.information_refresh_time;
+    if set(subnet.and_then(|s| s.information_refresh_time)) && irt < IRT_MINIMUM {
+        return Err((
+            format!("{path}.information_refresh_time"),
+            format!(
+                "{irt} is below IRT_MINIMUM ({IRT_MINIMUM} seconds, RFC 9915 §21.23); \
+                 4294967295 means infinity"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn subnet(c: &Config, i: usize, s: &SubnetConfig) -> Result<(), KeyError> {
     let path = format!("subnet[{i}]");
     if s.prefix.addr() != s.prefix.network() {
@@ -162,6 +213,7 @@ fn subnet(c: &Config, i: usize, s: &SubnetConfig) -> Result<(), KeyError> {
     if subnet_lifetimes != c.lifetimes {
         lifetimes(&path, &subnet_lifetimes, Some(s))?;
     }
+    option_values(&path, &s.option_values(&c.options), Some(s))?;
     for (j, pool) in s.pools.iter().enumerate() {
         if !s.prefix.contains(&pool.first) || !s.prefix.contains(&pool.last) {
             return Err((

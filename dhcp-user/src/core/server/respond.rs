@@ -2,7 +2,7 @@
 
 use super::ia::Mode;
 use super::scan::{Scan, Wanted};
-use super::{Server, INFORMATION_REFRESH_SECS, INF_MAX_RT_SECS, SOL_MAX_RT_SECS};
+use super::Server;
 use crate::core::lease::{LeaseChanges, LeaseKind, MAX_CHANGES};
 use crate::core::Timestamp;
 use crate::stats::{DropReason, MsgKind};
@@ -149,16 +149,22 @@ impl Server {
         if wants(code::DOMAIN_LIST) && !subnet.domain_option.is_empty() {
             enc.put_slice(&subnet.domain_option)?;
         }
-        // §21.24, §21.25: MUST be included in any response when requested.
+        // §21.24, §21.25: "The DHCP server MAY include the SOL_MAX_RT [INF_MAX_RT]
+        // option in any response it sends to a client that has included the
+        // SOL_MAX_RT [INF_MAX_RT] option code in an Option Request option."
+        // We do, with the subnet's `[options]` value.
         if wants(code::SOL_MAX_RT) {
-            enc.sol_max_rt(SOL_MAX_RT_SECS)?;
+            enc.sol_max_rt(subnet.options.sol_max_rt)?;
         }
         if wants(code::INF_MAX_RT) {
-            enc.inf_max_rt(INF_MAX_RT_SECS)?;
+            enc.inf_max_rt(subnet.options.inf_max_rt)?;
         }
-        // §18.3.6: the reply to an Information-request carries the refresh time.
+        // §21.23: "A server sending a Reply to an Information-request message
+        // SHOULD include this option if it is requested"; it is meaningful
+        // only there, so every such Reply carries it (a client that did not
+        // ask would assume IRT_DEFAULT, which may not be what is configured).
         if information_request {
-            enc.information_refresh_time(INFORMATION_REFRESH_SECS)?;
+            enc.information_refresh_time(subnet.options.information_refresh_time)?;
         }
         Ok(())
     }

@@ -5,7 +5,7 @@
 
 use std::net::Ipv6Addr;
 
-use crate::config::{Config, Lifetimes, SubnetConfig};
+use crate::config::{Config, Lifetimes, OptionValues, SubnetConfig};
 use crate::core::alloc::{prefix_mask, AllocKey, NaPool, PdPool, PoolHasher};
 use crate::wire::{Encoder, WireError};
 
@@ -70,6 +70,8 @@ pub struct Subnet {
     /// Interface index of directly attached clients, if any.
     pub ifindex: Option<u32>,
     pub lifetimes: Lifetimes,
+    /// SOL_MAX_RT, INF_MAX_RT and Information Refresh Time sent on request.
+    pub options: OptionValues,
     /// Indices into `Server::pools`: the IA_NA pools, then the IA_PD pools.
     pub na_pools: Vec<u16>,
     pub pd_pools: Vec<u16>,
@@ -201,6 +203,7 @@ pub fn build(
                 .collect(),
             ifindex,
             lifetimes: sc.lifetimes(&config.lifetimes),
+            options: sc.option_values(&config.options),
             na_pools,
             pd_pools,
             dns_option,

@@ -18,9 +18,10 @@ use xdpilone::{DeviceQueue, IfInfo, RingRx, RingTx, Socket, SocketConfig, Umem, 
 use super::frame::{parse_request, reply_room, write_reply};
 use super::idle::IdleSpin;
 use super::netif::NetIf;
+use super::supervise::QueueWorker;
 use super::worker::{PendingQueue, Processor, Verdict};
 use super::xdp::LoadedXdp;
-use super::{run_worker, Dataplane, DataplaneConfig, DataplaneError, PacketIo};
+use super::{Dataplane, DataplaneConfig, DataplaneError, PacketIo};
 use crate::core::{Handler, Ingress};
 use crate::stats::{DropReason, MsgKind, WorkerCounters};
 use crate::store::Durability;
@@ -409,43 +410,39 @@ pub(super) fn start_all<H: Handler, D: Durability>(
             .rx_queues()
             .min(cfg.max_queues.unwrap_or(MAX_QUEUES))
             .min(MAX_QUEUES);
+        let slots = prog.slots();
         for queue in 0..queues {
             let counters = Arc::new(WorkerCounters::default());
-            let proc = Processor::new(handler.clone(), durability.clone(), counters.clone());
+            let worker = QueueWorker {
+                netif: netif.clone(),
+                queue,
+                slots: slots.clone(),
+                spin_budget: cfg.spin_budget,
+                backoff_min: cfg.restart_backoff,
+                restarts: dp.restarts.clone(),
+                stop: dp.stop.clone(),
+                proc: Processor::new(handler.clone(), durability.clone(), counters.clone()),
+            };
             let (ready_tx, ready_rx) = sync_channel(1);
-            let stop = dp.stop.clone();
-            let netif_w = netif.clone();
             let cpu = cfg.pin_workers.then_some(queue as usize % ncpu);
-            let spin_budget = cfg.spin_budget;
             let name = format!("dhcp6d-xsk-{}-{queue}", netif.name);
-            // The xdpilone rings are not Send: each worker builds its own
-            // socket and reports the fd (or the error) back.
-            let worker = std::thread::Builder::new()
+            // The xdpilone rings are not Send: each worker builds (and
+            // rebuilds) its own socket, binds it into the XskMap and
+            // reports the first start's outcome back.
+            let thread = std::thread::Builder::new()
                 .name(name)
                 .spawn(move || {
                     if let Some(cpu) = cpu {
                         super::pin_to_cpu(cpu);
                     }
-                    let mut proc = proc;
-                    match XskIo::open(netif_w, queue) {
-                        Ok(mut io) => {
-                            io.set_spin_budget(spin_budget);
-                            let _ = ready_tx.send(Ok(io.fd()));
-                            run_worker(&mut io, &mut proc, &stop);
-                        }
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                        }
-                    }
+                    worker.run(ready_tx);
                 })
                 .map_err(|e| xsk_err(netif, queue, "spawn", e))?;
-            dp.workers.push(worker);
+            dp.workers.push(thread);
             dp.counters.push(counters);
-            let fd = ready_rx
+            ready_rx
                 .recv()
                 .map_err(|e| xsk_err(netif, queue, "worker died", e))??;
-            prog.bind_socket(queue, fd)
-                .map_err(|e| xsk_err(netif, queue, "XskMap", e))?;
         }
         // Attach last: until now frames would only have been passed anyway.
         let mode = prog.attach(&netif.name)?;

@@ -38,12 +38,13 @@ pub mod frame;
 pub mod idle;
 pub mod netif;
 pub mod socket;
+pub mod supervise;
 pub mod testing;
 pub mod worker;
 pub mod xdp;
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -91,6 +92,9 @@ pub struct DataplaneConfig {
     /// AF_XDP: how long a worker polls its rings after its last frame
     /// before sleeping ([`idle::SPIN_BUDGET`]).
     pub spin_budget: std::time::Duration,
+    /// AF_XDP: first wait before a dead worker is restarted; doubles per
+    /// death up to [`supervise::RESTART_BACKOFF_MAX`].
+    pub restart_backoff: std::time::Duration,
 }
 
 impl DataplaneConfig {
@@ -102,6 +106,7 @@ impl DataplaneConfig {
             max_queues: None,
             pin_workers: true,
             spin_budget: idle::SPIN_BUDGET,
+            restart_backoff: supervise::RESTART_BACKOFF_MIN,
         }
     }
 }
@@ -152,6 +157,7 @@ pub struct Dataplane {
     stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
     counters: Vec<Arc<WorkerCounters>>,
+    restarts: Arc<AtomicU64>,
     // Keeps the programs attached; dropping one detaches it. Behind a mutex
     // only because the control thread reads counters through `&self`.
     programs: Vec<Mutex<xdp::LoadedXdp>>,
@@ -175,6 +181,11 @@ impl Dataplane {
             }
         }
         Some(total)
+    }
+
+    /// AF_XDP workers that died and were restarted, since start.
+    pub fn worker_restarts(&self) -> u64 {
+        self.restarts.load(Ordering::Relaxed)
     }
 
     /// Number of worker threads.
@@ -228,6 +239,7 @@ pub fn start<H: Handler, D: Durability>(
         stop: stop.clone(),
         workers: Vec::new(),
         counters: Vec::new(),
+        restarts: Arc::new(AtomicU64::new(0)),
         programs: Vec::new(),
     };
     match cfg.io {
@@ -262,20 +274,24 @@ where
             if let Some(cpu) = cpu {
                 pin_to_cpu(cpu);
             }
-            run_worker(&mut io, &mut proc, &stop);
+            if let Err(e) = run_worker(&mut io, &mut proc, &stop) {
+                tracing::error!("data plane worker stopped: {e}");
+            }
         })
         .expect("spawn worker thread")
 }
 
-/// The worker loop shared by both backends.
+/// The worker loop shared by both backends: Ok when stopped, the error
+/// when I/O failed (after held replies were given their chance).
 pub(crate) fn run_worker<IO: PacketIo, H: Handler, D: Durability>(
     io: &mut IO,
     proc: &mut Processor<H, D>,
     stop: &AtomicBool,
-) {
+) -> io::Result<()> {
+    let mut result = Ok(());
     while !stop.load(Ordering::Relaxed) {
         if let Err(e) = io.poll_once(proc, IDLE_POLL_MS) {
-            tracing::error!("data plane worker: {e}");
+            result = Err(e);
             break;
         }
     }
@@ -287,6 +303,7 @@ pub(crate) fn run_worker<IO: PacketIo, H: Handler, D: Durability>(
         let _ = io.poll_once(proc, 1);
     }
     io.abandon_pending(proc);
+    result
 }
 
 pub(crate) fn pin_to_cpu(cpu: usize) {

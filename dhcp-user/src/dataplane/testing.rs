@@ -54,6 +54,34 @@ impl Handler for EchoHandler {
     }
 }
 
+/// [`EchoHandler`], except that a message starting with
+/// [`PanicOnMarker::MARKER`] makes it panic, as a handler bug would: for
+/// the worker supervision test.
+#[derive(Debug, Default)]
+pub struct PanicOnMarker;
+
+impl PanicOnMarker {
+    /// The first bytes of the message that kills the worker.
+    pub const MARKER: [u8; 4] = [0xde, 0xad, 0xbe, 0xef];
+}
+
+impl Handler for PanicOnMarker {
+    fn handle(
+        &self,
+        ingress: &Ingress,
+        payload: &[u8],
+        now: Timestamp,
+        out: &mut [u8],
+        changes: &mut LeaseChanges,
+    ) -> Handled {
+        assert!(
+            !payload.starts_with(&Self::MARKER),
+            "PanicOnMarker: marker message received"
+        );
+        EchoHandler.handle(ingress, payload, now, out, changes)
+    }
+}
+
 /// A journal whose records become durable only when the test says so
 /// (or immediately, with [`ManualDurability::immediate`]).
 #[derive(Debug, Default)]

@@ -8,8 +8,9 @@
 
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 
-use aya::maps::{PerCpuArray, XskMap};
+use aya::maps::{MapData, PerCpuArray, XskMap};
 use aya::programs::{Xdp, XdpMode};
 use aya::Ebpf;
 use dhcp_common::counters::{CounterValue, XdpCounter};
@@ -52,9 +53,38 @@ impl std::ops::AddAssign for XdpTotals {
     }
 }
 
+/// The program's XskMap: which AF_XDP socket gets the frames of each RX
+/// queue. Shared by the workers of one interface, which bind their socket on
+/// (re)start and clear it when they die; locked only then, never per packet.
+#[derive(Clone)]
+pub struct XskSlots {
+    map: Arc<Mutex<XskMap<MapData>>>,
+}
+
+impl XskSlots {
+    /// Steer `queue`'s DHCPv6 frames to the socket `fd`.
+    pub fn bind(&self, queue: u32, fd: RawFd) -> Result<(), DataplaneError> {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.set(queue, fd, 0).map_err(|e| DataplaneError::Xdp {
+            iface: String::new(),
+            msg: format!("XSKS[{queue}] = fd {fd}: {e}"),
+        })
+    }
+
+    /// Empty `queue`'s slot: the program passes its frames to the kernel.
+    /// Emptying an empty slot is not an error.
+    pub fn clear(&self, queue: u32) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        // The kernel also drops the entry when the socket closes; either
+        // way the slot ends up empty, so the result does not matter.
+        let _ = map.unset(queue);
+    }
+}
+
 /// The program loaded (not attached): enough for BPF_PROG_TEST_RUN.
 pub struct LoadedXdp {
     ebpf: Ebpf,
+    xsks: XskSlots,
 }
 
 impl LoadedXdp {
@@ -72,7 +102,23 @@ impl LoadedXdp {
             .map_err(|e| xdp_err(format!("{e}")))?;
         prog.load()
             .map_err(|e| xdp_err(format!("verifier/load: {e}")))?;
-        Ok(LoadedXdp { ebpf })
+        // Owned out of the Ebpf so workers can hold it; the loaded program
+        // keeps referring to the same kernel map.
+        let map = ebpf
+            .take_map("XSKS")
+            .ok_or_else(|| xdp_err("no XSKS map".into()))?;
+        let map = XskMap::try_from(map).map_err(|e| xdp_err(format!("XSKS: {e}")))?;
+        Ok(LoadedXdp {
+            ebpf,
+            xsks: XskSlots {
+                map: Arc::new(Mutex::new(map)),
+            },
+        })
+    }
+
+    /// The XskMap, for workers that (re)bind their sockets.
+    pub fn slots(&self) -> XskSlots {
+        self.xsks.clone()
     }
 
     fn program(&mut self) -> &mut Xdp {
@@ -125,21 +171,7 @@ impl LoadedXdp {
 
     /// Put an AF_XDP socket into the XskMap slot for `queue`.
     pub fn bind_socket(&mut self, queue: u32, fd: RawFd) -> Result<(), DataplaneError> {
-        let map = self
-            .ebpf
-            .map_mut("XSKS")
-            .ok_or_else(|| DataplaneError::Xdp {
-                iface: String::new(),
-                msg: "no XSKS map".into(),
-            })?;
-        let mut xsks = XskMap::try_from(map).map_err(|e| DataplaneError::Xdp {
-            iface: String::new(),
-            msg: format!("XSKS: {e}"),
-        })?;
-        xsks.set(queue, fd, 0).map_err(|e| DataplaneError::Xdp {
-            iface: String::new(),
-            msg: format!("XSKS[{queue}] = fd {fd}: {e}"),
-        })
+        self.xsks.bind(queue, fd)
     }
 
     /// Sum of the per-CPU counters.

@@ -1,0 +1,164 @@
+//! Keeps one AF_XDP queue served: the worker thread runs its socket and, if
+//! the worker dies (a panic in the handler, an I/O error), empties the
+//! queue's XskMap slot at once, so the XDP program passes that queue's
+//! DHCPv6 frames to the kernel instead of into a dead socket; counts and logs
+//! the death; and opens a new socket after a bounded, doubling back-off.
+//!
+//! Supervision lives on the worker thread itself (a `catch_unwind` around
+//! the worker loop): no extra thread, and nothing on the per-packet path.
+//! The XskMap lock is taken only when a socket is bound or a slot cleared.
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::afxdp::XskIo;
+use super::netif::NetIf;
+use super::worker::Processor;
+use super::xdp::XskSlots;
+use super::{run_worker, DataplaneError};
+use crate::core::Handler;
+use crate::store::Durability;
+
+/// First wait before a dead worker is restarted; it doubles per death.
+pub const RESTART_BACKOFF_MIN: Duration = Duration::from_millis(100);
+/// Longest wait between restarts.
+pub const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// A worker that ran this long before dying starts its back-off afresh.
+const HEALTHY_RUN: Duration = Duration::from_secs(30);
+
+/// Everything one queue's worker thread owns.
+pub(super) struct QueueWorker<H, D> {
+    pub netif: NetIf,
+    pub queue: u32,
+    pub slots: XskSlots,
+    pub spin_budget: Duration,
+    pub backoff_min: Duration,
+    /// Deaths followed by a restart, all queues together.
+    pub restarts: Arc<AtomicU64>,
+    pub stop: Arc<AtomicBool>,
+    pub proc: Processor<H, D>,
+}
+
+/// Empties the queue's slot when dropped. Declared after the socket, so on
+/// a panic it runs before the socket closes: the kernel path takes over
+/// before the dead socket's RX ring could swallow another frame.
+struct SlotGuard<'a> {
+    slots: &'a XskSlots,
+    queue: u32,
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        self.slots.clear(self.queue);
+    }
+}
+
+impl<H: Handler, D: Durability> QueueWorker<H, D> {
+    /// The worker thread's body, until stop. `ready` receives the first
+    /// start's outcome; a first start that fails is reported there and not
+    /// retried (the operator sees the error at once).
+    pub fn run(mut self, ready: SyncSender<Result<(), DataplaneError>>) {
+        let mut ready = Some(ready);
+        let mut backoff = self.backoff_min;
+        loop {
+            let started = Instant::now();
+            let mut serving = false;
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                self.serve_once(&mut ready, &mut serving)
+            }));
+            if self.stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let cause = match outcome {
+                Ok(Ok(())) => return,
+                Ok(Err(e)) => e,
+                Err(panic) => DataplaneError::Xsk {
+                    iface: self.netif.name.clone(),
+                    queue: self.queue,
+                    msg: format!("worker panicked: {}", panic_message(&*panic)),
+                },
+            };
+            if let Some(ready) = ready.take() {
+                let _ = ready.send(Err(cause));
+                return;
+            }
+            // Normally already empty (the guard); a failed bind may not be.
+            self.slots.clear(self.queue);
+            if started.elapsed() >= HEALTHY_RUN {
+                backoff = self.backoff_min;
+            }
+            if serving {
+                let n = self.restarts.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::error!(
+                    iface = %self.netif.name, queue = self.queue, restarts = n,
+                    ?backoff,
+                    "AF_XDP worker died ({cause}); its queue goes to the kernel until the restart"
+                );
+            } else {
+                tracing::warn!(
+                    iface = %self.netif.name, queue = self.queue, ?backoff,
+                    "AF_XDP worker restart failed ({cause}); retrying"
+                );
+            }
+            if !self.sleep_unless_stopped(backoff) {
+                return;
+            }
+            backoff = (backoff * 2).min(RESTART_BACKOFF_MAX);
+        }
+    }
+
+    /// Open and bind a socket, then run the worker loop until stop or death.
+    fn serve_once(
+        &mut self,
+        ready: &mut Option<SyncSender<Result<(), DataplaneError>>>,
+        serving: &mut bool,
+    ) -> Result<(), DataplaneError> {
+        let mut io = XskIo::open(self.netif.clone(), self.queue)?;
+        io.set_spin_budget(self.spin_budget);
+        self.slots
+            .bind(self.queue, io.fd())
+            .map_err(|e| DataplaneError::Xsk {
+                iface: self.netif.name.clone(),
+                queue: self.queue,
+                msg: format!("XskMap: {e}"),
+            })?;
+        let _slot = SlotGuard {
+            slots: &self.slots,
+            queue: self.queue,
+        };
+        *serving = true;
+        if let Some(ready) = ready.take() {
+            let _ = ready.send(Ok(()));
+        }
+        run_worker(&mut io, &mut self.proc, &self.stop).map_err(|e| DataplaneError::Xsk {
+            iface: self.netif.name.clone(),
+            queue: self.queue,
+            msg: format!("I/O: {e}"),
+        })
+    }
+
+    /// Sleep `d` in short steps; false when stop was requested meanwhile.
+    fn sleep_unless_stopped(&self, d: Duration) -> bool {
+        let until = Instant::now() + d;
+        while Instant::now() < until {
+            if self.stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            std::thread::sleep(
+                Duration::from_millis(10).min(until.saturating_duration_since(Instant::now())),
+            );
+        }
+        !self.stop.load(Ordering::Relaxed)
+    }
+}
+
+fn panic_message(p: &(dyn Any + Send)) -> &str {
+    p.downcast_ref::<&str>()
+        .copied()
+        .or_else(|| p.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("non-string panic")
+}

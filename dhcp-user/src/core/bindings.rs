@@ -33,6 +33,9 @@ pub const SHARDS: usize = 1 << SHARD_BITS;
 const LOCAL_BITS: u32 = 26;
 /// Pool index of a binding outside every configured pool (restored from an older config).
 pub const NO_POOL: u16 = u16::MAX;
+/// Seconds after a sweep for which ended bindings are found from a list
+/// rather than a scan (the server sweeps every 10 s).
+pub const EXPIRY_WINDOW: u64 = 60;
 
 /// Who a binding belongs to: RFC 9915 identifies an IA by DUID, IAID and type.
 #[derive(Clone, Copy, Debug)]
@@ -269,6 +272,7 @@ impl Bindings {
                 slot.preferred_until = secs32(preferred_until);
                 slot.valid_until = secs32(valid_until);
                 slot.prefix_len = prefix_len;
+                shard.note_end(local, secs32(valid_until));
                 return Ok(if was_live {
                     Committed::Extended
                 } else {
@@ -405,6 +409,7 @@ impl Bindings {
                 q.valid_until = secs32(until);
                 q.preferred_until = 0;
                 let q = *q;
+                shard.note_end(local, q.valid_until);
                 self.count(&q, 1);
             }
         }
@@ -413,14 +418,26 @@ impl Bindings {
 
     /// Remove every binding (and quarantine entry) whose valid lifetime ended
     /// at or before `now`; append an Expire record for each to `out`.
+    /// Also starts each shard's expiry window (now .. now + [`EXPIRY_WINDOW`]),
+    /// which [`Bindings::ended_by`] reads.
     pub fn sweep(&self, now: Timestamp, out: &mut Vec<LeaseRecord>) {
+        let until = now.0 + EXPIRY_WINDOW;
+        let mut soon = Vec::new();
         for s in 0..SHARDS {
             let expired: Vec<u32> = {
-                let shard = lock(&self.addr_shards[s]);
-                shard
-                    .occupied()
-                    .filter(|id| u64::from(shard.slot(*id).valid_until) <= now.0)
-                    .collect()
+                let mut shard = lock(&self.addr_shards[s]);
+                soon.clear();
+                let mut expired = Vec::new();
+                for id in shard.occupied() {
+                    let end = u64::from(shard.slot(id).valid_until);
+                    if end <= now.0 {
+                        expired.push(id);
+                    } else if end <= until {
+                        soon.push(id);
+                    }
+                }
+                shard.set_window(until, &soon);
+                expired
             };
             for local in expired {
                 self.remove_if(s, local, |slot| u64::from(slot.valid_until) <= now.0, out);
@@ -535,6 +552,30 @@ impl Bindings {
         }
     }
 
+    /// What has ended by `now` but is still held until the next sweep: per
+    /// pool (bindings and quarantine entries, indexed like [`Binding::pool`]),
+    /// and (address bindings, prefix bindings). Subtract it from
+    /// [`Bindings::pool_used`] and [`Bindings::counts`] for what is in use at
+    /// `now`. Reads each shard's expiry window; scans a shard only when `now`
+    /// is outside it (no sweep for a minute, or none yet).
+    pub fn ended_by(&self, now: Timestamp) -> (Vec<u64>, u64, u64) {
+        let mut per_pool = vec![0u64; self.pool_used.len()];
+        let (mut na, mut pd) = (0, 0);
+        for shard in self.addr_shards.iter() {
+            lock(shard).ended_by(now.0, |slot| {
+                if let Some(c) = per_pool.get_mut(usize::from(slot.pool)) {
+                    *c += 1;
+                }
+                match slot.state {
+                    STATE_NA => na += 1,
+                    STATE_PD => pd += 1,
+                    _ => {}
+                }
+            });
+        }
+        (per_pool, na, pd)
+    }
+
     /// Bindings plus quarantine entries in pool `pool`.
     pub fn pool_used(&self, pool: u16) -> u64 {
         self.pool_used
@@ -542,7 +583,8 @@ impl Bindings {
             .map_or(0, |c| c.load(Ordering::Relaxed))
     }
 
-    /// Address and prefix bindings held (including expired ones not yet swept).
+    /// Address and prefix bindings held (including expired ones not yet
+    /// swept; see [`Bindings::ended_by`]).
     pub fn counts(&self) -> (u64, u64) {
         (
             self.live_na.load(Ordering::Relaxed),

@@ -60,7 +60,8 @@ pub struct PoolUsage {
     pub kind: LeaseKind,
     /// How many can be handed out (reserved anycast addresses excluded).
     pub capacity: u128,
-    /// Bindings and quarantined addresses in it.
+    /// Bindings and quarantined addresses in it ([`Server::pool_usage`]
+    /// counts those not yet swept; [`Server::usage_at`] does not).
     pub used: u64,
 }
 
@@ -181,9 +182,27 @@ impl Server {
             .collect()
     }
 
-    /// (address bindings, prefix bindings) held.
+    /// (address bindings, prefix bindings) held, including those whose valid
+    /// lifetime has ended but that the sweep has not removed yet.
     pub fn lease_counts(&self) -> (u64, u64) {
         self.bindings.counts()
+    }
+
+    /// Pool use and (address, prefix) bindings in force at `now`: what
+    /// [`Server::pool_usage`] and [`Server::lease_counts`] say, less what has
+    /// ended by `now` and waits for the sweep. For `stats`, so that a pool
+    /// is not shown fuller than it is for up to a sweep interval.
+    pub fn usage_at(&self, now: Timestamp) -> (Vec<PoolUsage>, (u64, u64)) {
+        let (ended, na, pd) = self.bindings.ended_by(now);
+        let mut pools = self.pool_usage();
+        for (p, e) in pools.iter_mut().zip(&ended) {
+            p.used = p.used.saturating_sub(*e);
+        }
+        let (held_na, held_pd) = self.bindings.counts();
+        (
+            pools,
+            (held_na.saturating_sub(na), held_pd.saturating_sub(pd)),
+        )
     }
 
     fn subnet_by_ifindex(&self, ifindex: u32) -> Option<usize> {

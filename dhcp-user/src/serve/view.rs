@@ -9,7 +9,7 @@ use crate::control::{
     JournalStats, LeaseCounts, LeaseEntry, LeaseFilter, LeaseList, PoolStats, ServerView,
     StatsSnapshot,
 };
-use crate::core::{LeaseKind, LeaseOp};
+use crate::core::{LeaseKind, LeaseOp, Timestamp};
 use crate::stats::{CounterTotals, WorkerCounters};
 use crate::store::JournalHandle;
 
@@ -34,7 +34,9 @@ impl ServerView for ServeView {
     fn stats(&self) -> StatsSnapshot {
         let totals = CounterTotals::sum(self.counters.iter().map(|c| c.as_ref()));
         let server = self.handler.current();
-        let (addresses, prefixes) = server.lease_counts();
+        // Against the clock: bindings that have ended but wait for the next
+        // sweep (up to 10 s) are not in use.
+        let (pools, (addresses, prefixes)) = server.usage_at(Timestamp(super::unix_now()));
         let j = self.journal.stats();
         let xdp = self.dataplane.xdp().unwrap_or_default();
         StatsSnapshot {
@@ -50,8 +52,7 @@ impl ServerView for ServeView {
                 addresses,
                 prefixes,
             },
-            pools: server
-                .pool_usage()
+            pools: pools
                 .into_iter()
                 .map(|p| PoolStats {
                     pool: p.pool,
@@ -71,8 +72,10 @@ impl ServerView for ServeView {
 
     fn leases(&self, filter: &LeaseFilter) -> LeaseList {
         let mut list = LeaseList::default();
+        let now = super::unix_now();
         self.handler.current().for_each_binding(|rec| {
-            if !filter.matches(rec.duid(), rec.addr, rec.prefix_len) {
+            // Ended (lease or quarantine) but not swept yet: no longer held.
+            if rec.valid_until <= now || !filter.matches(rec.duid(), rec.addr, rec.prefix_len) {
                 return;
             }
             list.total += 1;

@@ -71,7 +71,20 @@ pub struct AddrShard {
     pub by_addr: IdTable,
     /// DUIDs longer than [`INLINE_DUID`], by local slot index.
     long_duids: HashMap<u32, Box<[u8]>>,
+    /// The expiry window: slots whose valid lifetime ends at or before
+    /// `soon_until` (Unix seconds; 0 = no window yet) are listed in `soon`,
+    /// so "what has expired by now" needs no scan of the whole shard. The
+    /// sweep rebuilds it; every later change of a slot's end adds to it.
+    soon: Vec<u32>,
+    soon_until: u64,
+    /// A change could not be listed without growing `soon` (no allocation
+    /// on the packet path): count by scanning until the next sweep.
+    soon_overflow: bool,
 }
+
+/// Slack left in the expiry list after a sweep, for slots whose end changes
+/// to within the window before the next one (only lifetimes under a minute).
+const SOON_SPARE: usize = 64;
 
 impl AddrShard {
     pub fn slot(&self, id: u32) -> &Slot {
@@ -127,7 +140,57 @@ impl AddrShard {
         self.set_duid(id, &mut slot, duid);
         *self.slot_mut(id) = slot;
         self.by_addr.insert(hash, id);
+        self.note_end(id, slot.valid_until);
         id
+    }
+
+    /// Slot `id` now ends at `valid_until`: list it if that is inside the
+    /// expiry window. Never allocates (see `soon_overflow`).
+    #[inline]
+    pub fn note_end(&mut self, id: u32, valid_until: u32) {
+        if u64::from(valid_until) <= self.soon_until {
+            if self.soon.len() < self.soon.capacity() {
+                self.soon.push(id);
+            } else {
+                self.soon_overflow = true;
+            }
+        }
+    }
+
+    /// Start a new expiry window ending at `until`, listing `ids` (the
+    /// occupied slots ending in it). Called by the sweep, off the packet path.
+    pub fn set_window(&mut self, until: u64, ids: &[u32]) {
+        self.soon.clear();
+        self.soon.reserve(ids.len() + SOON_SPARE);
+        self.soon.extend_from_slice(ids);
+        self.soon_until = until;
+        self.soon_overflow = false;
+    }
+
+    /// Call `f` with every occupied slot whose valid lifetime has ended at
+    /// `now`: from the expiry list when `now` is inside the window, else by
+    /// scanning the shard.
+    pub fn ended_by(&self, now: u64, mut f: impl FnMut(&Slot)) {
+        let ended = |s: &Slot| s.state != STATE_FREE && u64::from(s.valid_until) <= now;
+        if self.soon_until == 0 || now > self.soon_until || self.soon_overflow {
+            for id in self.occupied() {
+                let s = self.slot(id);
+                if ended(s) {
+                    f(s);
+                }
+            }
+            return;
+        }
+        // A slot may be listed twice (changed twice, or freed and reused).
+        let mut ids = self.soon.clone();
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            let s = self.slot(id);
+            if ended(s) {
+                f(s);
+            }
+        }
     }
 
     /// Store `duid` for slot `id` (inline or spilled).

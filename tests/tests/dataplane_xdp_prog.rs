@@ -11,7 +11,9 @@ use dataplane_common::*;
 use dhcp6d::dataplane::afxdp::XskIo;
 use dhcp6d::dataplane::frame::build_udp6_frame;
 use dhcp6d::dataplane::netif::NetIf;
+use dhcp6d::dataplane::testing::XdpLogLines;
 use dhcp6d::dataplane::xdp::{LoadedXdp, XdpTotals};
+use dhcp6d::dataplane::xdp_log::{self, XdpLogReader};
 
 const XDP_PASS: u32 = 2;
 const XDP_REDIRECT: u32 = 4;
@@ -117,6 +119,35 @@ fn with_ext_headers(mut f: Vec<u8>, ext: &[(u8, usize)]) -> Vec<u8> {
 
 fn loaded() -> LoadedXdp {
     LoadedXdp::load().expect("load the embedded XDP program (built by dhcp-user/build.rs)")
+}
+
+#[test]
+fn no_socket_debug_log_reaches_user_space_only_when_enabled() {
+    // Debug on: the rare-path record (a DHCPv6 frame for a queue with no
+    // socket) comes through aya-log's reader, with the queue id.
+    let lines = XdpLogLines::default();
+    let mut prog =
+        LoadedXdp::load_with_log(xdp_log::LEVEL_DEBUG, lines.clone()).expect("load with debug log");
+    let (action, _) = run(&mut prog, &dhcp_frame(&[], 547, 40));
+    assert_eq!(action, XDP_PASS);
+    eventually("the XDP log record", || {
+        lines.lines().iter().any(|l| {
+            l.starts_with("DEBUG") && l.contains("no socket bound") && l.contains("queue 0")
+        })
+    });
+    // Off (the default without debug tracing): the program writes nothing,
+    // so a reader started on it later finds an empty ring.
+    let mut quiet = LoadedXdp::load_with_log(xdp_log::LEVEL_OFF, XdpLogLines::default())
+        .expect("load with log off");
+    for _ in 0..100 {
+        run(&mut quiet, &dhcp_frame(&[], 547, 40));
+    }
+    let id = quiet.program_id();
+    let late = XdpLogLines::default();
+    let reader = XdpLogReader::start(id, late.clone()).expect("reader on the quiet program");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    drop(reader);
+    assert_eq!(late.lines(), Vec::<String>::new(), "log off: no records");
 }
 
 #[test]

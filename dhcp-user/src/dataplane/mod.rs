@@ -42,6 +42,7 @@ pub mod supervise;
 pub mod testing;
 pub mod worker;
 pub mod xdp;
+pub mod xdp_log;
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -82,6 +82,32 @@ impl Handler for PanicOnMarker {
     }
 }
 
+/// Collects the XDP program's log records as text (a sink for
+/// [`crate::dataplane::xdp::LoadedXdp::load_with_log`] in tests).
+#[derive(Debug, Default, Clone)]
+pub struct XdpLogLines(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl XdpLogLines {
+    /// The records so far, as `LEVEL message`.
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
+impl log::Log for XdpLogLines {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, r: &log::Record<'_>) {
+        if let Ok(mut l) = self.0.lock() {
+            l.push(format!("{} {}", r.level(), r.args()));
+        }
+    }
+
+    fn flush(&self) {}
+}
+
 /// A journal whose records become durable only when the test says so
 /// (or immediately, with [`ManualDurability::immediate`]).
 #[derive(Debug, Default)]

@@ -12,9 +12,10 @@ use std::sync::{Arc, Mutex};
 
 use aya::maps::{MapData, PerCpuArray, XskMap};
 use aya::programs::{Xdp, XdpMode};
-use aya::Ebpf;
+use aya::{Ebpf, EbpfLoader};
 use dhcp_common::counters::{CounterValue, XdpCounter};
 
+use super::xdp_log::{self, XdpLogReader};
 use super::DataplaneError;
 
 /// The compiled program, built by `build.rs` (empty with `DHCP6D_SKIP_EBPF=1`).
@@ -85,16 +86,32 @@ impl XskSlots {
 pub struct LoadedXdp {
     ebpf: Ebpf,
     xsks: XskSlots,
+    /// Drains the program's debug log, when debug logging was on at load.
+    _log: Option<XdpLogReader>,
 }
 
 impl LoadedXdp {
-    /// Load the embedded program into the kernel.
+    /// Load the embedded program into the kernel; its debug log is on (and
+    /// forwarded to `tracing`) when `tracing` enables debug for
+    /// [`xdp_log::TARGET`].
     pub fn load() -> Result<LoadedXdp, DataplaneError> {
+        Self::load_with_log(xdp_log::level_from_tracing(), xdp_log::ToTracing)
+    }
+
+    /// Load with the program's log level set to `level` (aya-log numbers,
+    /// [`xdp_log::LEVEL_OFF`] for none) and its records sent to `sink`.
+    pub fn load_with_log<L: log::Log + Send + 'static>(
+        level: u8,
+        sink: L,
+    ) -> Result<LoadedXdp, DataplaneError> {
         let xdp_err = |msg: String| DataplaneError::Xdp {
             iface: String::new(),
             msg,
         };
-        let mut ebpf = Ebpf::load(object()?).map_err(|e| xdp_err(format!("load object: {e}")))?;
+        let mut ebpf = EbpfLoader::new()
+            .override_global(xdp_log::LEVEL_GLOBAL, &level, true)
+            .load(object()?)
+            .map_err(|e| xdp_err(format!("load object: {e}")))?;
         let prog: &mut Xdp = ebpf
             .program_mut(PROGRAM_NAME)
             .ok_or_else(|| xdp_err(format!("no program {PROGRAM_NAME} in the object")))?
@@ -102,18 +119,33 @@ impl LoadedXdp {
             .map_err(|e| xdp_err(format!("{e}")))?;
         prog.load()
             .map_err(|e| xdp_err(format!("verifier/load: {e}")))?;
+        let program_id = prog
+            .info()
+            .map_err(|e| xdp_err(format!("program info: {e}")))?
+            .id();
         // Owned out of the Ebpf so workers can hold it; the loaded program
         // keeps referring to the same kernel map.
         let map = ebpf
             .take_map("XSKS")
             .ok_or_else(|| xdp_err("no XSKS map".into()))?;
         let map = XskMap::try_from(map).map_err(|e| xdp_err(format!("XSKS: {e}")))?;
+        let log = if level == xdp_log::LEVEL_OFF {
+            None
+        } else {
+            Some(XdpLogReader::start(program_id, sink).map_err(xdp_err)?)
+        };
         Ok(LoadedXdp {
             ebpf,
             xsks: XskSlots {
                 map: Arc::new(Mutex::new(map)),
             },
+            _log: log,
         })
+    }
+
+    /// The kernel's id of the loaded program.
+    pub fn program_id(&mut self) -> u32 {
+        self.program().info().map(|i| i.id()).unwrap_or(0)
     }
 
     /// The XskMap, for workers that (re)bind their sockets.

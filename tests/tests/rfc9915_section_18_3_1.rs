@@ -108,7 +108,9 @@ fn ia_ta_is_ignored_and_never_sent() {
 #[test]
 fn requested_options_only_when_asked() {
     // §18.3: the server includes options "identified in the Option Request option that the
-    // server has been configured to return"; §21.24: SOL_MAX_RT MUST be included when requested.
+    // server has been configured to return"; §21.24: "The DHCP server MAY include the
+    // SOL_MAX_RT option in any response it sends to a client that has included the
+    // SOL_MAX_RT option code in an Option Request option" (we always do).
     let s = server(BASE);
     let plain = direct(&s, &solicit(5), T0);
     let m = plain.message();

@@ -29,6 +29,10 @@ pub const RESTART_BACKOFF_MIN: Duration = Duration::from_millis(100);
 pub const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// A worker that ran this long before dying starts its back-off afresh.
 const HEALTHY_RUN: Duration = Duration::from_secs(30);
+/// Attempts of the first start before its error is reported: a queue whose
+/// previous socket (a restarted server's, say) is still being released by
+/// the kernel refuses the bind (EBUSY) for a moment.
+const FIRST_START_ATTEMPTS: u32 = 5;
 
 /// Everything one queue's worker thread owns.
 pub(super) struct QueueWorker<H, D> {
@@ -59,11 +63,12 @@ impl Drop for SlotGuard<'_> {
 
 impl<H: Handler, D: Durability> QueueWorker<H, D> {
     /// The worker thread's body, until stop. `ready` receives the first
-    /// start's outcome; a first start that fails is reported there and not
-    /// retried (the operator sees the error at once).
+    /// start's outcome; a first start is tried a few times over about a
+    /// second, then its error is reported there (the server does not start).
     pub fn run(mut self, ready: SyncSender<Result<(), DataplaneError>>) {
         let mut ready = Some(ready);
         let mut backoff = self.backoff_min;
+        let mut first_attempts = 0;
         loop {
             let started = Instant::now();
             let mut serving = false;
@@ -82,9 +87,19 @@ impl<H: Handler, D: Durability> QueueWorker<H, D> {
                     msg: format!("worker panicked: {}", panic_message(&*panic)),
                 },
             };
-            if let Some(ready) = ready.take() {
-                let _ = ready.send(Err(cause));
-                return;
+            if ready.is_some() {
+                first_attempts += 1;
+                if first_attempts >= FIRST_START_ATTEMPTS {
+                    if let Some(ready) = ready.take() {
+                        let _ = ready.send(Err(cause));
+                    }
+                    return;
+                }
+                tracing::debug!(iface = %self.netif.name, queue = self.queue, "AF_XDP start: {cause}; retrying");
+                if !self.sleep_unless_stopped(RESTART_BACKOFF_MIN * first_attempts) {
+                    return;
+                }
+                continue;
             }
             // Normally already empty (the guard); a failed bind may not be.
             self.slots.clear(self.queue);

@@ -172,3 +172,59 @@ pub fn generate(lab: &Lab, dur: Duration, responder: &str, cpu: Option<usize>) -
         m
     })
 }
+
+/// Open loop at a fixed, moderate `rate` (requests/s, evenly spaced) for
+/// `dur`: what the responder's CPU costs per request when it is not busy,
+/// which is where spinning instead of sleeping shows.
+pub fn paced(lab: &Lab, rate: u32, dur: Duration, responder: &str, cpu: Option<usize>) -> Measured {
+    lab.client.run(|| {
+        if let Some(cpu) = cpu {
+            crate::pin(cpu);
+        }
+        let sock = UdpSocket::bind(format!("[{CLIENT_GLOBAL}]:547")).expect("bind generator");
+        sock.connect(format!("[{SERVER_GLOBAL}]:547")).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        let mut buf = [0u8; 2048];
+        let warm = Instant::now();
+        loop {
+            sock.send(&PAYLOAD).unwrap();
+            if sock.recv(&mut buf).is_ok() {
+                break;
+            }
+            assert!(
+                warm.elapsed() < Duration::from_secs(5),
+                "no reply during warm-up"
+            );
+        }
+        while sock.recv(&mut buf).is_ok() {}
+        sock.set_nonblocking(true).unwrap();
+        let gap = Duration::from_secs(1) / rate;
+        let mut replies = 0u64;
+        let resp0 = threads_cpu_ns(responder);
+        let start = Instant::now();
+        let mut next = start;
+        while start.elapsed() < dur {
+            let now = Instant::now();
+            if now >= next {
+                let _ = sock.send(&PAYLOAD);
+                next += gap;
+            } else {
+                std::thread::sleep(next - now);
+            }
+            while let Ok(n) = sock.recv(&mut buf) {
+                if n > 0 && buf[0] == 2 {
+                    replies += 1;
+                }
+            }
+        }
+        let wall = start.elapsed();
+        let resp1 = threads_cpu_ns(responder);
+        Measured {
+            rate: replies as f64 / wall.as_secs_f64(),
+            generator_cpu: 0.0,
+            responder_cpu: resp1.saturating_sub(resp0) as f64 / wall.as_nanos() as f64,
+            machine_busy: 0.0,
+        }
+    })
+}

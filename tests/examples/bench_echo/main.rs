@@ -32,8 +32,10 @@ use dhcp6d::config::IoMode;
 use dhcp6d::dataplane::idle::SPIN_BUDGET;
 use dhcp6d::dataplane::testing::{EchoHandler, ManualDurability};
 use dhcp6d::dataplane::{start, DataplaneConfig};
-use load::{generate, Measured, PAYLOAD, WINDOW};
+use load::{generate, paced, Measured, PAYLOAD, WINDOW};
 
+/// The moderate rate at which the CPU per request is measured.
+const PACED_RATE: u32 = 10_000;
 /// Rounds of the three modes; the best rate of each counts.
 const ROUNDS: u32 = 3;
 /// The responder's CPU (where `dhcp6d serve` pins queue 0's worker).
@@ -63,12 +65,14 @@ fn main() {
 
     // Interleaved rounds, best of each: the machine is shared, and a
     // background burst should not decide the ratio.
-    let (mut raw, mut xdp, mut sock) = (Measured::NONE, Measured::NONE, Measured::NONE);
+    let mut rounds: [Vec<Measured>; 3] = Default::default();
     for _ in 0..ROUNDS {
-        raw = raw.best(measure_raw(&lab, dur, spin, gen_cpu));
-        xdp = xdp.best(measure_dhcp6d(&lab, IoMode::Xdp, dur, spin, gen_cpu));
-        sock = sock.best(measure_dhcp6d(&lab, IoMode::Socket, dur, spin, gen_cpu));
+        rounds[0].push(measure_raw(&lab, dur, spin, gen_cpu));
+        rounds[1].push(measure_dhcp6d(&lab, IoMode::Xdp, dur, spin, gen_cpu));
+        rounds[2].push(measure_dhcp6d(&lab, IoMode::Socket, dur, spin, gen_cpu));
     }
+    let best = |ms: &[Measured]| ms.iter().fold(Measured::NONE, |b, m| b.best(*m));
+    let (raw, xdp, sock) = (best(&rounds[0]), best(&rounds[1]), best(&rounds[2]));
     println!(
         "bench echo: best of {ROUNDS} interleaved rounds of {secs} s per mode, {WINDOW} requests in flight, \
          {}-byte DHCPv6 payload, one veth pair; responder on CPU {RESPONDER_CPU}, generator on CPU {}; \
@@ -81,11 +85,12 @@ fn main() {
         "  {:<28}{:>12}{:>12}{:>16}{:>16}{:>14}",
         "mode", "replies/s", "x ceiling", "generator CPU", "responder CPU", "machine busy"
     );
-    for (name, m) in [
-        ("raw AF_XDP echo (ceiling)", raw),
-        ("dhcp6d AF_XDP data path", xdp),
-        ("dhcp6d socket mode", sock),
-    ] {
+    let names = [
+        "raw AF_XDP echo (ceiling)",
+        "dhcp6d AF_XDP data path",
+        "dhcp6d socket mode",
+    ];
+    for (name, m) in names.iter().zip([raw, xdp, sock]) {
         println!(
             "  {name:<28}{:>12.0}{:>12.2}{:>15.0}%{:>15.0}%{:>13.0}%",
             m.rate,
@@ -95,7 +100,34 @@ fn main() {
             m.machine_busy * 100.0
         );
     }
+    // Every round, so a background burst that decided a best is visible.
+    for (name, ms) in names.iter().zip(&rounds) {
+        let all: Vec<String> = ms
+            .iter()
+            .map(|m| format!("{:.0}k", m.rate / 1000.0))
+            .collect();
+        println!("  rounds, {name}: {}", all.join(" "));
+    }
     println!("  dhcp6d AF_XDP / socket mode {:.2}", xdp.rate / sock.rate);
+    // The price of spinning: responder CPU per request at a moderate,
+    // evenly spaced rate (one round, after the closed-loop rounds).
+    let slow = |m: Measured| m.responder_cpu * 1e6 / m.rate.max(1.0);
+    let p_raw = measure_raw_with(&lab, spin, |l| {
+        paced(l, PACED_RATE, dur, "raw-echo", gen_cpu)
+    });
+    let p_xdp = measure_dhcp6d_with(&lab, IoMode::Xdp, spin, |l| {
+        paced(l, PACED_RATE, dur, "dhcp6d-", gen_cpu)
+    });
+    let p_sock = measure_dhcp6d_with(&lab, IoMode::Socket, spin, |l| {
+        paced(l, PACED_RATE, dur, "dhcp6d-", gen_cpu)
+    });
+    println!(
+        "  at {PACED_RATE} requests/s, evenly spaced: responder CPU per request: raw {:.1} us, \
+         dhcp6d AF_XDP {:.1} us, socket mode {:.1} us",
+        slow(p_raw),
+        slow(p_xdp),
+        slow(p_sock)
+    );
     println!("  (CPU shares are of one CPU; machine busy is of all {ncpu} CPUs, other processes included)");
     let bound = [raw, xdp]
         .iter()
@@ -126,6 +158,10 @@ fn main() {
 }
 
 fn measure_raw(lab: &Lab, dur: Duration, spin: Duration, gen_cpu: Option<usize>) -> Measured {
+    measure_raw_with(lab, spin, |lab| generate(lab, dur, "raw-echo", gen_cpu))
+}
+
+fn measure_raw_with(lab: &Lab, spin: Duration, load: impl FnOnce(&Lab) -> Measured) -> Measured {
     let stop = Arc::new(AtomicBool::new(false));
     let s2 = stop.clone();
     let path = format!("/run/netns/{}", lab.server.name);
@@ -137,7 +173,7 @@ fn measure_raw(lab: &Lab, dur: Duration, spin: Duration, gen_cpu: Option<usize>)
             raw::echo(&s2, spin);
         })
         .expect("spawn raw echo");
-    let m = generate(lab, dur, "raw-echo", gen_cpu);
+    let m = load(lab);
     stop.store(true, Ordering::Relaxed);
     echo.join().expect("raw echo thread");
     m
@@ -149,6 +185,15 @@ fn measure_dhcp6d(
     dur: Duration,
     spin: Duration,
     gen_cpu: Option<usize>,
+) -> Measured {
+    measure_dhcp6d_with(lab, io, spin, |lab| generate(lab, dur, "dhcp6d-", gen_cpu))
+}
+
+fn measure_dhcp6d_with(
+    lab: &Lab,
+    io: IoMode,
+    spin: Duration,
+    load: impl FnOnce(&Lab) -> Measured,
 ) -> Measured {
     let dp = lab.server.run(|| {
         let mut cfg = DataplaneConfig::new(vec![SERVER_IF.into()], io);
@@ -166,7 +211,7 @@ fn measure_dhcp6d(
         // The socket worker is not pinned by dhcp6d; place it like the others.
         pin_threads("dhcp6d-sock", RESPONDER_CPU);
     }
-    let m = generate(lab, dur, "dhcp6d-", gen_cpu);
+    let m = load(lab);
     dp.stop();
     m
 }

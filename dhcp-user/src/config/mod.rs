@@ -24,14 +24,18 @@ use serde::Deserialize;
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// `[server]`: interfaces, I/O backend, identity and local paths (required).
     pub server: ServerSection,
+    /// `[redundancy]`: the RFC 6853 deployment model and the allocation key [standalone, no key].
     #[serde(default)]
     pub redundancy: Redundancy,
+    /// `[lifetimes]`: T1, T2, preferred and valid lifetimes for every subnet, in seconds.
     #[serde(default)]
     pub lifetimes: Lifetimes,
     /// Extension: `[options]`, values of the timer options sent on request.
     #[serde(default)]
     pub options: OptionValues,
+    /// The `[[subnet]]` tables, in file order; the index is the `subnet[N]` of error messages.
     #[serde(default, rename = "subnet")]
     pub subnets: Vec<SubnetConfig>,
 }
@@ -51,18 +55,29 @@ pub enum IoMode {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSection {
+    /// Interfaces where clients or relays reach us (at least one, no duplicates,
+    /// names shorter than `IFNAMSIZ`); a change needs a restart.
     pub interfaces: Vec<String>,
+    /// Packet I/O backend [`IoMode::Xdp`]; a change needs a restart.
     #[serde(default)]
     pub io: IoMode,
     /// Hex DUID; generated once and kept in `state_dir` when absent.
     #[serde(default)]
     pub duid: Option<HexBytes>,
+    /// Value of the Preference option (RFC 9915 §21.8) sent in every Advertise,
+    /// 0..=255 [0]. 255 makes a client request at once (§18.2.1); RFC 6853 §6
+    /// gives each redundant server a different value.
     #[serde(default)]
     pub preference: u8,
+    /// Answer a Solicit that carries Rapid Commit with a committed Reply
+    /// (RFC 9915 §18.3.1, §21.14) instead of an Advertise [false].
     #[serde(default)]
     pub rapid_commit: bool,
+    /// Directory of the lease journal, snapshots and generated DUID
+    /// [`/var/lib/dhcp6d`]; locked by one server at a time.
     #[serde(default = "default_state_dir")]
     pub state_dir: PathBuf,
+    /// Path of the Unix control socket (mode 0600) [`DEFAULT_CONTROL_SOCKET`].
     #[serde(default = "default_control_socket")]
     pub control_socket: PathBuf,
     /// Extension: Prometheus text endpoint (`127.0.0.1:9547`); off when absent.
@@ -81,10 +96,16 @@ pub struct ServerSection {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
+    /// Only errors.
     Error,
+    /// Errors and warnings.
     Warn,
+    /// One line per start, stop, attach, reload, refusal and error; never one
+    /// per packet (the default).
     Info,
+    /// Adds housekeeping detail (expiry sweeps) and the XDP program's debug log.
     Debug,
+    /// Everything, from dhcp6d and the libraries it uses; very verbose.
     Trace,
 }
 
@@ -132,10 +153,16 @@ fn default_control_socket() -> PathBuf {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Model {
+    /// One server, no redundancy partner (the default).
     #[default]
     Standalone,
+    /// RFC 6853 §6.1: each server serves a disjoint pool cut from the same prefix.
     SplitPrefix,
+    /// RFC 6853 §6.2: each server serves its own prefix; the link carries all of them
+    /// (see `SubnetConfig::link_prefixes`).
     UniquePrefix,
+    /// RFC 6853 §6.3: every server serves the same pool and must offer the same
+    /// address to a client, so `redundancy.allocation_key` is required (§7).
     IdenticalPrefix,
 }
 
@@ -191,6 +218,8 @@ impl IoMode {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Redundancy {
+    /// Which RFC 6853 model this server takes part in [`Model::Standalone`]; checked
+    /// by validation and shown in stats, it does not change how packets are answered.
     #[serde(default)]
     pub model: Model,
     /// 16-byte SipHash key of the allocation function.
@@ -202,12 +231,20 @@ pub struct Redundancy {
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Lifetimes {
+    /// Preferred lifetime of an address or delegated prefix (RFC 9915 §21.6,
+    /// §21.22), seconds [3000]; at most `valid`.
     #[serde(default = "default_preferred")]
     pub preferred: u32,
+    /// Valid lifetime of an address or delegated prefix (RFC 9915 §21.6, §21.22),
+    /// seconds, greater than 0 [4000].
     #[serde(default = "default_valid")]
     pub valid: u32,
+    /// T1 of IA_NA and IA_PD (RFC 9915 §21.4, §21.21): when the client starts to
+    /// Renew, seconds [1000]; at most `t2`.
     #[serde(default = "default_t1")]
     pub t1: u32,
+    /// T2 of IA_NA and IA_PD (RFC 9915 §21.4, §21.21): when the client starts to
+    /// Rebind, seconds [2000]; at most `preferred`.
     #[serde(default = "default_t2")]
     pub t2: u32,
 }
@@ -285,15 +322,25 @@ impl Default for OptionValues {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubnetConfig {
+    /// The on-link prefix (no host bits); a relayed client whose innermost relay
+    /// link-address falls in it belongs to this subnet.
     pub prefix: Ipv6Net,
+    /// The interface where this subnet's clients reach us directly, without a relay;
+    /// must be listed in `server.interfaces` and used by one subnet only [none: relayed only].
     #[serde(default)]
     pub interface: Option<String>,
+    /// IA_NA address pools inside `prefix`; disjoint from every other pool [none].
     #[serde(default)]
     pub pools: Vec<PoolRange>,
+    /// IA_PD pools of delegated prefixes; disjoint from every other pool [none].
     #[serde(default)]
     pub pd_pools: Vec<PdPoolConfig>,
+    /// Recursive DNS servers, sent in the DNS Recursive Name Server option
+    /// (RFC 3646 §3) when the client requests it [none].
     #[serde(default)]
     pub dns_servers: Vec<Ipv6Addr>,
+    /// Domain search list, sent in the Domain Search List option (RFC 3646 §4)
+    /// when the client requests it; RFC 1035 names [none].
     #[serde(default)]
     pub domain_search: Vec<String>,
     /// Extension: other prefixes on this same link, served by other servers
@@ -302,20 +349,27 @@ pub struct SubnetConfig {
     /// never hand out addresses from them.
     #[serde(default)]
     pub link_prefixes: Vec<Ipv6Net>,
-    /// Per-subnet overrides of `[lifetimes]`.
+    /// Override of `lifetimes.preferred` for this subnet, seconds (this and
+    /// the next three override `[lifetimes]`; the merged set is checked again).
     #[serde(default)]
     pub preferred: Option<u32>,
+    /// Override of `lifetimes.valid` for this subnet, seconds.
     #[serde(default)]
     pub valid: Option<u32>,
+    /// Override of `lifetimes.t1` for this subnet, seconds.
     #[serde(default)]
     pub t1: Option<u32>,
+    /// Override of `lifetimes.t2` for this subnet, seconds.
     #[serde(default)]
     pub t2: Option<u32>,
-    /// Per-subnet overrides of `[options]`.
+    /// Override of `options.sol_max_rt` for this subnet, 60..=86400 seconds
+    /// (this and the next two override `[options]`).
     #[serde(default)]
     pub sol_max_rt: Option<u32>,
+    /// Override of `options.inf_max_rt` for this subnet, 60..=86400 seconds.
     #[serde(default)]
     pub inf_max_rt: Option<u32>,
+    /// Override of `options.information_refresh_time` for this subnet, at least 600 seconds.
     #[serde(default)]
     pub information_refresh_time: Option<u32>,
 }
@@ -347,7 +401,9 @@ impl SubnetConfig {
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct PdPoolConfig {
+    /// The pool (no host bits) that delegated prefixes are cut from.
     pub prefix: Ipv6Net,
+    /// Length of each delegated prefix, from the pool's own length up to 128.
     pub delegated_length: u8,
 }
 
@@ -368,7 +424,9 @@ impl PdPoolConfig {
 /// An address pool: `"2001:db8::/65"` or `"2001:db8::10-2001:db8::ff"`, inclusive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde_with::DeserializeFromStr)]
 pub struct PoolRange {
+    /// First address of the range (inclusive).
     pub first: Ipv6Addr,
+    /// Last address of the range (inclusive); never before `first`.
     pub last: Ipv6Addr,
 }
 
@@ -479,17 +537,27 @@ pub enum ConfigError {
     /// The file could not be read.
     #[error("{}: cannot read: {source}", file.display())]
     Read {
+        /// The file named on the command line.
         file: PathBuf,
+        /// The I/O error from reading it.
         source: std::io::Error,
     },
     /// The file is not valid TOML (the message carries line and column).
     #[error("{}: {message}", file.display())]
-    Syntax { file: PathBuf, message: String },
+    Syntax {
+        /// The file named on the command line.
+        file: PathBuf,
+        /// The TOML parser's message, with line and column.
+        message: String,
+    },
     /// A key is missing, unknown, has a bad value, or conflicts with another key.
     #[error("{}: {key}: {reason}", file.display())]
     Invalid {
+        /// The file named on the command line.
         file: PathBuf,
+        /// The key path, e.g. `subnet[0].pools[1]`.
         key: String,
+        /// What is wrong with the value, in words for the operator.
         reason: String,
     },
 }

@@ -58,17 +58,25 @@ impl AllocKey {
 /// `subnet_prefix/subnet_len` (needed for the anycast rules).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NaPool {
+    /// First address of the pool, as a big-endian integer (inclusive).
     pub first: u128,
+    /// Last address of the pool, as a big-endian integer (inclusive).
     pub last: u128,
+    /// Network address of the pool's subnet, whose anycast addresses are never handed out.
     pub subnet_prefix: u128,
+    /// Length of the pool's subnet prefix, 0..=128; above 64 the RFC 2526 §2
+    /// non-EUI-64 reserved addresses apply too.
     pub subnet_len: u8,
 }
 
 /// An IA_PD pool: `prefix/prefix_len` cut into slots of `/delegated_len`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PdPool {
+    /// Network address of the pool, as a big-endian integer (host bits zero).
     pub prefix: u128,
+    /// Length of the pool prefix, 0..=128.
     pub prefix_len: u8,
+    /// Length of each delegated prefix, `prefix_len..=128`.
     pub delegated_len: u8,
 }
 

@@ -40,20 +40,31 @@ pub const EXPIRY_WINDOW: u64 = 60;
 /// Who a binding belongs to: RFC 9915 identifies an IA by DUID, IAID and type.
 #[derive(Clone, Copy, Debug)]
 pub struct ClientKey<'a> {
+    /// The client's DUID (RFC 9915 §11), as sent in its Client Identifier option.
     pub duid: &'a [u8],
+    /// The IAID of the IA_NA or IA_PD (RFC 9915 §12).
     pub iaid: u32,
+    /// Whether the IA is an IA_NA or an IA_PD.
     pub kind: LeaseKind,
 }
 
 /// A copy of one binding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Binding {
+    /// Address binding (IA_NA) or delegated prefix (IA_PD).
     pub kind: LeaseKind,
+    /// The address, or the delegated prefix's first address.
     pub addr: Ipv6Addr,
+    /// 128 for an address, the delegated length for a prefix.
     pub prefix_len: u8,
+    /// The IAID of the IA the binding belongs to.
     pub iaid: u32,
+    /// Index into the server's pool list, or [`NO_POOL`] when no configured pool holds it.
     pub pool: u16,
+    /// Unix seconds when the preferred lifetime ends.
     pub preferred_until: u64,
+    /// Unix seconds when the valid lifetime ends; the binding is gone at that time
+    /// (for a declined address, the end of its quarantine).
     pub valid_until: u64,
     /// Quarantined after a Decline (no client owns it any more).
     pub declined: bool,

@@ -35,12 +35,15 @@ pub enum LeaseOp {
 /// One binding change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LeaseRecord {
+    /// What happened: commit, release, decline or expiry.
     pub op: LeaseOp,
+    /// Address binding (IA_NA) or delegated prefix (IA_PD).
     pub kind: LeaseKind,
     /// The address, or the delegated prefix's first address.
     pub addr: Ipv6Addr,
     /// 128 for an address, the delegated length for a prefix.
     pub prefix_len: u8,
+    /// The IAID of the IA the binding belongs to (RFC 9915 §12).
     pub iaid: u32,
     duid_len: u8,
     duid: [u8; MAX_DUID_LEN],

@@ -51,8 +51,12 @@ pub enum PoolKind {
 /// A pool with its subnet and its display name.
 #[derive(Clone, Debug)]
 pub struct Pool {
+    /// Address or prefix pool, with the parameters the allocator hashes.
     pub kind: PoolKind,
+    /// Index of the pool's subnet in the server's subnet list (= `subnet[N]` in the config).
     pub subnet: usize,
+    /// The `pool` key in stats: an NA pool as CIDR when it is one aligned
+    /// prefix, else `first-last`; a PD pool as `prefix/len/delegated_len`.
     pub name: String,
     /// Addresses or prefixes that can be handed out (reserved ones excluded).
     pub capacity: u128,
@@ -63,17 +67,22 @@ pub struct Pool {
 /// A subnet ready for the hot path.
 #[derive(Clone, Debug)]
 pub struct Subnet {
+    /// Network address of the subnet's on-link prefix, as a big-endian integer.
     pub prefix: u128,
+    /// Length of the on-link prefix, 0..=128.
     pub prefix_len: u8,
     /// Other prefixes on the same link (`link_prefixes`), as (network, length).
     pub link_prefixes: Box<[(u128, u8)]>,
     /// Interface index of directly attached clients, if any.
     pub ifindex: Option<u32>,
+    /// T1, T2, preferred and valid lifetimes for this subnet, in seconds
+    /// (`[lifetimes]` merged with the subnet's overrides).
     pub lifetimes: Lifetimes,
     /// SOL_MAX_RT, INF_MAX_RT and Information Refresh Time sent on request.
     pub options: OptionValues,
-    /// Indices into `Server::pools`: the IA_NA pools, then the IA_PD pools.
+    /// Indices into `Server::pools` of this subnet's IA_NA pools, in config order.
     pub na_pools: Vec<u16>,
+    /// Indices into `Server::pools` of this subnet's IA_PD pools, in config order.
     pub pd_pools: Vec<u16>,
     /// Whole DNS Recursive Name Server option (code, length, data), or empty.
     pub dns_option: Box<[u8]>,

@@ -10,17 +10,29 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum MsgKind {
+    /// Solicit (1): a client looks for servers (RFC 9915 §18.2.1).
     Solicit,
+    /// Advertise (2): a server's offer in answer to a Solicit (§18.3.1).
     Advertise,
+    /// Request (3): a client asks the chosen server for leases (§18.2.2).
     Request,
+    /// Confirm (4): a client checks its addresses are still on-link (§18.2.3).
     Confirm,
+    /// Renew (5): a client extends leases with the server that gave them (§18.2.4).
     Renew,
+    /// Rebind (6): a client extends leases with any server (§18.2.5).
     Rebind,
+    /// Reply (7): the server's answer to every client message but Solicit (§18.3).
     Reply,
+    /// Release (8): a client gives leases back (§18.2.7).
     Release,
+    /// Decline (9): a client found an address in use on the link (§18.2.8).
     Decline,
+    /// Information-request (11): configuration options only, no leases (§18.2.6).
     InformationRequest,
+    /// Relay-forward (12): a relay agent's wrapper around a client message (§19.1).
     RelayForw,
+    /// Relay-reply (13): the server's answer wrapped for the relay (§19.3).
     RelayRepl,
     /// Any other type (Reconfigure, Leasequery, …) that reached the server.
     Other,
@@ -47,23 +59,41 @@ pub enum DropReason {
 #[derive(Debug, Default)]
 #[repr(align(64))]
 pub struct WorkerCounters {
+    /// Solicit messages received (direct or inside Relay-forward).
     pub rx_solicit: AtomicU64,
+    /// Request messages received.
     pub rx_request: AtomicU64,
+    /// Confirm messages received.
     pub rx_confirm: AtomicU64,
+    /// Renew messages received.
     pub rx_renew: AtomicU64,
+    /// Rebind messages received.
     pub rx_rebind: AtomicU64,
+    /// Release messages received.
     pub rx_release: AtomicU64,
+    /// Decline messages received.
     pub rx_decline: AtomicU64,
+    /// Information-request messages received.
     pub rx_information_request: AtomicU64,
+    /// Relay-forward messages received (the client message inside is counted too).
     pub rx_relay_forw: AtomicU64,
+    /// Messages of a type a server does not handle.
     pub rx_other: AtomicU64,
+    /// Advertise messages sent directly to clients.
     pub tx_advertise: AtomicU64,
+    /// Reply messages sent directly to clients.
     pub tx_reply: AtomicU64,
+    /// Relay-reply messages sent (each wraps one Advertise or Reply, not counted apart).
     pub tx_relay_repl: AtomicU64,
+    /// Dropped as [`DropReason::Malformed`].
     pub dropped_malformed: AtomicU64,
+    /// Dropped as [`DropReason::NotForUs`].
     pub dropped_not_for_us: AtomicU64,
+    /// Dropped as [`DropReason::NoClientId`].
     pub dropped_no_client_id: AtomicU64,
+    /// Dropped as [`DropReason::RateLimited`].
     pub dropped_rate_limited: AtomicU64,
+    /// Dropped as [`DropReason::Other`].
     pub dropped_other: AtomicU64,
 }
 
@@ -117,14 +147,23 @@ impl WorkerCounters {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct RxTotals {
+    /// Solicit messages received, direct or relayed.
     pub solicit: u64,
+    /// Request messages received, direct or relayed.
     pub request: u64,
+    /// Confirm messages received, direct or relayed.
     pub confirm: u64,
+    /// Renew messages received, direct or relayed.
     pub renew: u64,
+    /// Rebind messages received, direct or relayed.
     pub rebind: u64,
+    /// Release messages received, direct or relayed.
     pub release: u64,
+    /// Decline messages received, direct or relayed.
     pub decline: u64,
+    /// Information-request messages received, direct or relayed.
     pub information_request: u64,
+    /// Relay-forward messages received; the client message inside is also counted by its type.
     pub relay_forw: u64,
     /// Extension: message types a server does not handle (Advertise, Reply, Reconfigure, …).
     pub other: u64,
@@ -134,8 +173,11 @@ pub struct RxTotals {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct TxTotals {
+    /// Advertise messages sent directly to clients (relayed ones count as `relay_repl`).
     pub advertise: u64,
+    /// Reply messages sent directly to clients (relayed ones count as `relay_repl`).
     pub reply: u64,
+    /// Relay-reply messages sent, each wrapping one Advertise or Reply.
     pub relay_repl: u64,
 }
 
@@ -143,18 +185,27 @@ pub struct TxTotals {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct DropTotals {
+    /// Bytes that do not decode as a valid frame or DHCPv6 message.
     pub malformed: u64,
+    /// Messages for another server, or lacking our Server ID where required (RFC 9915 §16).
     pub not_for_us: u64,
+    /// Messages that need a Client ID and lack one (RFC 9915 §16).
     pub no_client_id: u64,
+    /// Messages shed by a rate limit.
     pub rate_limited: u64,
+    /// Everything else discarded: wrong message type, no subnet for the link,
+    /// journal not writable, reply queue full, ….
     pub other: u64,
 }
 
 /// The sum of every worker's counters at one moment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CounterTotals {
+    /// Received messages by type.
     pub rx: RxTotals,
+    /// Sent messages by type.
     pub tx: TxTotals,
+    /// Dropped messages by reason.
     pub dropped: DropTotals,
 }
 

@@ -18,13 +18,17 @@ pub enum ClientError {
     /// No server listens there (or the socket file is missing).
     #[error("cannot connect to {}: {source} (is `dhcp6d serve` running with this control_socket?)", path.display())]
     Connect {
+        /// The control socket path that was tried.
         path: PathBuf,
+        /// The error from `connect` (e.g. `NotFound`, `ConnectionRefused`, `PermissionDenied`).
         source: std::io::Error,
     },
     /// The connection broke or timed out.
     #[error("control socket {}: {source}", path.display())]
     Io {
+        /// The control socket path in use.
         path: PathBuf,
+        /// The read or write error, `WouldBlock`/`TimedOut` after [`TIMEOUT`].
         source: std::io::Error,
     },
     /// The server answered `{"error": ...}`.

@@ -137,17 +137,29 @@ pub fn parse_duid(s: &str) -> Result<Vec<u8>, String> {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct StatsSnapshot {
+    /// Seconds since `serve` started.
     pub uptime_s: u64,
+    /// The I/O backend in use: `"xdp"` or `"socket"`.
     pub io: String,
+    /// The server's DUID (sent in every Server Identifier option), lowercase hex.
     pub server_duid: String,
+    /// The Preference option value sent in Advertise (RFC 9915 §21.8), as now configured.
     pub preference: u8,
+    /// The RFC 6853 model as now configured (`"standalone"`, `"split-prefix"`, …).
     pub model: String,
+    /// Messages received since start, by type.
     pub rx: RxTotals,
+    /// Messages sent since start, by type.
     pub tx: TxTotals,
+    /// Frames and messages that got no reply since start, by reason.
     pub dropped: DropTotals,
+    /// Bindings in force now.
     pub leases: LeaseCounts,
+    /// Utilisation of every configured pool, in config order.
     pub pools: Vec<PoolStats>,
+    /// The lease journal's write counters since start.
     pub journal: JournalStats,
+    /// The XDP program's counters since attach (all zero in socket mode).
     pub xdp: XdpStats,
 }
 
@@ -155,7 +167,9 @@ pub struct StatsSnapshot {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LeaseCounts {
+    /// Address bindings (IA_NA) in force, not counting quarantined declined addresses.
     pub addresses: u64,
+    /// Delegated prefixes (IA_PD) in force.
     pub prefixes: u64,
 }
 
@@ -177,8 +191,11 @@ pub struct PoolStats {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct JournalStats {
+    /// Lease records written to disk since start.
     pub records: u64,
+    /// Group commits since start, each one `fdatasync`; `records / fsyncs` is the batching factor.
     pub fsyncs: u64,
+    /// Journal bytes written since start.
     pub bytes: u64,
 }
 
@@ -186,8 +203,12 @@ pub struct JournalStats {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct XdpStats {
+    /// DHCPv6 frames to port 547 handed to a worker's AF_XDP socket.
     pub redirected: u64,
+    /// Frames given to the kernel stack: not DHCPv6 to the server, malformed, or no
+    /// worker socket bound on that RX queue.
     pub passed: u64,
+    /// Frames dropped by the program; always 0 (it passes what it cannot classify).
     pub dropped: u64,
 }
 
@@ -201,6 +222,7 @@ pub struct LeaseEntry {
     pub lease: String,
     /// Client DUID, hex.
     pub duid: String,
+    /// The IAID of the IA holding the binding (RFC 9915 §12).
     pub iaid: u32,
     /// Unix seconds when the preferred lifetime ends.
     pub preferred_until: u64,
@@ -214,6 +236,7 @@ pub struct LeaseEntry {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LeaseList {
+    /// Matching bindings, at most the request's `limit`.
     pub leases: Vec<LeaseEntry>,
     /// Matching bindings, including those beyond `limit`.
     pub total: u64,

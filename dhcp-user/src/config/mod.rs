@@ -5,8 +5,9 @@
 //!
 //! [`Config::load`] is the way in: it reads the file key by key so that every
 //! error names its key path (`subnet[0].pools[1]: ...`), then runs the
-//! cross-key checks of [`validate`]. The serde derives stay for callers that
-//! build a `Config` from a TOML string in tests; they skip the cross-key checks.
+//! cross-key checks of the private `validate` module. The serde derives stay
+//! for callers that build a `Config` from a TOML string in tests; they skip
+//! the cross-key checks.
 
 mod read;
 mod summary;
@@ -26,7 +27,8 @@ use serde::Deserialize;
 pub struct Config {
     /// `[server]`: interfaces, I/O backend, identity and local paths (required).
     pub server: ServerSection,
-    /// `[redundancy]`: the RFC 6853 deployment model and the allocation key [standalone, no key].
+    /// `[redundancy]`: the RFC 6853 deployment model and the allocation key
+    /// (default: standalone, no key).
     #[serde(default)]
     pub redundancy: Redundancy,
     /// `[lifetimes]`: T1, T2, preferred and valid lifetimes for every subnet, in seconds.
@@ -58,26 +60,26 @@ pub struct ServerSection {
     /// Interfaces where clients or relays reach us (at least one, no duplicates,
     /// names shorter than `IFNAMSIZ`); a change needs a restart.
     pub interfaces: Vec<String>,
-    /// Packet I/O backend [`IoMode::Xdp`]; a change needs a restart.
+    /// Packet I/O backend (default [`IoMode::Xdp`]); a change needs a restart.
     #[serde(default)]
     pub io: IoMode,
     /// Hex DUID; generated once and kept in `state_dir` when absent.
     #[serde(default)]
     pub duid: Option<HexBytes>,
     /// Value of the Preference option (RFC 9915 §21.8) sent in every Advertise,
-    /// 0..=255 [0]. 255 makes a client request at once (§18.2.1); RFC 6853 §6
-    /// gives each redundant server a different value.
+    /// 0..=255 (default 0). 255 makes a client request at once (§18.2.1);
+    /// RFC 6853 §6 gives each redundant server a different value.
     #[serde(default)]
     pub preference: u8,
     /// Answer a Solicit that carries Rapid Commit with a committed Reply
-    /// (RFC 9915 §18.3.1, §21.14) instead of an Advertise [false].
+    /// (RFC 9915 §18.3.1, §21.14) instead of an Advertise (default false).
     #[serde(default)]
     pub rapid_commit: bool,
     /// Directory of the lease journal, snapshots and generated DUID
-    /// [`/var/lib/dhcp6d`]; locked by one server at a time.
+    /// (default `/var/lib/dhcp6d`); locked by one server at a time.
     #[serde(default = "default_state_dir")]
     pub state_dir: PathBuf,
-    /// Path of the Unix control socket (mode 0600) [`DEFAULT_CONTROL_SOCKET`].
+    /// Path of the Unix control socket (mode 0600), default [`DEFAULT_CONTROL_SOCKET`].
     #[serde(default = "default_control_socket")]
     pub control_socket: PathBuf,
     /// Extension: Prometheus text endpoint (`127.0.0.1:9547`); off when absent.
@@ -218,8 +220,9 @@ impl IoMode {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Redundancy {
-    /// Which RFC 6853 model this server takes part in [`Model::Standalone`]; checked
-    /// by validation and shown in stats, it does not change how packets are answered.
+    /// Which RFC 6853 model this server takes part in (default
+    /// [`Model::Standalone`]); checked by validation and shown in stats, it
+    /// does not change how packets are answered.
     #[serde(default)]
     pub model: Model,
     /// 16-byte SipHash key of the allocation function.
@@ -232,19 +235,19 @@ pub struct Redundancy {
 #[serde(deny_unknown_fields)]
 pub struct Lifetimes {
     /// Preferred lifetime of an address or delegated prefix (RFC 9915 §21.6,
-    /// §21.22), seconds [3000]; at most `valid`.
+    /// §21.22), seconds (default 3000); at most `valid`.
     #[serde(default = "default_preferred")]
     pub preferred: u32,
     /// Valid lifetime of an address or delegated prefix (RFC 9915 §21.6, §21.22),
-    /// seconds, greater than 0 [4000].
+    /// seconds, greater than 0 (default 4000).
     #[serde(default = "default_valid")]
     pub valid: u32,
     /// T1 of IA_NA and IA_PD (RFC 9915 §21.4, §21.21): when the client starts to
-    /// Renew, seconds [1000]; at most `t2`.
+    /// Renew, seconds (default 1000); at most `t2`.
     #[serde(default = "default_t1")]
     pub t1: u32,
     /// T2 of IA_NA and IA_PD (RFC 9915 §21.4, §21.21): when the client starts to
-    /// Rebind, seconds [2000]; at most `preferred`.
+    /// Rebind, seconds (default 2000); at most `preferred`.
     #[serde(default = "default_t2")]
     pub t2: u32,
 }
@@ -325,22 +328,23 @@ pub struct SubnetConfig {
     /// The on-link prefix (no host bits); a relayed client whose innermost relay
     /// link-address falls in it belongs to this subnet.
     pub prefix: Ipv6Net,
-    /// The interface where this subnet's clients reach us directly, without a relay;
-    /// must be listed in `server.interfaces` and used by one subnet only [none: relayed only].
+    /// The interface where this subnet's clients reach us directly, without a
+    /// relay; must be listed in `server.interfaces` and used by one subnet only
+    /// (default none: relayed clients only).
     #[serde(default)]
     pub interface: Option<String>,
-    /// IA_NA address pools inside `prefix`; disjoint from every other pool [none].
+    /// IA_NA address pools inside `prefix`; disjoint from every other pool (default none).
     #[serde(default)]
     pub pools: Vec<PoolRange>,
-    /// IA_PD pools of delegated prefixes; disjoint from every other pool [none].
+    /// IA_PD pools of delegated prefixes; disjoint from every other pool (default none).
     #[serde(default)]
     pub pd_pools: Vec<PdPoolConfig>,
     /// Recursive DNS servers, sent in the DNS Recursive Name Server option
-    /// (RFC 3646 §3) when the client requests it [none].
+    /// (RFC 3646 §3) when the client requests it (default none).
     #[serde(default)]
     pub dns_servers: Vec<Ipv6Addr>,
     /// Domain search list, sent in the Domain Search List option (RFC 3646 §4)
-    /// when the client requests it; RFC 1035 names [none].
+    /// when the client requests it; RFC 1035 names (default none).
     #[serde(default)]
     pub domain_search: Vec<String>,
     /// Extension: other prefixes on this same link, served by other servers

@@ -2,7 +2,7 @@
 //!
 //! Two kinds of shard, each a `Mutex`:
 //! - address shards (chosen by a hash of the address) own the binding slots
-//!   ([`slab`]) and the by-address index;
+//!   (the private `slab` module) and the by-address index;
 //! - client shards (chosen by a hash of DUID, IAID and IA type) hold only an
 //!   index from that hash to the global slot id.
 //!

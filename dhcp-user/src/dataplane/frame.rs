@@ -24,13 +24,16 @@ pub struct RequestView {
     pub layout: DhcpFrame,
     /// Ethernet source (the client or relay's MAC, or the last router's).
     pub src_mac: [u8; 6],
-    /// IPv6 source and destination.
+    /// IPv6 source: the client's link-local address, or the relay agent's.
     pub src: Ipv6Addr,
+    /// IPv6 destination: a DHCP multicast group or one of our own addresses.
     pub dst: Ipv6Addr,
     /// UDP source port.
     pub src_port: u16,
-    /// Byte range of the DHCPv6 message inside the frame.
+    /// Start of the DHCPv6 message in the frame (just past the UDP header).
     pub payload_start: usize,
+    /// End of the DHCPv6 message (exclusive): the UDP length, not the frame length,
+    /// so Ethernet padding is left out.
     pub payload_end: usize,
 }
 

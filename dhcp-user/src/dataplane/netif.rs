@@ -9,8 +9,11 @@ use std::net::Ipv6Addr;
 /// One configured interface.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NetIf {
+    /// Interface name as configured in `server.interfaces`.
     pub name: String,
+    /// Kernel interface index (`if_nametoindex`).
     pub index: u32,
+    /// Ethernet address: the source MAC of the replies we send on this interface.
     pub mac: [u8; 6],
     /// Our fe80::/10 address: the source of replies to direct clients.
     pub link_local: Option<Ipv6Addr>,

@@ -37,6 +37,8 @@ pub enum Verdict {
 }
 
 impl<H: Handler, D: Durability> Processor<H, D> {
+    /// A processor for one worker: `handler` answers, `durability` is the journal,
+    /// `counters` this worker's block (the stats reader holds the other `Arc`).
     pub fn new(handler: Arc<H>, durability: Arc<D>, counters: Arc<WorkerCounters>) -> Self {
         Processor {
             handler,
@@ -120,6 +122,8 @@ pub struct PendingQueue<T> {
 }
 
 impl<T> PendingQueue<T> {
+    /// An empty queue with room for [`PENDING_CAPACITY`] replies, allocated now so
+    /// that holding a reply never allocates.
     pub fn new() -> Self {
         PendingQueue {
             items: VecDeque::with_capacity(PENDING_CAPACITY),
@@ -150,10 +154,12 @@ impl<T> PendingQueue<T> {
         self.items.drain(..).map(|(_, item)| item)
     }
 
+    /// Replies waiting for the journal.
     pub fn len(&self) -> usize {
         self.items.len()
     }
 
+    /// Whether no reply is waiting.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }

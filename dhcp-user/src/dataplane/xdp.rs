@@ -36,9 +36,13 @@ pub fn object() -> Result<&'static [u8], DataplaneError> {
 /// Summed per-CPU counters of the XDP program (all interfaces).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct XdpTotals {
+    /// Every frame the program looked at.
     pub seen: u64,
+    /// DHCPv6-to-server frames handed to a worker's AF_XDP socket.
     pub redirected: u64,
+    /// Frames given to the kernel stack: not ours, malformed, or no socket bound.
     pub passed: u64,
+    /// Frames too short or malformed to classify (also counted in `passed`).
     pub malformed: u64,
     /// DHCPv6 frames passed because no worker socket was bound on the queue.
     pub no_socket: u64,

@@ -40,6 +40,8 @@ struct ServerResult {
     loadgen_sweep: Vec<(f64, f64, f64)>,
     cpu_rate: f64,
     cpu_per_100k: Option<f64>,
+    /// Context switches of all server threads per lease in the CPU step.
+    switches_per_lease: Option<f64>,
     bad_rate: f64,
     bad_answered: u64,
     aval_perfdhcp_s: Option<f64>,
@@ -236,6 +238,7 @@ fn measure(
     let rate = *common.get_or_insert((r.loadgen_best * 0.8).max(500.0));
     r.cpu_rate = rate;
     let before = cpu_seconds(pid)?;
+    let switches_before = context_switches(pid);
     let n = (rate * plan.step_s * 2.0) as u32;
     let s = run_with(&lg_options(
         lab,
@@ -246,8 +249,13 @@ fn measure(
         plan.step_s * 2.0 + 3.0,
     ))?;
     let cpu = cpu_seconds(pid)? - before;
+    let switches = context_switches(pid)
+        .zip(switches_before)
+        .map(|(a, b)| a.saturating_sub(b));
     if s.stage.total.leases > 0 {
-        r.cpu_per_100k = Some(cpu / s.stage.total.leases as f64 * 100_000.0);
+        let leases = s.stage.total.leases as f64;
+        r.cpu_per_100k = Some(cpu / leases * 100_000.0);
+        r.switches_per_lease = switches.map(|n| n as f64 / leases);
     }
     let n = (rate * plan.step_s) as u32;
     let mut bad = lg_options(lab, plan, Mode::Sarr, rate, n, plan.step_s + 3.0);
@@ -456,6 +464,21 @@ fn build_dhcp6d() -> Result<()> {
     Ok(())
 }
 
+/// Voluntary and involuntary context switches of all of a process's threads
+/// (wake-ups are much of a server's CPU at moderate rates; README profile).
+fn context_switches(pid: u32) -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let status = std::fs::read_to_string(task.ok()?.path().join("status")).ok()?;
+        total += status
+            .lines()
+            .filter(|l| l.contains("ctxt_switches:"))
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    Some(total)
+}
+
 /// User plus system CPU-seconds of a process (all its threads).
 fn cpu_seconds(pid: u32) -> Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
@@ -566,12 +589,15 @@ fn report(
         }
         let _ = writeln!(
             s,
-            "| {} | {:.0} | {:.0} | {} (at {:.0}/s) | {:.0} ({}) | {} | {} |",
+            "| {} | {:.0} | {:.0} | {} (at {:.0}/s{}) | {:.0} ({}) | {} | {} |",
             r.name,
             r.perfdhcp_best,
             r.loadgen_best,
             r.cpu_per_100k.map_or("n/a".into(), |c| format!("{c:.2}")),
             r.cpu_rate,
+            r.switches_per_lease.map_or(String::new(), |w| format!(
+                "; {w:.2} context switches per lease"
+            )),
             r.bad_rate,
             r.bad_answered,
             opt(r.aval_perfdhcp_s, "s"),

@@ -113,8 +113,15 @@ impl Lab {
         self.relay = None;
     }
 
-    /// Stop every process and delete every namespace of this lab.
+    /// Stop every process, delete every namespace of this lab and its files.
     pub fn down(&mut self) -> Result<()> {
+        self.take_down()?;
+        let _ = std::fs::remove_dir_all(&self.dir);
+        Ok(())
+    }
+
+    /// Processes and namespaces only: the files (server logs) stay.
+    fn take_down(&mut self) -> Result<()> {
         for (_, mut c) in self.children.drain(..) {
             stop_child(&mut c);
         }
@@ -372,8 +379,17 @@ impl Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         if !self.persist {
-            if let Err(e) = self.down() {
+            // Dropped without `down` (a failed test, an error): keep the
+            // configs and server logs to look at.
+            if let Err(e) = self.take_down() {
                 eprintln!("lab {}: down failed: {e:#}", self.opts.name);
+            }
+            if self.dir.exists() {
+                eprintln!(
+                    "lab {}: files kept in {}",
+                    self.opts.name,
+                    self.dir.display()
+                );
             }
         }
     }

@@ -83,12 +83,24 @@ fn run(lab: &Lab, relay: u8, clients: u32) -> Summary {
 /// that server's key and pool, directly and through two nested relays (§9.1).
 #[test]
 fn rfc6853_section_6_1_loadgen_bindings_match_allocation_function() {
+    bindings_match_allocation("split-prefix", "lgd");
+}
+
+/// RFC 6853 §6.2 (multiple unique prefixes): the lab's configs come from
+/// `dhcp6d plan --model unique-prefix` (one /64 per server, the others' as
+/// `link_prefixes`); the same checks as for split prefixes hold.
+#[test]
+fn rfc6853_section_6_2_loadgen_bindings_match_allocation_function() {
+    bindings_match_allocation("unique-prefix", "lgu");
+}
+
+fn bindings_match_allocation(model: &str, tag: &str) {
     let bin = dhcp6d_tests::dhcp6d::binary().expect("dhcp6d binary builds");
-    let name = format!("lgd{}", std::process::id() % 100_000);
+    let name = format!("{tag}{}", std::process::id() % 100_000);
     let opts = LabOptions {
         name,
         servers: 2,
-        model: "split-prefix".into(),
+        model: model.into(),
         dhcp6d: Some(bin),
         ..LabOptions::default()
     };
@@ -102,7 +114,7 @@ fn rfc6853_section_6_1_loadgen_bindings_match_allocation_function() {
         assert_eq!(
             s.stage.total.leases,
             u64::from(clients),
-            "relay {relay}: {}",
+            "{model}, relay {relay}: {}",
             s.line()
         );
         assert_eq!(

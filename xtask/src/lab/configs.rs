@@ -77,7 +77,7 @@ pub fn write_all(lab: &Lab) -> Result<()> {
     for i in 1..=lab.opts.servers {
         std::fs::create_dir_all(lab.server_dir(i))?;
         let text = match &plan {
-            Some((d, r)) => compose(lab, i, &d[i - 1], &r[i - 1])?,
+            Some((d, r)) => compose(lab, i, &d[i - 1], r.get(i - 1).map_or("", String::as_str))?,
             None => own_config(lab, i)?,
         };
         std::fs::write(lab.dhcp6d_config(i), text).context("writing dhcp6d config")?;
@@ -103,7 +103,14 @@ fn plan_files(lab: &Lab) -> Result<Option<(Vec<String>, Vec<String>)>> {
     } else {
         "2001:db8:1:1::/64"
     };
-    for (name, prefix) in [("direct", direct), ("relayed", "2001:db8:1:2::/64")] {
+    // unique-prefix: the relayed link gets the lab's own split (see `compose`),
+    // and plan would refuse its /64 (it carves /64s out of a shorter prefix).
+    let links_to_plan: &[(&str, &str)] = if model == "unique-prefix" {
+        &[("direct", direct)]
+    } else {
+        &[("direct", direct), ("relayed", "2001:db8:1:2::/64")]
+    };
+    for &(name, prefix) in links_to_plan {
         let dir = lab.dir.join(format!("plan-{name}"));
         let n = lab.opts.servers.to_string();
         let out = std::process::Command::new(&bin)
@@ -133,8 +140,8 @@ fn plan_files(lab: &Lab) -> Result<Option<(Vec<String>, Vec<String>)>> {
             .collect::<std::io::Result<Vec<_>>>()?;
         links.push(files);
     }
-    let relayed = links.pop().expect("two links");
-    let direct = links.pop().expect("two links");
+    let direct = links.remove(0);
+    let relayed = links.pop().unwrap_or_default();
     Ok(Some((direct, relayed)))
 }
 
@@ -154,9 +161,6 @@ fn compose(lab: &Lab, i: usize, direct: &str, relayed: &str) -> Result<String> {
         }
     }
     pd_line(&mut s, &pd_pools(&lab.opts, i, PD_DIRECT))?;
-    let sub = relayed
-        .find("[[subnet]]")
-        .context("plan wrote no [[subnet]]")?;
     writeln!(
         s,
         "\n# The link behind the relay (selected by the relay's link-address)."
@@ -170,6 +174,9 @@ fn compose(lab: &Lab, i: usize, direct: &str, relayed: &str) -> Result<String> {
             None,
         )?;
     } else {
+        let sub = relayed
+            .find("[[subnet]]")
+            .context("plan wrote no [[subnet]]")?;
         for line in relayed[sub..]
             .lines()
             .filter(|l| !l.starts_with("interface"))

@@ -13,10 +13,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::io;
+use crate::hook_events;
 use crate::netns::Netns;
 use crate::process::{require, Proc};
 use crate::wire::duid_hex;
-use crate::{wait, Error, Result};
+use crate::{Error, Result};
 
 /// What the client asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -166,27 +167,7 @@ impl Dhclient {
 
     /// Every script call so far, in order.
     pub fn events(&self) -> Result<Vec<LeaseEvent>> {
-        let path = self.dir.join("events");
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(io(format!("read {}", path.display()))(e)),
-        };
-        let mut out = Vec::new();
-        let mut current: Option<LeaseEvent> = None;
-        for line in text.lines() {
-            if let Some(t) = line.strip_prefix("event ") {
-                current = Some(LeaseEvent {
-                    time: t.trim().parse().unwrap_or(0.0),
-                    vars: BTreeMap::new(),
-                });
-            } else if line == "end" {
-                out.extend(current.take());
-            } else if let (Some(ev), Some((k, v))) = (current.as_mut(), line.split_once('=')) {
-                ev.vars.insert(k.to_owned(), v.to_owned());
-            }
-        }
-        Ok(out)
+        load_events(&self.dir)
     }
 
     /// Waits for the first event after the first `skip` events that satisfies `pred`.
@@ -198,19 +179,15 @@ impl Dhclient {
         pred: impl Fn(&LeaseEvent) -> bool,
     ) -> Result<LeaseEvent> {
         let desc = format!("dhclient in {} to report {what}", self.ns);
-        let result = wait::until(&desc, timeout, || {
-            if let Some(p) = self.proc.as_mut() {
-                p.check_running()?;
-            }
-            Ok(self.events()?.into_iter().skip(skip).find(|e| pred(e)))
-        });
-        result.map_err(|e| match e {
-            Error::Timeout { what, waited } => Error::Timeout {
-                what: format!("{what}; client log:\n{}", self.log_tail()),
-                waited,
-            },
-            other => other,
-        })
+        let dir = self.dir.clone();
+        hook_events::wait_for(
+            &desc,
+            timeout,
+            &mut self.proc,
+            || load_events(&dir),
+            skip,
+            pred,
+        )
     }
 
     /// Waits until the client holds a lease (BOUND6 and friends) with what it asked for.
@@ -242,9 +219,17 @@ impl Dhclient {
 
     /// The tail of the current run's log.
     pub fn log_tail(&self) -> String {
-        self.proc
-            .as_ref()
-            .map(|p| crate::process::tail(&p.log(), 30))
-            .unwrap_or_default()
+        hook_events::log_tail(&self.proc)
     }
+}
+
+/// The script's blocks in `dir`; the header is the time of the call.
+fn load_events(dir: &Path) -> Result<Vec<LeaseEvent>> {
+    Ok(hook_events::read(&dir.join("events"))?
+        .into_iter()
+        .map(|b| LeaseEvent {
+            time: b.header.parse().unwrap_or(0.0),
+            vars: b.vars,
+        })
+        .collect())
 }

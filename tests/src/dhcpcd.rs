@@ -17,10 +17,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::io;
+use crate::hook_events;
 use crate::netns::Netns;
 use crate::process::{require, Proc};
 use crate::wire::duid_hex;
-use crate::{wait, Error, Result};
+use crate::Result;
 
 /// One call of the hook script: dhcpcd telling what it now holds.
 #[derive(Clone, Debug)]
@@ -175,26 +176,7 @@ impl Dhcpcd {
 
     /// Every hook call so far, in order.
     pub fn events(&self) -> Result<Vec<DhcpcdEvent>> {
-        let path = self.dir.join("events");
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(io(format!("read {}", path.display()))(e)),
-        };
-        let mut out = Vec::new();
-        let mut current: Option<DhcpcdEvent> = None;
-        for line in text.lines() {
-            if line == "event" {
-                current = Some(DhcpcdEvent {
-                    vars: BTreeMap::new(),
-                });
-            } else if line == "end" {
-                out.extend(current.take());
-            } else if let (Some(ev), Some((k, v))) = (current.as_mut(), line.split_once('=')) {
-                ev.vars.insert(k.to_owned(), v.to_owned());
-            }
-        }
-        Ok(out)
+        load_events(&self.dir)
     }
 
     /// Waits until dhcpcd reports a delegated prefix it was granted.
@@ -212,19 +194,15 @@ impl Dhcpcd {
         pred: impl Fn(&DhcpcdEvent) -> bool,
     ) -> Result<DhcpcdEvent> {
         let desc = format!("dhcpcd in {} to report a delegated prefix", self.ns);
-        let result = wait::until(&desc, timeout, || {
-            if let Some(p) = self.proc.as_mut() {
-                p.check_running()?;
-            }
-            Ok(self.events()?.into_iter().skip(skip).find(|e| pred(e)))
-        });
-        result.map_err(|e| match e {
-            Error::Timeout { what, waited } => Error::Timeout {
-                what: format!("{what}; client log:\n{}", self.log_tail()),
-                waited,
-            },
-            other => other,
-        })
+        let dir = self.dir.clone();
+        hook_events::wait_for(
+            &desc,
+            timeout,
+            &mut self.proc,
+            || load_events(&dir),
+            skip,
+            pred,
+        )
     }
 
     /// Stops dhcpcd (SIGTERM: it exits without releasing).
@@ -237,9 +215,14 @@ impl Dhcpcd {
 
     /// The tail of dhcpcd's log.
     pub fn log_tail(&self) -> String {
-        self.proc
-            .as_ref()
-            .map(|p| crate::process::tail(&p.log(), 30))
-            .unwrap_or_default()
+        hook_events::log_tail(&self.proc)
     }
+}
+
+/// The hook's blocks in `dir`.
+fn load_events(dir: &Path) -> Result<Vec<DhcpcdEvent>> {
+    Ok(hook_events::read(&dir.join("events"))?
+        .into_iter()
+        .map(|b| DhcpcdEvent { vars: b.vars })
+        .collect())
 }

@@ -17,6 +17,7 @@ pub mod dhclient;
 pub mod dhcp6d;
 pub mod dhcpcd;
 pub mod error;
+mod hook_events;
 pub mod kea;
 pub mod netns;
 pub mod perfdhcp;

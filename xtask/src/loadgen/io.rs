@@ -231,18 +231,23 @@ impl Socket {
     /// Wait up to `ns` for something to read (ppoll: sub-millisecond pacing
     /// without spinning a core the server under test needs).
     pub fn wait_readable_ns(&self, ns: u64) {
-        let mut p = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ts = libc::timespec {
-            tv_sec: (ns / 1_000_000_000) as libc::time_t,
-            tv_nsec: (ns % 1_000_000_000) as libc::c_long,
-        };
-        // SAFETY: one valid pollfd and a valid timespec; no signal mask change.
-        unsafe { libc::ppoll(&mut p, 1, &ts, std::ptr::null()) };
+        wait_readable_fd(self.fd.as_raw_fd(), ns);
     }
+}
+
+/// Wait up to `ns` for `fd` to be readable; shared by both I/O paths.
+pub(crate) fn wait_readable_fd(fd: std::os::fd::RawFd, ns: u64) {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ts = libc::timespec {
+        tv_sec: (ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (ns % 1_000_000_000) as libc::c_long,
+    };
+    // SAFETY: one valid pollfd and a valid timespec; no signal mask change.
+    unsafe { libc::ppoll(&mut p, 1, &ts, std::ptr::null()) };
 }
 
 /// Which I/O path the generator uses.

@@ -340,17 +340,7 @@ impl PacketSocket {
 
     /// Wait up to `ns` for a block to be handed over.
     pub fn wait_readable_ns(&self, ns: u64) {
-        let mut p = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ts = libc::timespec {
-            tv_sec: (ns / 1_000_000_000) as libc::time_t,
-            tv_nsec: (ns % 1_000_000_000) as libc::c_long,
-        };
-        // SAFETY: one valid pollfd and a valid timespec.
-        unsafe { libc::ppoll(&mut p, 1, &ts, std::ptr::null()) };
+        super::io::wait_readable_fd(self.fd.as_raw_fd(), ns);
     }
 }
 

@@ -17,15 +17,15 @@ use std::time::{Duration, Instant};
 /// How long a worker keeps polling its rings after the last frame it
 /// handled before it sleeps in poll(). Nothing once traffic stops; at a
 /// moderate, evenly spaced rate each request can cost up to this much
-/// spinning (`bench echo` prints the CPU per request at 10,000/s: about
-/// 2x the cost without spinning). On the test machine, with the generator
-/// sharing the 2 CPUs, 5-20 us let the closed loop fall back (sometimes,
-/// more often for the cheaper bare loop) into a wake-up per request, at a
-/// quarter of the rate; 50 us kept both streaming in every run.
-/// Skipping the spin when frames are sparse (a moving average of the gaps)
-/// was tried and is bistable: a loop that sleeps sees its gaps stretched by
-/// its own wake-ups and never spins again.
-pub const SPIN_BUDGET: Duration = Duration::from_micros(50);
+/// spinning (`bench echo` prints the CPU per request at 10,000/s). Measured
+/// on the 2-core test machine, closed loop under load: with 10 us and with
+/// 50 us both the bare echo and dhcp6d stream (0.88-0.97 of each other),
+/// but 50 us doubled the CPU per request at 10,000/s (47-50 us against
+/// 26-28 us; socket mode 10-21 us). Skipping the spin when requests are
+/// sparse (a moving average of the gaps) was tried and is bistable: a loop
+/// that sleeps sees its gaps stretched by its own wake-ups and never spins
+/// again.
+pub const SPIN_BUDGET: Duration = Duration::from_micros(10);
 
 /// Spin-then-sleep state of one worker.
 #[derive(Debug)]

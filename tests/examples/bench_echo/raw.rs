@@ -9,11 +9,11 @@
 use std::num::NonZeroU32;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
 use dhcp6d::dataplane::frame::udp6_checksum;
 use dhcp6d::dataplane::idle::IdleSpin;
-use dhcp6d::dataplane::xdp::LoadedXdp;
 use xdpilone::xdp::XdpDesc;
 use xdpilone::{IfInfo, Socket, SocketConfig, Umem, UmemConfig};
 
@@ -28,8 +28,10 @@ const BATCH: u32 = 64;
 const IDLE_POLL_MS: i32 = 100;
 
 /// Run the echo on queue 0 of `SERVER_IF` until `stop`; call it on a thread
-/// that is already in the server namespace and on the worker's CPU.
-pub fn echo(stop: &AtomicBool, spin_budget: Duration) {
+/// that is already in the server namespace and on the worker's CPU. The
+/// socket's fd goes to `bound`, whose receiver puts it into the XskMap and
+/// attaches the program from another, unpinned thread, as `dhcp6d` does.
+pub fn echo(stop: &AtomicBool, spin_budget: Duration, bound: SyncSender<i32>) {
     let len = (FRAME * FRAMES) as usize;
     // SAFETY: anonymous mapping, unmapped at the end after the socket is gone.
     let area = unsafe {
@@ -73,9 +75,7 @@ pub fn echo(stop: &AtomicBool, spin_budget: Duration) {
         let mut rx = user.map_rx().unwrap();
         let mut tx = user.map_tx().unwrap();
         bind_retrying(&umem, &user);
-        let mut prog = LoadedXdp::load().expect("load XDP program");
-        prog.bind_socket(0, rx.as_raw_fd()).unwrap();
-        prog.attach(SERVER_IF).unwrap();
+        bound.send(rx.as_raw_fd()).expect("report the socket");
         let mut free: Vec<u64> = (0..u64::from(FRAMES))
             .rev()
             .map(|i| i * u64::from(FRAME))

@@ -111,11 +111,13 @@ pub fn generate(lab: &Lab, dur: Duration, responder: &str, cpu: Option<usize>) -
         let mut stalls = 0u32;
         let mut sent = 0u64;
         let mut last_progress = Instant::now();
+        let (mut loops, mut polls, mut empty) = (0u64, 0u64, 0u64);
         let gen0 = first_field(std::path::Path::new("/proc/thread-self/schedstat"));
         let resp0 = threads_cpu_ns(responder);
         let m0 = machine_jiffies();
         let start = Instant::now();
         while start.elapsed() < dur {
+            loops += 1;
             while in_flight < WINDOW {
                 if sock.send(&PAYLOAD).is_err() {
                     break;
@@ -130,6 +132,9 @@ pub fn generate(lab: &Lab, dur: Duration, responder: &str, cpu: Option<usize>) -
                     in_flight = in_flight.saturating_sub(1);
                     got = true;
                 }
+            }
+            if !got {
+                empty += 1;
             }
             if got {
                 last_progress = Instant::now();
@@ -146,7 +151,13 @@ pub fn generate(lab: &Lab, dur: Duration, responder: &str, cpu: Option<usize>) -
                 };
                 // SAFETY: one valid pollfd.
                 unsafe { libc::poll(&mut pfd, 1, 1) };
+                polls += 1;
             }
+        }
+        if std::env::var_os("BENCH_ECHO_DEBUG").is_some() {
+            eprintln!(
+                "    generator: {loops} loops, {empty} without a reply, {polls} sleeps in poll()"
+            );
         }
         let wall = start.elapsed();
         let gen1 = first_field(std::path::Path::new("/proc/thread-self/schedstat"));

@@ -82,6 +82,9 @@ pub fn echo(stop: &AtomicBool, spin_budget: Duration, bound: SyncSender<i32>) {
             .collect();
         let mut batch: Vec<XdpDesc> = Vec::with_capacity(BATCH as usize);
         let mut idle = IdleSpin::with_budget(spin_budget);
+        // Diagnostics (BENCH_ECHO_DEBUG): how the loop spent its rounds.
+        let (mut rounds, mut busy, mut frames) = (0u64, 0u64, 0u64);
+        let (mut sleeps, mut wakes, mut left, mut sleep_ns) = (0u64, 0u64, 0u64, 0u128);
         while !stop.load(Ordering::Relaxed) {
             {
                 let mut c = fq.complete(RING);
@@ -106,6 +109,11 @@ pub fn echo(stop: &AtomicBool, spin_budget: Duration, bound: SyncSender<i32>) {
                 r.release();
             }
             let got = !batch.is_empty();
+            rounds += 1;
+            if got {
+                busy += 1;
+                frames += batch.len() as u64;
+            }
             if got {
                 for d in &mut batch {
                     // SAFETY: the frame at d.addr is ours until it goes on TX.
@@ -125,6 +133,10 @@ pub fn echo(stop: &AtomicBool, spin_budget: Duration, bound: SyncSender<i32>) {
                 batch.clear();
                 if tx.needs_wakeup() {
                     tx.wake();
+                    wakes += 1;
+                    if tx.pending() > 0 {
+                        left += 1;
+                    }
                 }
             }
             if idle.should_sleep(got) {
@@ -133,9 +145,19 @@ pub fn echo(stop: &AtomicBool, spin_budget: Duration, bound: SyncSender<i32>) {
                     events: libc::POLLIN,
                     revents: 0,
                 };
+                let t = Instant::now();
                 // SAFETY: one valid pollfd.
                 unsafe { libc::poll(&mut pfd, 1, IDLE_POLL_MS) };
+                sleeps += 1;
+                sleep_ns += t.elapsed().as_nanos();
             }
+        }
+        if std::env::var_os("BENCH_ECHO_DEBUG").is_some() {
+            eprintln!(
+                "    raw: {frames} frames in {busy} busy rounds of {rounds}, {sleeps} sleeps in poll() \
+                 (avg {} us), {wakes} TX kicks ({left} left frames on the ring)",
+                sleep_ns / u128::from(sleeps.max(1)) / 1000
+            );
         }
     }
     // SAFETY: the socket and UMEM were dropped with the scope above.

@@ -85,6 +85,7 @@ impl ServerView for FixedServer {
                 redirected: 6,
                 passed: 1,
                 dropped: 0,
+                worker_restarts: 2,
             },
         }
     }
@@ -233,7 +234,10 @@ fn stats_has_every_contract_key() {
         ),
         ("leases", &["addresses", "prefixes"]),
         ("journal", &["records", "fsyncs", "bytes"]),
-        ("xdp", &["redirected", "passed", "dropped"]),
+        (
+            "xdp",
+            &["redirected", "passed", "dropped", "worker_restarts"],
+        ),
     ];
     for (obj, keys) in nested {
         for key in keys {
@@ -245,6 +249,7 @@ fn stats_has_every_contract_key() {
     }
     assert_eq!(v["rx"]["solicit"], 4, "3 on worker 0 + 1 on worker 1");
     assert_eq!(v["dropped"]["malformed"], 1);
+    assert_eq!(v["xdp"]["worker_restarts"], 2);
 }
 
 #[test]
@@ -392,6 +397,10 @@ fn metrics_pass_promtool() {
     let (head, body) = response.split_once("\r\n\r\n").unwrap();
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
     assert!(body.contains("dhcp6d_received_messages_total{type=\"solicit\"} 4\n"));
+    assert!(
+        body.contains("dhcp6d_xdp_worker_restarts_total 2\n"),
+        "{body}"
+    );
     let mut promtool = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

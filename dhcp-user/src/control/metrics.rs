@@ -200,6 +200,12 @@ pub fn render(s: &StatsSnapshot) -> String {
         ],
     );
     family(
+        "dhcp6d_xdp_worker_restarts_total",
+        "counter",
+        "AF_XDP workers that died and were restarted.",
+        &[(String::new(), s.xdp.worker_restarts.to_string())],
+    );
+    family(
         "dhcp6d_uptime_seconds",
         "gauge",
         "Seconds since the server started.",

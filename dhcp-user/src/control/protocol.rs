@@ -210,6 +210,9 @@ pub struct XdpStats {
     pub passed: u64,
     /// Frames dropped by the program; always 0 (it passes what it cannot classify).
     pub dropped: u64,
+    /// AF_XDP workers that died (panic or I/O error) and were restarted since start;
+    /// while one is down its queue's DHCPv6 frames go to the kernel (`passed`).
+    pub worker_restarts: u64,
 }
 
 /// One binding in a `leases` response.

@@ -73,6 +73,7 @@ fn write_stats(
                 ("redirected", |s| s.xdp.redirected),
                 ("passed", |s| s.xdp.passed),
                 ("dropped", |s| s.xdp.dropped),
+                ("worker_restarts", |s| s.xdp.worker_restarts),
             ],
         ),
     ];

@@ -49,6 +49,7 @@ impl Plane {
             passed: t.passed,
             // The program never drops: what it cannot classify goes to the kernel.
             dropped: 0,
+            worker_restarts: self.inner.worker_restarts(),
         })
     }
 

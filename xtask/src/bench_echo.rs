@@ -19,10 +19,16 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             .with_context(|| format!("seconds per mode: {s:?} is not a number"))?,
         None => 2,
     };
+    measure(secs).map(drop)
+}
+
+/// Runs the measurement, printing its report as it comes and returning it
+/// (`bench kea` puts it in its own report: the ceiling of the same session).
+pub fn measure(secs: u64) -> anyhow::Result<String> {
     if secs == 0 || secs > 60 {
         bail!("seconds per mode must be 1..=60");
     }
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args([
             "run",
             "--quiet",
@@ -34,10 +40,13 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             "--",
         ])
         .arg(secs.to_string())
-        .status()
+        .stderr(std::process::Stdio::inherit())
+        .output()
         .context("running the bench_echo example")?;
-    if !status.success() {
-        bail!("bench echo failed ({status})");
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    print!("{report}");
+    if !out.status.success() {
+        bail!("bench echo failed ({})", out.status);
     }
-    Ok(())
+    Ok(report)
 }

@@ -118,12 +118,18 @@ pub fn generate(lab: &Lab, dur: Duration, responder: &str, cpu: Option<usize>) -
         let start = Instant::now();
         while start.elapsed() < dur {
             loops += 1;
-            while in_flight < WINDOW {
-                if sock.send(&PAYLOAD).is_err() {
-                    break;
+            // Refill in bursts (half the window at a time): topping up one
+            // request per reply lets a fast responder fall into answering
+            // one frame per wake-up, a lockstep that measures wake-up
+            // latency, not the data path.
+            if in_flight <= WINDOW / 2 {
+                while in_flight < WINDOW {
+                    if sock.send(&PAYLOAD).is_err() {
+                        break;
+                    }
+                    sent += 1;
+                    in_flight += 1;
                 }
-                sent += 1;
-                in_flight += 1;
             }
             let mut got = false;
             while let Ok(n) = sock.recv(&mut buf) {

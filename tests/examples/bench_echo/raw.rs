@@ -1,7 +1,8 @@
 //! The ceiling: the dhcp6d worker's I/O pattern with the least possible work
 //! per frame. Same XDP program, same UMEM and ring sizes, same batch, same
 //! order of ring operations per round (completions, fill, RX, TX + wake-up),
-//! the same LIFO free list, the same time-based spin-then-poll policy
+//! the same LIFO free list, replies the TX ring cannot take kept for the next
+//! round, the same time-based spin-then-poll policy
 //! (`dhcp6d::dataplane::idle`) and the same CPU; only the per-frame work is
 //! smaller: swap MACs, IPv6 addresses and UDP ports, set the message type,
 //! recompute the UDP checksum, send back from the same frame.
@@ -81,6 +82,7 @@ pub fn echo(stop: &AtomicBool, spin_budget: Duration, bound: SyncSender<i32>) {
             .map(|i| i * u64::from(FRAME))
             .collect();
         let mut batch: Vec<XdpDesc> = Vec::with_capacity(BATCH as usize);
+        let mut txq: Vec<XdpDesc> = Vec::with_capacity(FRAMES as usize);
         let mut idle = IdleSpin::with_budget(spin_budget);
         // Diagnostics (BENCH_ECHO_DEBUG): how the loop spent its rounds.
         let (mut rounds, mut busy, mut frames) = (0u64, 0u64, 0u64);
@@ -123,14 +125,17 @@ pub fn echo(stop: &AtomicBool, spin_budget: Duration, bound: SyncSender<i32>) {
                     swap_for_echo(f);
                     d.options = 0;
                 }
-                let mut w = tx.transmit(batch.len() as u32);
-                let n = w.insert(batch.iter().copied()) as usize;
+                txq.append(&mut batch);
+            }
+            if !txq.is_empty() {
+                // What the TX ring has no room for stays queued for the next
+                // round, as in the dhcp6d worker: an echo must not lose replies
+                // (a lost one stalls the generator's window).
+                let mut w = tx.transmit(txq.len() as u32);
+                let n = w.insert(txq.iter().copied()) as usize;
                 w.commit();
                 drop(w);
-                for d in &batch[n..] {
-                    free.push(d.addr & !u64::from(FRAME - 1));
-                }
-                batch.clear();
+                txq.drain(..n);
                 if tx.needs_wakeup() {
                     tx.wake();
                     wakes += 1;
@@ -139,7 +144,7 @@ pub fn echo(stop: &AtomicBool, spin_budget: Duration, bound: SyncSender<i32>) {
                     }
                 }
             }
-            if idle.should_sleep(got) {
+            if idle.should_sleep(got) && txq.is_empty() {
                 let mut pfd = libc::pollfd {
                     fd: rx.as_raw_fd(),
                     events: libc::POLLIN,

@@ -301,6 +301,7 @@ pub const MAX_RT_RANGE: std::ops::RangeInclusive<u32> = 60..=86_400;
 /// server may send (§21.23: "The option value MUST NOT be smaller than IRT_MINIMUM").
 pub const IRT_MINIMUM: u32 = 600;
 
+// RFC 9915 §7.6 defaults: SOL_MAX_RT, INF_MAX_RT, IRT_DEFAULT.
 fn default_sol_max_rt() -> u32 {
     3600
 }

@@ -26,16 +26,6 @@ use crate::wire::{
     AnyMessage, Duid, Encoder, MessageType, OptionMark, CLIENT_PORT, HOP_COUNT_LIMIT, SERVER_PORT,
 };
 
-/// SOL_MAX_RT sent when a client asks for it and `[options]` does not say
-/// (RFC 9915 §7.6 default).
-pub const SOL_MAX_RT_SECS: u32 = 3600;
-/// INF_MAX_RT sent when a client asks for it and `[options]` does not say
-/// (RFC 9915 §7.6 default).
-pub const INF_MAX_RT_SECS: u32 = 3600;
-/// Information Refresh Time in Information-request replies when `[options]`
-/// does not say (RFC 9915 §7.6 IRT_DEFAULT).
-pub const INFORMATION_REFRESH_SECS: u32 = 86_400;
-
 /// The protocol core. `Send + Sync`: share it with `Arc`.
 #[derive(Debug)]
 pub struct Server {

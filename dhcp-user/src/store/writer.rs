@@ -169,7 +169,14 @@ impl Writer {
     fn gather(&mut self, st: &mut State) -> bool {
         let window = self.opts.gather_window;
         // A batch limit of 1 asks for one sync per record: nothing to gather.
-        if window.is_zero() || self.opts.max_batch_records <= 1 || self.file.is_none() {
+        // Nothing taken yet (woken by a control request): nothing to wait for.
+        // A full batch already queued: waiting would only add latency.
+        if window.is_zero()
+            || self.opts.max_batch_records <= 1
+            || self.file.is_none()
+            || st.buf_records == 0
+            || st.buf_records + self.data.len() >= self.opts.max_batch_records
+        {
             return false;
         }
         let deadline = Instant::now() + window;

@@ -248,6 +248,9 @@ impl PacketSocket {
     /// Hand the block read last back to the kernel, then read the next full one.
     pub fn recv_batch(&mut self) -> usize {
         if let Some(b) = self.held.take() {
+            // Our reads of the block's frames happen before the kernel may
+            // reuse it (the volatile store alone does not order them).
+            std::sync::atomic::fence(std::sync::atomic::Ordering::Release);
             // SAFETY: the block is ours (TP_STATUS_USER) until we store KERNEL.
             unsafe {
                 std::ptr::write_volatile(
@@ -295,6 +298,7 @@ impl PacketSocket {
             if !self.rx.is_empty() {
                 return self.rx.len();
             }
+            std::sync::atomic::fence(std::sync::atomic::Ordering::Release);
             // SAFETY: as at the top: give the empty block back.
             unsafe {
                 std::ptr::write_volatile(&mut (*desc).hdr.bh1.block_status, libc::TP_STATUS_KERNEL);

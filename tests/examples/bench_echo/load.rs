@@ -77,35 +77,42 @@ fn machine_jiffies() -> (u64, u64) {
     (total - cpu[3] - cpu[4], total)
 }
 
+/// The generator's socket, in the client namespace (run inside it), pinned to
+/// `cpu` if given, as a relay agent (port 547) so every responder answers to
+/// it; warmed up (neighbour discovery and a first reply: the responder may
+/// still be attaching), drained and non-blocking. Also a receive buffer.
+fn warmed_socket(cpu: Option<usize>) -> (UdpSocket, [u8; 2048]) {
+    if let Some(cpu) = cpu {
+        crate::pin(cpu);
+    }
+    let sock = UdpSocket::bind(format!("[{CLIENT_GLOBAL}]:547")).expect("bind generator");
+    sock.connect(format!("[{SERVER_GLOBAL}]:547")).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    let warm = Instant::now();
+    loop {
+        sock.send(&PAYLOAD).unwrap();
+        if sock.recv(&mut buf).is_ok() {
+            break;
+        }
+        assert!(
+            warm.elapsed() < Duration::from_secs(5),
+            "no reply during warm-up"
+        );
+    }
+    while sock.recv(&mut buf).is_ok() {}
+    sock.set_nonblocking(true).unwrap();
+    (sock, buf)
+}
+
 /// Closed loop from the client namespace, as a relay agent (port 547) so
 /// every responder answers to the same socket: keep WINDOW requests in
 /// flight, count replies over `dur`. `responder` names the responder's
 /// threads (for their CPU time).
 pub fn generate(lab: &Lab, dur: Duration, responder: &str, cpu: Option<usize>) -> Measured {
     lab.client.run(|| {
-        if let Some(cpu) = cpu {
-            crate::pin(cpu);
-        }
-        let sock = UdpSocket::bind(format!("[{CLIENT_GLOBAL}]:547")).expect("bind generator");
-        sock.connect(format!("[{SERVER_GLOBAL}]:547")).unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(20)))
-            .unwrap();
-        let mut buf = [0u8; 2048];
-        // Warm-up: neighbour discovery and the first reply (the responder
-        // may still be attaching).
-        let warm = Instant::now();
-        loop {
-            sock.send(&PAYLOAD).unwrap();
-            if sock.recv(&mut buf).is_ok() {
-                break;
-            }
-            assert!(
-                warm.elapsed() < Duration::from_secs(5),
-                "no reply during warm-up"
-            );
-        }
-        while sock.recv(&mut buf).is_ok() {}
-        sock.set_nonblocking(true).unwrap();
+        let (sock, mut buf) = warmed_socket(cpu);
         let mut in_flight = 0usize;
         let mut replies = 0u64;
         let mut stalls = 0u32;
@@ -195,27 +202,7 @@ pub fn generate(lab: &Lab, dur: Duration, responder: &str, cpu: Option<usize>) -
 /// which is where spinning instead of sleeping shows.
 pub fn paced(lab: &Lab, rate: u32, dur: Duration, responder: &str, cpu: Option<usize>) -> Measured {
     lab.client.run(|| {
-        if let Some(cpu) = cpu {
-            crate::pin(cpu);
-        }
-        let sock = UdpSocket::bind(format!("[{CLIENT_GLOBAL}]:547")).expect("bind generator");
-        sock.connect(format!("[{SERVER_GLOBAL}]:547")).unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(20)))
-            .unwrap();
-        let mut buf = [0u8; 2048];
-        let warm = Instant::now();
-        loop {
-            sock.send(&PAYLOAD).unwrap();
-            if sock.recv(&mut buf).is_ok() {
-                break;
-            }
-            assert!(
-                warm.elapsed() < Duration::from_secs(5),
-                "no reply during warm-up"
-            );
-        }
-        while sock.recv(&mut buf).is_ok() {}
-        sock.set_nonblocking(true).unwrap();
+        let (sock, mut buf) = warmed_socket(cpu);
         let gap = Duration::from_secs(1) / rate;
         let mut replies = 0u64;
         let resp0 = threads_cpu_ns(responder);

@@ -74,8 +74,17 @@ pub struct AddrShard {
     /// The expiry window: slots whose valid lifetime ends at or before
     /// `soon_until` (Unix seconds; 0 = no window yet) are listed in `soon`,
     /// so "what has expired by now" needs no scan of the whole shard. The
-    /// sweep rebuilds it; every later change of a slot's end adds to it.
+    /// sweep rebuilds it; every later change of a slot's end adds to it,
+    /// unless the slot is listed already (see `listed`).
     soon: Vec<u32>,
+    /// One bit per slot: set while the slot's id is in `soon`. Keeps `soon`
+    /// free of duplicates (a slot whose end changes twice in the window, or
+    /// that is freed and reused) without a search on the packet path, so
+    /// `ended_by` can read the list as it is, under the lock, with no copy.
+    /// Listing is by slot, not by binding: `ended_by` judges the slot as it
+    /// is now, so a stale bit (slot freed, reused with a later end) only
+    /// costs one look at that slot.
+    listed: Vec<u64>,
     soon_until: u64,
     /// A change could not be listed without growing `soon` (no allocation
     /// on the packet path): count by scanning until the next sweep.
@@ -132,6 +141,7 @@ impl AddrShard {
                 if id as usize / CHUNK == self.chunks.len() {
                     self.chunks
                         .push(vec![Slot::EMPTY; CHUNK].into_boxed_slice());
+                    self.listed.resize(self.chunks.len() * CHUNK / 64, 0);
                 }
                 self.next_unused += 1;
                 id
@@ -145,26 +155,47 @@ impl AddrShard {
     }
 
     /// Slot `id` now ends at `valid_until`: list it if that is inside the
-    /// expiry window. Never allocates (see `soon_overflow`).
+    /// expiry window and it is not listed yet. Never allocates (see
+    /// `soon_overflow`).
     #[inline]
     pub fn note_end(&mut self, id: u32, valid_until: u32) {
-        if u64::from(valid_until) <= self.soon_until {
+        if u64::from(valid_until) <= self.soon_until && !self.is_listed(id) {
             if self.soon.len() < self.soon.capacity() {
                 self.soon.push(id);
+                self.listed[id as usize / 64] |= 1 << (id % 64);
             } else {
                 self.soon_overflow = true;
             }
         }
     }
 
+    fn is_listed(&self, id: u32) -> bool {
+        self.listed[id as usize / 64] & (1 << (id % 64)) != 0
+    }
+
     /// Start a new expiry window ending at `until`, listing `ids` (the
-    /// occupied slots ending in it). Called by the sweep, off the packet path.
+    /// occupied slots ending in it, each once). Called by the sweep, off the
+    /// packet path.
     pub fn set_window(&mut self, until: u64, ids: &[u32]) {
+        for &id in &self.soon {
+            self.listed[id as usize / 64] &= !(1 << (id % 64));
+        }
         self.soon.clear();
         self.soon.reserve(ids.len() + SOON_SPARE);
-        self.soon.extend_from_slice(ids);
+        for &id in ids {
+            if !self.is_listed(id) {
+                self.soon.push(id);
+                self.listed[id as usize / 64] |= 1 << (id % 64);
+            }
+        }
         self.soon_until = until;
         self.soon_overflow = false;
+    }
+
+    /// Entries in the expiry list (tests: a slot is listed at most once).
+    #[cfg(test)]
+    pub fn listed_len(&self) -> usize {
+        self.soon.len()
     }
 
     /// Call `f` with every occupied slot whose valid lifetime has ended at
@@ -181,11 +212,8 @@ impl AddrShard {
             }
             return;
         }
-        // A slot may be listed twice (changed twice, or freed and reused).
-        let mut ids = self.soon.clone();
-        ids.sort_unstable();
-        ids.dedup();
-        for id in ids {
+        // Each slot is listed once (`listed`), so the list is read in place.
+        for &id in &self.soon {
             let s = self.slot(id);
             if ended(s) {
                 f(s);
@@ -230,6 +258,7 @@ impl AddrShard {
     pub fn heap_bytes(&self) -> usize {
         self.chunks.len() * CHUNK * std::mem::size_of::<Slot>()
             + self.chunks.capacity() * std::mem::size_of::<Box<[Slot]>>()
+            + self.listed.capacity() * 8
             + self.by_addr.heap_bytes()
             + self
                 .long_duids

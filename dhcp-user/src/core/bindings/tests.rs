@@ -289,3 +289,44 @@ fn ended_by_is_exact_when_a_shard_outgrows_its_expiry_list() {
     }
     assert_eq!(b.ended_by(Timestamp(NOW.0 + 40)).0[0], 8192);
 }
+
+#[test]
+fn ended_by_counts_a_slot_listed_twice_once() {
+    // One slot's end changes inside the expiry window twice (a commit, then
+    // an extension), then the slot is freed and reused by another client
+    // that also ends inside the window. It is listed once and counted once.
+    let b = Bindings::new(1, [7; 16]);
+    let mut sink = Vec::new();
+    b.sweep(NOW, &mut sink);
+    let a = addr(1);
+    let hash = b.addr_hash(u128::from(a));
+    let shard = &b.addr_shards[shard_of(hash)];
+    let k = key(b"renews-twice", 1);
+    b.commit(&k, a, 128, 0, NOW.0 + 10, NOW.0 + 10, NOW)
+        .unwrap();
+    let first = lock(shard).find_addr(hash, u128::from(a)).unwrap();
+    assert_eq!(
+        b.commit(&k, a, 128, 0, NOW.0 + 20, NOW.0 + 20, NOW),
+        Ok(Committed::Extended)
+    );
+    b.release(&k, a, NOW).unwrap();
+    b.commit(
+        &key(b"reuses-it", 2),
+        a,
+        128,
+        0,
+        NOW.0 + 30,
+        NOW.0 + 30,
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(
+        lock(shard).find_addr(hash, u128::from(a)),
+        Some(first),
+        "the freed slot is reused"
+    );
+    assert_eq!(lock(shard).listed_len(), 1, "listed once, not three times");
+    assert_eq!(b.ended_by(Timestamp(NOW.0 + 25)), (vec![0], 0, 0));
+    assert_eq!(b.ended_by(Timestamp(NOW.0 + 30)), (vec![1], 1, 0));
+    assert_eq!(ended_slowly(&b, Timestamp(NOW.0 + 30)), 1);
+}

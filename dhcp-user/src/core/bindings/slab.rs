@@ -198,6 +198,13 @@ impl AddrShard {
         self.soon.len()
     }
 
+    /// Whether a change since the last sweep found the expiry list full, so
+    /// that `ended_by` scans this shard (tests).
+    #[cfg(test)]
+    pub fn overflowed(&self) -> bool {
+        self.soon_overflow
+    }
+
     /// Call `f` with every occupied slot whose valid lifetime has ended at
     /// `now`: from the expiry list when `now` is inside the window, else by
     /// scanning the shard.

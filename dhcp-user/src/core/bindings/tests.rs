@@ -277,6 +277,14 @@ fn ended_by_is_exact_when_a_shard_outgrows_its_expiry_list() {
         let end = NOW.0 + 10 + (i as u64 % 31);
         b.commit(&key(d, 1), a, 128, 0, end, end, NOW).unwrap();
     }
+    // 128 bindings a shard on average against 64 spare entries: without an
+    // overflow this test would check only the list, never the fallback.
+    let overflowed = b
+        .addr_shards
+        .iter()
+        .filter(|s| lock(s).overflowed())
+        .count();
+    assert!(overflowed > 0, "no shard outgrew its expiry list");
     for t in [NOW.0 + 9, NOW.0 + 20, NOW.0 + 40, NOW.0 + 61] {
         let (per_pool, na, pd) = b.ended_by(Timestamp(t));
         let want = ended_slowly(&b, Timestamp(t));

@@ -19,7 +19,7 @@ mod slab;
 
 use std::net::Ipv6Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use self::slab::{secs32, AddrShard, Slot, STATE_DECLINED, STATE_FREE, STATE_NA, STATE_PD};
 use super::lease::{LeaseKind, LeaseOp, LeaseRecord, MAX_DUID_LEN};
@@ -97,6 +97,8 @@ pub struct Bindings {
     pool_used: Box<[AtomicU64]>,
     live_na: AtomicU64,
     live_pd: AtomicU64,
+    /// Shard locks found poisoned (see [`Bindings::poisoned`]).
+    poisoned: AtomicU64,
 }
 
 fn state_of(kind: LeaseKind) -> u8 {
@@ -104,12 +106,6 @@ fn state_of(kind: LeaseKind) -> u8 {
         LeaseKind::Na => STATE_NA,
         LeaseKind::Pd => STATE_PD,
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding a shard would be a bug in this module; the data is
-    // still consistent between operations, so keep serving rather than cascade.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn shard_of(hash: u64) -> usize {
@@ -152,7 +148,71 @@ impl Bindings {
             pool_used: (0..pools).map(|_| AtomicU64::new(0)).collect(),
             live_na: AtomicU64::new(0),
             live_pd: AtomicU64::new(0),
+            poisoned: AtomicU64::new(0),
         }
+    }
+
+    fn addr_shard(&self, s: usize) -> MutexGuard<'_, AddrShard> {
+        let m = &self.addr_shards[s];
+        m.lock()
+            .unwrap_or_else(|p| self.recover(m, p.into_inner(), "address", s))
+    }
+
+    fn client_shard(&self, s: usize) -> MutexGuard<'_, IdTable> {
+        let m = &self.client_shards[s];
+        m.lock()
+            .unwrap_or_else(|p| self.recover(m, p.into_inner(), "client", s))
+    }
+
+    /// A thread panicked while holding this shard: a bug (nothing here panics
+    /// on input), typically in a data plane worker, which its supervisor
+    /// (`dataplane/supervise.rs`) restarts. We keep serving with the shard as
+    /// the panic left it, rather than refuse every later lease of 1/64 of the
+    /// clients or addresses until a restart. What that can cost:
+    ///
+    /// - Each step of an operation (a slot write, a free-list or index
+    ///   update) is a few stores with nothing that panics on valid ids, so a
+    ///   panic (an id out of range, say) lands between steps and the slots,
+    ///   free list and indexes stay well formed. Address uniqueness holds:
+    ///   a commit inserts only after `find_addr` under the same
+    ///   address-shard lock found the address free.
+    /// - An operation spans several steps and a panic between two of them
+    ///   leaves it half done: a binding whose client-index entry is gone or
+    ///   not yet written (its client does not find it and gets another
+    ///   address; this one stays held until its valid lifetime ends and the
+    ///   sweep frees it), a client-index entry to a freed or reused slot
+    ///   (harmless: lookups check the slot's key), or `pool_used` and the
+    ///   lease counts off by one. A count never incremented for a binding
+    ///   that is later removed wraps below zero (stats then show a huge
+    ///   number). A restart recovers exact state from the journal.
+    ///
+    /// So the event is counted ([`Bindings::poisoned`]) and logged once:
+    /// the poison flag is cleared, so the next lock of this shard is normal
+    /// (a second panic counts again).
+    #[cold]
+    fn recover<'a, T>(
+        &self,
+        m: &Mutex<T>,
+        guard: MutexGuard<'a, T>,
+        kind: &'static str,
+        shard: usize,
+    ) -> MutexGuard<'a, T> {
+        m.clear_poison();
+        let n = self.poisoned.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::error!(
+            kind,
+            shard,
+            poisoned = n,
+            "a thread panicked holding a binding shard; serving on with the shard as it was left (lease counts may be off until a restart)"
+        );
+        guard
+    }
+
+    /// How many times a shard lock was found poisoned (a thread panicked
+    /// while holding it) since start: nonzero means pool and lease counts
+    /// may be off by that much, and a bug to report.
+    pub fn poisoned(&self) -> u64 {
+        self.poisoned.load(Ordering::Relaxed)
     }
 
     /// The shard hash of a client key; pass it to the `*_hashed` methods to
@@ -180,13 +240,13 @@ impl Bindings {
         let state = state_of(key.kind);
         index.find(hash, |gid| {
             let (s, local) = split(gid);
-            lock(&self.addr_shards[s]).matches(local, state, key.iaid, key.duid)
+            self.addr_shard(s).matches(local, state, key.iaid, key.duid)
         })
     }
 
     fn read(&self, gid: u32) -> Binding {
         let (s, local) = split(gid);
-        to_binding(lock(&self.addr_shards[s]).slot(local))
+        to_binding(self.addr_shard(s).slot(local))
     }
 
     /// The client's binding of this IA type and IAID, if any and still valid at `now`.
@@ -196,7 +256,7 @@ impl Bindings {
 
     /// [`Bindings::find`] with `hash = self.client_hash(key)`.
     pub fn find_hashed(&self, key: &ClientKey, hash: u64, now: Timestamp) -> Option<Binding> {
-        let index = lock(&self.client_shards[shard_of(hash)]);
+        let index = self.client_shard(shard_of(hash));
         let b = self.read(self.find_in(&index, hash, key)?);
         (b.valid_until > now.0).then_some(b)
     }
@@ -204,7 +264,7 @@ impl Bindings {
     /// Whether `addr` may be given to `key` at `now`: unbound, expired, or already theirs.
     pub fn usable(&self, addr: u128, key: &ClientKey, now: Timestamp) -> bool {
         let hash = self.addr_hash(addr);
-        let shard = lock(&self.addr_shards[shard_of(hash)]);
+        let shard = self.addr_shard(shard_of(hash));
         match shard.find_addr(hash, addr) {
             None => true,
             Some(id) => {
@@ -219,7 +279,7 @@ impl Bindings {
     pub fn by_addr(&self, addr: Ipv6Addr, now: Timestamp) -> Option<(Binding, Vec<u8>)> {
         let a = u128::from(addr);
         let hash = self.addr_hash(a);
-        let shard = lock(&self.addr_shards[shard_of(hash)]);
+        let shard = self.addr_shard(shard_of(hash));
         let id = shard.find_addr(hash, a)?;
         let b = to_binding(shard.slot(id));
         (b.valid_until > now.0).then(|| (b, shard.duid(id).to_vec()))
@@ -272,11 +332,11 @@ impl Bindings {
     ) -> Result<Committed, Taken> {
         let a = u128::from(addr);
         let cshard = shard_of(chash);
-        let mut index = lock(&self.client_shards[cshard]);
+        let mut index = self.client_shard(cshard);
         let existing = self.find_in(&index, chash, key);
         if let Some(gid) = existing {
             let (s, local) = split(gid);
-            let mut shard = lock(&self.addr_shards[s]);
+            let mut shard = self.addr_shard(s);
             let slot = shard.slot_mut(local);
             if slot.addr() == a {
                 let was_live = u64::from(slot.valid_until) > now.0;
@@ -295,7 +355,7 @@ impl Bindings {
         let ahash = self.addr_hash(a);
         let ashard = shard_of(ahash);
         {
-            let mut shard = lock(&self.addr_shards[ashard]);
+            let mut shard = self.addr_shard(ashard);
             if let Some(id) = shard.find_addr(ahash, a) {
                 let s = *shard.slot(id);
                 if u64::from(s.valid_until) > now.0 {
@@ -314,12 +374,17 @@ impl Bindings {
                     if oshard == cshard {
                         index.remove(ohash, global(ashard, id));
                     } else {
-                        match self.client_shards[oshard].try_lock() {
-                            Ok(mut other) => {
-                                other.remove(ohash, global(ashard, id));
-                            }
-                            Err(_) => return Err(Taken),
-                        }
+                        let mut other = match self.client_shards[oshard].try_lock() {
+                            Ok(other) => other,
+                            Err(TryLockError::Poisoned(p)) => self.recover(
+                                &self.client_shards[oshard],
+                                p.into_inner(),
+                                "client",
+                                oshard,
+                            ),
+                            Err(TryLockError::WouldBlock) => return Err(Taken),
+                        };
+                        other.remove(ohash, global(ashard, id));
                     }
                 }
                 self.forget(&s);
@@ -344,7 +409,7 @@ impl Bindings {
             return Ok(Committed::Created);
         };
         let (s, local) = split(old);
-        let mut shard = lock(&self.addr_shards[s]);
+        let mut shard = self.addr_shard(s);
         let slot = *shard.slot(local);
         index.remove(chash, old);
         shard.remove(self.addr_hash(slot.addr()), local);
@@ -399,10 +464,10 @@ impl Bindings {
         quarantine: Option<u64>,
     ) -> Option<Binding> {
         let chash = self.client_hash(key);
-        let mut index = lock(&self.client_shards[shard_of(chash)]);
+        let mut index = self.client_shard(shard_of(chash));
         let gid = self.find_in(&index, chash, key)?;
         let (s, local) = split(gid);
-        let mut shard = lock(&self.addr_shards[s]);
+        let mut shard = self.addr_shard(s);
         let slot = *shard.slot(local);
         if slot.addr() != u128::from(addr) || u64::from(slot.valid_until) <= now.0 {
             return None;
@@ -436,7 +501,7 @@ impl Bindings {
         let mut soon = Vec::new();
         for s in 0..SHARDS {
             let expired: Vec<u32> = {
-                let mut shard = lock(&self.addr_shards[s]);
+                let mut shard = self.addr_shard(s);
                 soon.clear();
                 let mut expired = Vec::new();
                 for id in shard.occupied() {
@@ -466,7 +531,7 @@ impl Bindings {
         out: &mut Vec<LeaseRecord>,
     ) {
         let (slot, duid) = {
-            let shard = lock(&self.addr_shards[s]);
+            let shard = self.addr_shard(s);
             (*shard.slot(local), shard.duid(local).to_vec())
         };
         if slot.state == STATE_FREE || !pred(&slot) {
@@ -479,8 +544,8 @@ impl Bindings {
                 kind: to_binding(&slot).kind,
             })
         });
-        let mut index = owner.map(|h| lock(&self.client_shards[shard_of(h)]));
-        let mut shard = lock(&self.addr_shards[s]);
+        let mut index = owner.map(|h| self.client_shard(shard_of(h)));
+        let mut shard = self.addr_shard(s);
         let now_slot = *shard.slot(local);
         // Re-check: the slot may have been reused between the two lock phases.
         if now_slot.state != slot.state
@@ -509,7 +574,7 @@ impl Bindings {
         };
         let ahash = self.addr_hash(a);
         let s = shard_of(ahash);
-        let holder = lock(&self.addr_shards[s]).find_addr(ahash, a);
+        let holder = self.addr_shard(s).find_addr(ahash, a);
         let mut sink = Vec::new();
         match rec.op {
             LeaseOp::Commit | LeaseOp::Decline => {
@@ -548,7 +613,7 @@ impl Bindings {
     /// (Commit, or Decline for quarantine). For `leases` and snapshots.
     pub fn for_each(&self, mut f: impl FnMut(&LeaseRecord)) {
         for s in 0..SHARDS {
-            let shard = lock(&self.addr_shards[s]);
+            let shard = self.addr_shard(s);
             for id in shard.occupied() {
                 let slot = shard.slot(id);
                 let op = if slot.state == STATE_DECLINED {
@@ -572,8 +637,8 @@ impl Bindings {
     pub fn ended_by(&self, now: Timestamp) -> (Vec<u64>, u64, u64) {
         let mut per_pool = vec![0u64; self.pool_used.len()];
         let (mut na, mut pd) = (0, 0);
-        for shard in self.addr_shards.iter() {
-            lock(shard).ended_by(now.0, |slot| {
+        for s in 0..SHARDS {
+            self.addr_shard(s).ended_by(now.0, |slot| {
                 if let Some(c) = per_pool.get_mut(usize::from(slot.pool)) {
                     *c += 1;
                 }
@@ -605,15 +670,9 @@ impl Bindings {
 
     /// Heap bytes held by all shards (for the memory budget).
     pub fn heap_bytes(&self) -> usize {
-        self.addr_shards
-            .iter()
-            .map(|s| lock(s).heap_bytes())
-            .sum::<usize>()
-            + self
-                .client_shards
-                .iter()
-                .map(|s| lock(s).heap_bytes())
-                .sum::<usize>()
+        (0..SHARDS)
+            .map(|s| self.addr_shard(s).heap_bytes() + self.client_shard(s).heap_bytes())
+            .sum()
     }
 }
 

@@ -35,6 +35,10 @@ impl Reloadable {
 
     /// The server in force now.
     pub fn current(&self) -> Arc<Server> {
+        // Poisoning is ignored, unlike the binding shards' (core/bindings.rs):
+        // no code that can panic runs under this lock (an Arc clone here, a
+        // `mem::replace` in `swap`), and its value is one whole `Arc`, never
+        // half written.
         self.current
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -43,8 +47,10 @@ impl Reloadable {
 
     /// Make `server` the one workers use from their next message on; returns the old one.
     pub fn swap(&self, server: Server) -> Arc<Server> {
+        // Allocated before the lock, so that nothing under it can fail.
+        let server = Arc::new(server);
         let mut g = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        let old = std::mem::replace(&mut *g, Arc::new(server));
+        let old = std::mem::replace(&mut *g, server);
         self.generation.fetch_add(1, Ordering::Release);
         old
     }

@@ -279,10 +279,8 @@ fn ended_by_is_exact_when_a_shard_outgrows_its_expiry_list() {
     }
     // 128 bindings a shard on average against 64 spare entries: without an
     // overflow this test would check only the list, never the fallback.
-    let overflowed = b
-        .addr_shards
-        .iter()
-        .filter(|s| lock(s).overflowed())
+    let overflowed = (0..SHARDS)
+        .filter(|&s| b.addr_shard(s).overflowed())
         .count();
     assert!(overflowed > 0, "no shard outgrew its expiry list");
     for t in [NOW.0 + 9, NOW.0 + 20, NOW.0 + 40, NOW.0 + 61] {
@@ -308,11 +306,11 @@ fn ended_by_counts_a_slot_listed_twice_once() {
     b.sweep(NOW, &mut sink);
     let a = addr(1);
     let hash = b.addr_hash(u128::from(a));
-    let shard = &b.addr_shards[shard_of(hash)];
+    let shard = shard_of(hash);
     let k = key(b"renews-twice", 1);
     b.commit(&k, a, 128, 0, NOW.0 + 10, NOW.0 + 10, NOW)
         .unwrap();
-    let first = lock(shard).find_addr(hash, u128::from(a)).unwrap();
+    let first = b.addr_shard(shard).find_addr(hash, u128::from(a)).unwrap();
     assert_eq!(
         b.commit(&k, a, 128, 0, NOW.0 + 20, NOW.0 + 20, NOW),
         Ok(Committed::Extended)
@@ -329,12 +327,84 @@ fn ended_by_counts_a_slot_listed_twice_once() {
     )
     .unwrap();
     assert_eq!(
-        lock(shard).find_addr(hash, u128::from(a)),
+        b.addr_shard(shard).find_addr(hash, u128::from(a)),
         Some(first),
         "the freed slot is reused"
     );
-    assert_eq!(lock(shard).listed_len(), 1, "listed once, not three times");
+    assert_eq!(
+        b.addr_shard(shard).listed_len(),
+        1,
+        "listed once, not three times"
+    );
     assert_eq!(b.ended_by(Timestamp(NOW.0 + 25)), (vec![0], 0, 0));
     assert_eq!(b.ended_by(Timestamp(NOW.0 + 30)), (vec![1], 1, 0));
     assert_eq!(ended_slowly(&b, Timestamp(NOW.0 + 30)), 1);
+}
+
+/// Panic while holding the locks `client` and `addr` (indices into the
+/// shard arrays), as a buggy worker would before its supervisor restarts it.
+fn poison(b: &Bindings, client: usize, addr: Option<usize>) {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _index = b.client_shards[client].lock().unwrap();
+        let _shard = addr.map(|s| b.addr_shards[s].lock().unwrap());
+        panic!("test: a worker panics holding binding shards");
+    }));
+    assert!(r.is_err());
+    assert!(b.client_shards[client].is_poisoned());
+}
+
+#[test]
+fn a_poisoned_shard_keeps_serving_and_is_counted_once() {
+    let b = Bindings::new(1, [7; 16]);
+    let k = key(b"poisoned", 1);
+    b.commit(&k, addr(1), 128, 0, 1500, 2000, NOW).unwrap();
+    let a = shard_of(b.addr_hash(u128::from(addr(1))));
+    let c = shard_of(b.client_hash(&k));
+    poison(&b, c, Some(a));
+    assert!(b.addr_shards[a].is_poisoned());
+    assert_eq!(b.poisoned(), 0, "nothing has locked them since");
+    // The next operations work on the shards as the panic left them.
+    assert_eq!(b.find(&k, NOW).map(|x| x.addr), Some(addr(1)));
+    assert_eq!(b.poisoned(), 2, "the client shard and the address shard");
+    assert!(!b.client_shards[c].is_poisoned() && !b.addr_shards[a].is_poisoned());
+    assert_eq!(
+        b.commit(&k, addr(1), 128, 0, 1600, 2100, NOW),
+        Ok(Committed::Extended)
+    );
+    assert_eq!(b.ended_by(Timestamp(2100)), (vec![1], 1, 0));
+    assert_eq!(b.poisoned(), 2, "counted once per panic, not once per lock");
+    poison(&b, c, None);
+    assert!(b.release(&k, addr(1), NOW).is_some());
+    assert_eq!(b.poisoned(), 3, "a second panic counts again");
+    assert_eq!((b.pool_used(0), b.counts()), (0, (0, 0)));
+}
+
+#[test]
+fn an_expired_address_is_reclaimed_past_a_poisoned_owner_shard() {
+    // The commit that reclaims an expired address only try_locks its old
+    // owner's client shard (lock order). A poisoned one is not "busy": were
+    // it taken for busy, every such address would stay Taken until a restart.
+    let b = Bindings::new(1, [7; 16]);
+    let old = key(b"expired-owner", 1);
+    b.commit(&old, addr(3), 128, 0, 1100, 1200, NOW).unwrap();
+    let owner_shard = shard_of(b.client_hash(&old));
+    let duids: Vec<[u8; 4]> = (0..64u32).map(|i| i.to_be_bytes()).collect();
+    let new = duids
+        .iter()
+        .map(|d| key(d, 1))
+        .find(|k| shard_of(b.client_hash(k)) != owner_shard)
+        .unwrap();
+    poison(&b, owner_shard, None);
+    let later = Timestamp(1200);
+    assert_eq!(
+        b.commit(&new, addr(3), 128, 0, 1300, 1400, later),
+        Ok(Committed::Created)
+    );
+    assert_eq!(b.poisoned(), 1);
+    assert_eq!(
+        b.find(&old, Timestamp(0)),
+        None,
+        "the old owner's entry is gone"
+    );
+    assert_eq!(b.pool_used(0), 1);
 }

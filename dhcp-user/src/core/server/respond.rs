@@ -70,7 +70,7 @@ impl Server {
         let duid = client_id.unwrap_or(&[]);
 
         if msg.msg_type == T::Confirm {
-            return self.confirm(msg, subnet, enc);
+            return self.confirm(msg, duid, subnet, enc);
         }
 
         let rapid = msg.msg_type == T::Solicit && found.rapid_commit && self.rapid_commit;
@@ -178,9 +178,13 @@ impl Server {
     /// Rebind instead of Confirm: an IA_PD in a Confirm is ignored, and a
     /// Confirm with only IA_PDs has "no addresses in any of the IAs".
     /// (IA_TA is obsolete in RFC 9915 and ignored like everywhere else.)
+    ///
+    /// `client_id` is the Client ID option's data as the decoder found it
+    /// (present: `respond` drops a Confirm without one).
     fn confirm(
         &self,
         msg: &Message<'_>,
+        client_id: &[u8],
         subnet: &super::Subnet,
         enc: &mut Encoder<'_>,
     ) -> Result<MsgKind, DropReason> {
@@ -198,9 +202,8 @@ impl Server {
         enc.message_header(MessageType::Reply, msg.xid)
             .map_err(enc_err)?;
         enc.server_id(&self.duid).map_err(enc_err)?;
-        if let Some(c) = msg.options.client_id() {
-            enc.client_id(c.as_bytes()).map_err(enc_err)?;
-        }
+        // Known good (the decoder checked it, see `respond`): copied as is.
+        enc.option(code::CLIENTID, client_id).map_err(enc_err)?;
         let (code, text) = if all_on_link {
             (status::SUCCESS, "")
         } else {
@@ -208,5 +211,99 @@ impl Server {
         };
         enc.status_code(code, text).map_err(enc_err)?;
         Ok(MsgKind::Reply)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv6Addr;
+
+    use crate::core::{Handler, Ingress, LeaseChanges, Server, Timestamp};
+    use crate::wire::{status, AnyMessage, Encoder, Message, MessageType, Xid};
+
+    const CONFIG: &str = r#"
+[server]
+interfaces = ["eth0"]
+[[subnet]]
+prefix = "2001:db8:1:1::/64"
+interface = "eth0"
+pools = ["2001:db8:1:1::/65"]
+[[subnet]]
+prefix = "2001:db8:2:2::/64"
+pools = ["2001:db8:2:2::100-2001:db8:2:2::1ff"]
+"#;
+    /// A DUID-EN of odd length, unlike any DUID the server holds.
+    const CLIENT: &[u8] = &[0, 2, 0, 0, 0x7f, 0xf1, 0xde, 0xad, 0xbe, 0xef, 0x42];
+
+    fn server() -> Server {
+        let config = toml::from_str(CONFIG).expect("test config parses");
+        Server::new(
+            &config,
+            vec![0, 3, 0, 1, 2, 0, 0, 0, 0, 1],
+            &[("eth0".into(), 2)],
+        )
+        .expect("server builds")
+    }
+
+    /// A Confirm of `addr` from [`CLIENT`], wrapped in one Relay-forw with
+    /// this link-address when `relay` is given.
+    fn confirm(addr: Ipv6Addr, relay: Option<Ipv6Addr>, buf: &mut [u8]) -> usize {
+        let mut enc = Encoder::new(buf);
+        let mark = relay.map(|link| {
+            enc.relay_header(MessageType::RelayForw, 0, link, "fe80::1".parse().unwrap())
+                .unwrap();
+            enc.begin_relay_msg().unwrap()
+        });
+        enc.message_header(MessageType::Confirm, Xid::new(0x3303))
+            .unwrap();
+        enc.client_id(CLIENT).unwrap();
+        let ia = enc.begin_ia_na(1, 0, 0).unwrap();
+        enc.ia_addr(addr, 0, 0).unwrap();
+        enc.end_option(ia).unwrap();
+        if let Some(m) = mark {
+            enc.end_option(m).unwrap();
+        }
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn confirm_reply_carries_the_clients_client_id_direct_and_relayed() {
+        // RFC 9915 §18.3.3: the Reply to a Confirm carries the server's
+        // Server Identifier and the Client Identifier option from the
+        // Confirm, with the Success or NotOnLink status.
+        let s = server();
+        let cases = [
+            ("2001:db8:1:1::5", None, 2, status::SUCCESS),
+            ("2001:db8:9::5", None, 2, status::NOT_ON_LINK),
+            (
+                "2001:db8:2:2::5",
+                Some("2001:db8:2:2::1"),
+                99,
+                status::SUCCESS,
+            ),
+        ];
+        for (addr, link, ifindex, want) in cases {
+            let mut msg = [0u8; 512];
+            let link = link.map(|l| l.parse().unwrap());
+            let n = confirm(addr.parse().unwrap(), link, &mut msg);
+            let ingress = Ingress {
+                ifindex,
+                src: "fe80::1".parse().unwrap(),
+                src_port: if link.is_some() { 547 } else { 546 },
+                dst_multicast: link.is_none(),
+            };
+            let mut out = [0u8; 1024];
+            let mut changes = LeaseChanges::default();
+            let handled = s.handle(&ingress, &msg[..n], Timestamp(1), &mut out, &mut changes);
+            let len = handled.result.expect("a Reply").len;
+            let reply: Message<'_> = match AnyMessage::decode(&out[..len]).unwrap() {
+                AnyMessage::Message(m) => m,
+                AnyMessage::Relay(r) => r.innermost().expect("a relayed Reply"),
+            };
+            assert_eq!(reply.msg_type, MessageType::Reply, "{addr}");
+            let client = reply.options.client_id().expect("a Client ID");
+            assert_eq!(client.as_bytes(), CLIENT, "{addr}");
+            assert_eq!(reply.options.status_code().unwrap().code, want, "{addr}");
+        }
     }
 }

@@ -37,44 +37,69 @@ fn counted_sync() -> (SyncFn, Arc<AtomicU64>) {
 }
 
 #[test]
-fn records_sent_one_by_one_within_the_window_share_one_fdatasync() {
+fn a_record_sent_while_the_writer_gathers_shares_its_fdatasync() {
     let dir = TempDir::new("gather");
     let (sync, syncs) = counted_sync();
-    let window = Duration::from_millis(400);
     let opts = JournalOptions {
         sync,
-        gather_window: window,
+        // Far longer than the test may take: the window cannot run out
+        // before the hold below lands in it. Shutdown ends it.
+        gather_window: Duration::from_secs(60),
+        // Room for one record: the second append returns only once the
+        // writer has taken the first, so the second is sent after the
+        // writer's group began (as a second worker's Request would be),
+        // never queued beside the first by luck of scheduling.
+        queue_capacity: 1,
         ..Default::default()
     };
     let (j, _) = Journal::open_with(dir.path(), opts).unwrap();
     let h = j.handle();
-    let t0 = Instant::now();
-    // Separate appends, as separate Requests would make them, with no hold on the writer.
-    let seqs: Vec<u64> = (0..50u64).map(|i| h.append(&one(i)).unwrap()).collect();
-    let top = *seqs.last().unwrap();
-    let queued_in = t0.elapsed();
-    // The window has not run out: nothing may be reported durable yet.
-    if queued_in < window / 2 {
-        assert!(
-            h.durable_seq() < seqs[0],
-            "durable_seq moved before any fdatasync"
-        );
-    }
-    assert!(h.wait_durable(top, WAIT));
-    let st = h.stats();
-    assert_eq!(st.records, 50);
-    assert_eq!(st.durable_seq, top);
-    if queued_in < window / 2 {
+    let first = h.append(&one(0)).unwrap();
+    let second = h.append(&one(1)).unwrap();
+    {
+        // The writer answers control requests while it gathers, so this
+        // freezes it inside the window. A writer that synced at once would
+        // have written the first record before it read the request.
+        let _hold = h.hold_writer();
         assert_eq!(
             syncs.load(Ordering::SeqCst),
-            1,
-            "50 appends inside one {window:?} window, one fdatasync"
+            0,
+            "the first record was synced alone instead of gathering"
         );
-        assert_eq!(st.fsyncs, 1);
+        assert!(h.durable_seq() < first, "durable before any fdatasync");
     }
+    j.shutdown();
+    assert_eq!(
+        syncs.load(Ordering::SeqCst),
+        1,
+        "two appends, the second sent inside the first's window, one fdatasync"
+    );
+    let st = h.stats();
+    assert_eq!((st.records, st.fsyncs, st.durable_seq), (2, 1, second));
+    let (_j, recovered) = Journal::open(dir.path()).unwrap();
+    assert_eq!(recovered.len(), 2);
+}
+
+#[test]
+fn a_group_is_written_when_its_window_runs_out() {
+    // The wait is bounded: with no further append and no control request,
+    // the end of the window alone sends the group to disk.
+    let dir = TempDir::new("gather-end");
+    let (sync, syncs) = counted_sync();
+    let opts = JournalOptions {
+        sync,
+        gather_window: Duration::from_millis(50),
+        ..Default::default()
+    };
+    let (j, _) = Journal::open_with(dir.path(), opts).unwrap();
+    let h = j.handle();
+    let seq = h.append(&one(3)).unwrap();
+    assert!(h.wait_durable(seq, WAIT), "never written after its window");
+    assert_eq!(syncs.load(Ordering::SeqCst), 1);
+    assert_eq!(h.stats().records, 1);
     drop(j);
     let (_j, recovered) = Journal::open(dir.path()).unwrap();
-    assert_eq!(recovered.len(), 50);
+    assert_eq!(recovered.len(), 1);
 }
 
 #[test]

@@ -28,6 +28,8 @@ struct Plan {
     avalanche_max_s: f64,
     out: PathBuf,
     only: Vec<String>,
+    /// The CPU step's rate, when given (else 80% of the first server's best).
+    cpu_rate: Option<f64>,
 }
 
 #[derive(Default)]
@@ -56,6 +58,7 @@ fn parse(args: &[String]) -> Result<Plan> {
         avalanche_max_s: 60.0,
         out: PathBuf::from("target/bench"),
         only: vec!["kea".into(), "socket".into(), "xdp".into()],
+        cpu_rate: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -74,13 +77,14 @@ fn parse(args: &[String]) -> Result<Plan> {
             "--clients" => p.avalanche_clients = val()?.parse()?,
             "--out" => p.out = val()?.into(),
             "--servers" => p.only = val()?.split(',').map(String::from).collect(),
-            other => bail!("bench kea: unknown argument {other:?} (--quick, --clients N, --out DIR, --servers kea,socket,xdp)"),
+            "--cpu-rate" => p.cpu_rate = Some(val()?.parse()?),
+            other => bail!("bench kea: unknown argument {other:?} (--quick, --clients N, --out DIR, --servers kea,socket,xdp, --cpu-rate LEASES_PER_S)"),
         }
     }
     Ok(p)
 }
 
-/// `cargo xtask bench kea [--quick] [--clients N] [--out DIR] [--servers kea,socket,xdp]`.
+/// `cargo xtask bench kea [--quick] [--clients N] [--out DIR] [--servers kea,socket,xdp] [--cpu-rate R]`.
 pub fn run(args: &[String]) -> Result<()> {
     let plan = parse(args)?;
     let t0 = Instant::now();
@@ -110,7 +114,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut kea_threads = 2;
     let mut thread_sweep = Vec::new();
     let mut results = Vec::new();
-    let mut common_rate = None;
+    let mut common_rate = plan.cpu_rate;
     for which in plan.only.clone() {
         let kind = match which.as_str() {
             "kea" => {

@@ -11,12 +11,13 @@ use std::num::NonZeroU32;
 use std::ptr::NonNull;
 use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use xdpilone::xdp::XdpDesc;
 use xdpilone::{DeviceQueue, IfInfo, RingRx, RingTx, Socket, SocketConfig, Umem, UmemConfig, User};
 
 use super::frame::{parse_request, reply_room, write_reply};
-use super::idle::IdleSpin;
+use super::idle::{Next, Pace, NAP, SPIN_BUDGET};
 use super::netif::NetIf;
 use super::supervise::QueueWorker;
 use super::worker::{PendingQueue, Processor, Verdict};
@@ -107,7 +108,7 @@ pub struct XskIo {
     txq: Vec<(XdpDesc, MsgKind)>,
     pending: PendingQueue<(XdpDesc, MsgKind)>,
     scratch: Box<[u8]>,
-    idle: IdleSpin,
+    pace: Pace,
     fd: i32,
 }
 
@@ -179,7 +180,7 @@ impl XskIo {
             txq: Vec::with_capacity(NUM_FRAMES as usize),
             pending: PendingQueue::new(),
             scratch: vec![0u8; FRAME_SIZE as usize].into_boxed_slice(),
-            idle: IdleSpin::new(),
+            pace: Pace::new(SPIN_BUDGET, NAP),
             fd,
         };
         io.refill();
@@ -191,10 +192,11 @@ impl XskIo {
         self.fd
     }
 
-    /// Keep polling the rings for `budget` after the last frame before
-    /// sleeping (default [`super::idle::SPIN_BUDGET`]).
-    pub fn set_spin_budget(&mut self, budget: std::time::Duration) {
-        self.idle = IdleSpin::with_budget(budget);
+    /// Keep polling the rings for `spin` after the last frame before
+    /// napping or sleeping, and nap `nap` while requests are dense
+    /// (defaults [`super::idle::SPIN_BUDGET`], [`super::idle::NAP`]).
+    pub fn set_pace(&mut self, spin: std::time::Duration, nap: std::time::Duration) {
+        self.pace = Pace::new(spin, nap);
     }
 
     /// Frames the free list holds (for leak tests).
@@ -310,17 +312,6 @@ impl XskIo {
             self.tx.wake();
         }
     }
-
-    fn wait(&mut self, timeout_ms: i32) {
-        let mut pfd = libc::pollfd {
-            fd: self.fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd. poll() also kicks the fill queue when the
-        // driver asked for a wake-up (need_wakeup).
-        unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
-    }
 }
 
 impl PacketIo for XskIo {
@@ -358,13 +349,22 @@ impl PacketIo for XskIo {
             }
         }
         self.transmit(proc);
-        if self.idle.should_sleep(got > 0) {
-            let timeout = if self.pending.is_empty() && self.txq.is_empty() {
-                idle_timeout_ms
-            } else {
-                1
-            };
-            self.wait(timeout);
+        match self.pace.after_round(got, got == BATCH) {
+            Next::Again => {}
+            Next::Nap => self.pace.nap(),
+            Next::Sleep => {
+                let timeout = if !self.txq.is_empty() {
+                    // The TX ring was full: retry soon.
+                    1
+                } else if !self.pending.is_empty() {
+                    proc.holding_timeout(idle_timeout_ms)
+                } else {
+                    idle_timeout_ms
+                };
+                let began = Instant::now();
+                let request = proc.wait(self.fd, timeout);
+                self.pace.woke(began, request);
+            }
         }
         Ok(())
     }
@@ -418,6 +418,7 @@ pub(super) fn start_all<H: Handler, D: Durability>(
                 queue,
                 slots: slots.clone(),
                 spin_budget: cfg.spin_budget,
+                nap: cfg.nap,
                 backoff_min: cfg.restart_backoff,
                 restarts: dp.restarts.clone(),
                 stop: dp.stop.clone(),

@@ -64,8 +64,9 @@ const IDLE_POLL_MS: i32 = 100;
 /// thread calls [`PacketIo::poll_once`] in a loop.
 pub trait PacketIo {
     /// Receive a batch, handle it, transmit what may leave. When there was
-    /// nothing to do, block in poll() for up to `idle_timeout_ms` (1 ms while
-    /// replies wait for the journal), so an idle server costs no CPU.
+    /// nothing to do, spin, nap or block in poll() for up to `idle_timeout_ms`
+    /// (see [`idle::Pace`]; the journal's signal wakes a worker holding
+    /// replies), so an idle server costs no CPU.
     fn poll_once<H: Handler, D: Durability>(
         &mut self,
         proc: &mut Processor<H, D>,
@@ -93,6 +94,9 @@ pub struct DataplaneConfig {
     /// AF_XDP: how long a worker polls its rings after its last frame
     /// before sleeping ([`idle::SPIN_BUDGET`]).
     pub spin_budget: std::time::Duration,
+    /// Both modes: how long a worker naps between batches while requests
+    /// come often but not back to back ([`idle::NAP`]; zero: never nap).
+    pub nap: std::time::Duration,
     /// AF_XDP: first wait before a dead worker is restarted; doubles per
     /// death up to [`supervise::RESTART_BACKOFF_MAX`].
     pub restart_backoff: std::time::Duration,
@@ -107,6 +111,7 @@ impl DataplaneConfig {
             max_queues: None,
             pin_workers: true,
             spin_budget: idle::SPIN_BUDGET,
+            nap: idle::NAP,
             restart_backoff: supervise::RESTART_BACKOFF_MIN,
         }
     }
@@ -245,7 +250,8 @@ pub fn start<H: Handler, D: Durability>(
     };
     match cfg.io {
         IoMode::Socket => {
-            let io = socket::SocketIo::open(ifaces).map_err(DataplaneError::Socket)?;
+            let mut io = socket::SocketIo::open(ifaces).map_err(DataplaneError::Socket)?;
+            io.set_nap(cfg.nap);
             let counters = Arc::new(WorkerCounters::default());
             let proc = Processor::new(handler, durability, counters.clone());
             dp.counters.push(counters);

@@ -7,9 +7,11 @@ use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::Ipv6Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Instant;
 
 use dhcp_common::SERVER_PORT;
 
+use super::idle::{Next, Pace, NAP};
 use super::netif::NetIf;
 use super::worker::{PendingQueue, Processor, Verdict, PENDING_CAPACITY};
 use super::PacketIo;
@@ -47,6 +49,8 @@ pub struct SocketIo {
     free: Vec<u16>,
     ready: Vec<Outgoing>,
     pending: PendingQueue<Outgoing>,
+    // A socket is polled by syscall: no spin, only naps.
+    pace: Pace,
 }
 
 fn setsockopt<T>(fd: &OwnedFd, level: i32, name: i32, val: &T) -> io::Result<()> {
@@ -116,17 +120,14 @@ impl SocketIo {
             free: (0..slots as u16).collect(),
             ready: Vec::with_capacity(slots),
             pending: PendingQueue::new(),
+            pace: Pace::new(std::time::Duration::ZERO, NAP),
         })
     }
 
-    fn wait(&self, timeout_ms: i32) {
-        let mut pfd = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+    /// Nap between batches when requests are dense ([`super::idle::NAP`];
+    /// zero: never).
+    pub fn set_nap(&mut self, nap: std::time::Duration) {
+        self.pace = Pace::new(std::time::Duration::ZERO, nap);
     }
 
     fn receive<H: Handler, D: Durability>(&mut self, proc: &mut Processor<H, D>) -> usize {
@@ -327,14 +328,19 @@ impl PacketIo for SocketIo {
         if !self.ready.is_empty() {
             self.send(proc);
         }
-        if got == 0 {
-            // Held replies: wake soon to check the journal; otherwise sleep in poll().
-            let timeout = if self.pending.is_empty() {
-                idle_timeout_ms
-            } else {
-                1
-            };
-            self.wait(timeout);
+        match self.pace.after_round(got, got == BATCH) {
+            Next::Again => {}
+            Next::Nap => self.pace.nap(),
+            Next::Sleep => {
+                let timeout = if self.pending.is_empty() {
+                    idle_timeout_ms
+                } else {
+                    proc.holding_timeout(idle_timeout_ms)
+                };
+                let began = Instant::now();
+                let request = proc.wait(self.fd.as_raw_fd(), timeout);
+                self.pace.woke(began, request);
+            }
         }
         Ok(())
     }

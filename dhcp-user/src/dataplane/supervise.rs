@@ -40,6 +40,7 @@ pub(super) struct QueueWorker<H, D> {
     pub queue: u32,
     pub slots: XskSlots,
     pub spin_budget: Duration,
+    pub nap: Duration,
     pub backoff_min: Duration,
     /// Deaths followed by a restart, all queues together.
     pub restarts: Arc<AtomicU64>,
@@ -133,7 +134,7 @@ impl<H: Handler, D: Durability> QueueWorker<H, D> {
         serving: &mut bool,
     ) -> Result<(), DataplaneError> {
         let mut io = XskIo::open(self.netif.clone(), self.queue)?;
-        io.set_spin_budget(self.spin_budget);
+        io.set_pace(self.spin_budget, self.nap);
         self.slots
             .bind(self.queue, io.fd())
             .map_err(|e| DataplaneError::Xsk {

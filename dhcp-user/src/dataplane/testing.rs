@@ -115,6 +115,7 @@ pub struct ManualDurability {
     appended: AtomicU64,
     durable: AtomicU64,
     immediate: bool,
+    signals: crate::store::Signals,
 }
 
 impl ManualDurability {
@@ -130,6 +131,7 @@ impl ManualDurability {
     pub fn sync(&self) {
         self.durable
             .store(self.appended.load(Ordering::SeqCst), Ordering::SeqCst);
+        self.signals.notify();
     }
 
     /// Number of appends so far.
@@ -149,5 +151,9 @@ impl Durability for ManualDurability {
 
     fn durable_seq(&self) -> u64 {
         self.durable.load(Ordering::SeqCst)
+    }
+
+    fn subscribe(&self) -> Option<std::sync::Arc<crate::store::DurableSignal>> {
+        self.signals.subscribe()
     }
 }

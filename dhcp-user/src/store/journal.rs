@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use super::layout::{self, StateDirLock};
 use super::recover::{self, Recovered};
+use super::signal::{DurableSignal, Signals};
 use super::snapshot::{self, SnapshotInfo};
 use super::writer::{self, Ctl, Msg, Writer};
 use super::{Durability, StoreError};
@@ -114,6 +115,7 @@ pub(crate) struct Shared {
     waiters: Mutex<()>,
     durable_cv: Condvar,
     snapshot_running: Mutex<()>,
+    signals: Signals,
 }
 
 impl Shared {
@@ -121,6 +123,7 @@ impl Shared {
         // Taking the lock orders this after a waiter's check-then-wait.
         let _g = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
         self.durable_cv.notify_all();
+        self.signals.notify();
     }
 }
 
@@ -185,6 +188,7 @@ impl Journal {
             waiters: Mutex::new(()),
             durable_cv: Condvar::new(),
             snapshot_running: Mutex::new(()),
+            signals: Signals::default(),
         });
         let (data_tx, data_rx) = bounded(opts.queue_capacity.max(1));
         let (ctl_tx, ctl_rx) = bounded(16);
@@ -389,5 +393,9 @@ impl Durability for JournalHandle {
 
     fn durable_seq(&self) -> u64 {
         self.shared.durable.load(Ordering::Acquire)
+    }
+
+    fn subscribe(&self) -> Option<Arc<DurableSignal>> {
+        self.shared.signals.subscribe()
     }
 }

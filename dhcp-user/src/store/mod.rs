@@ -12,15 +12,19 @@ mod duid;
 mod journal;
 pub mod layout;
 mod recover;
+mod signal;
 mod snapshot;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use duid::{duid_llt, duid_uuid, load_or_create_duid};
 pub use journal::{Journal, JournalHandle, JournalOptions, JournalStats, SyncFn, WriterHold};
 pub use layout::StateDirLock;
 pub use recover::{Recovered, RecoveryReport};
+pub use signal::DurableSignal;
+pub(crate) use signal::Signals;
 pub use snapshot::SnapshotInfo;
 
 use crate::core::LeaseChanges;
@@ -37,6 +41,13 @@ pub trait Durability: Send + Sync + 'static {
 
     /// The highest sequence number whose records are on disk (fdatasync returned).
     fn durable_seq(&self) -> u64;
+
+    /// A signal that becomes readable each time `durable_seq` advances, for a
+    /// worker to poll beside its socket while it holds replies. `None`: no
+    /// such signal; the worker re-checks on a short timeout instead.
+    fn subscribe(&self) -> Option<Arc<DurableSignal>> {
+        None
+    }
 }
 
 /// Errors of the lease store.

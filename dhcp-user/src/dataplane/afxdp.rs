@@ -28,8 +28,14 @@ use crate::stats::{DropReason, MsgKind, WorkerCounters};
 use crate::store::Durability;
 
 const FRAME_SIZE: u32 = 4096;
-const NUM_FRAMES: u32 = 2048;
-const RING_SIZE: u32 = 1024;
+/// UMEM frames per queue (32 MB): the fill ring, the RX ring and the
+/// replies held for the journal all draw on them, and an avalanche of
+/// clients needs deep rings (see RING_SIZE).
+const NUM_FRAMES: u32 = 8192;
+/// Fill, RX, TX and completion ring size. 1,024 overflowed when 100,000
+/// clients started within a second: each frame lost costs a client a 1 s
+/// retransmission.
+const RING_SIZE: u32 = 2048;
 const BATCH: usize = 64;
 /// Most RX queues per interface (the XskMap size in dhcp-ebpf).
 const MAX_QUEUES: u32 = 64;
@@ -349,7 +355,7 @@ impl PacketIo for XskIo {
             }
         }
         self.transmit(proc);
-        match self.pace.after_round(got, got == BATCH) {
+        match self.pace.after_round(got, BATCH) {
             Next::Again => {}
             Next::Nap => self.pace.nap(),
             Next::Sleep => {

@@ -89,6 +89,14 @@ fn dense_gap(nap: Duration) -> Duration {
     nap * 2
 }
 
+/// After a nap that gathered half a batch or more, how long a worker does not
+/// nap. Requests that fast are better served by spinning or a poll() wake-up;
+/// a client that waits for its answers before sending more (a relay's
+/// window, the echo benchmark) would otherwise be held to a window per nap.
+/// Checking again once per hold costs such a client one nap in 50 rounds of
+/// this length.
+pub const FAST_HOLD: Duration = Duration::from_millis(10);
+
 /// What a worker does after a round.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Next {
@@ -106,13 +114,15 @@ pub enum Next {
 /// within [`dense_gap`]; they stay dense while naps keep finding requests,
 /// and stop being dense at the first nap that found none. So an idle or
 /// sparse worker never naps (its wake-ups come from requests only), and a
-/// busy one never sleeps in poll().
+/// busy one never sleeps in poll(). A nap that gathered half a batch or more
+/// means requests come too fast to nap for: no nap for [`FAST_HOLD`].
 #[derive(Debug)]
 pub struct Pace {
     idle: IdleSpin,
     nap: Duration,
     dense: bool,
     napped: bool,
+    no_nap_until: Option<Instant>,
 }
 
 impl Pace {
@@ -124,14 +134,20 @@ impl Pace {
             nap,
             dense: false,
             napped: false,
+            no_nap_until: None,
         }
     }
 
-    /// Call once per round with the number of requests received and whether
-    /// they filled the batch (more may be waiting).
-    pub fn after_round(&mut self, got: usize, full: bool) -> Next {
-        if std::mem::take(&mut self.napped) && got == 0 {
-            self.dense = false;
+    /// Call once per round with the number of requests received and the
+    /// batch size (a full batch: more may be waiting).
+    pub fn after_round(&mut self, got: usize, batch: usize) -> Next {
+        let full = got >= batch;
+        if std::mem::take(&mut self.napped) {
+            if got == 0 {
+                self.dense = false;
+            } else if got * 2 >= batch {
+                self.no_nap_until = Some(Instant::now() + FAST_HOLD);
+            }
         }
         if full {
             self.idle.should_sleep(true);
@@ -143,11 +159,22 @@ impl Pace {
         if !drained && !self.idle.should_sleep(got > 0) {
             return Next::Again;
         }
-        if self.dense && !self.nap.is_zero() {
+        if self.dense && !self.nap.is_zero() && !self.holding_off() {
             self.napped = true;
             return Next::Nap;
         }
         Next::Sleep
+    }
+
+    fn holding_off(&mut self) -> bool {
+        match self.no_nap_until {
+            Some(t) if Instant::now() < t => true,
+            Some(_) => {
+                self.no_nap_until = None;
+                false
+            }
+            None => false,
+        }
     }
 
     /// Sleep one nap.
@@ -193,16 +220,16 @@ mod tests {
     #[test]
     fn a_sparse_worker_sleeps_and_never_naps() {
         let mut p = socket_pace();
-        assert_eq!(p.after_round(0, false), Next::Sleep);
+        assert_eq!(p.after_round(0, 32), Next::Sleep);
         // Woken by a request after a long sleep: still sparse.
         p.woke(Instant::now() - Duration::from_secs(5), true);
-        assert_eq!(p.after_round(1, false), Next::Sleep, "drained, sparse");
+        assert_eq!(p.after_round(1, 32), Next::Sleep, "drained, sparse");
     }
 
     #[test]
     fn a_full_batch_polls_again() {
         let mut p = socket_pace();
-        assert_eq!(p.after_round(32, true), Next::Again);
+        assert_eq!(p.after_round(32, 32), Next::Again);
     }
 
     #[test]
@@ -210,32 +237,47 @@ mod tests {
         let mut p = socket_pace();
         // Woken by a request right after going to sleep: dense.
         p.woke(Instant::now(), true);
-        assert_eq!(p.after_round(3, false), Next::Nap);
-        assert_eq!(p.after_round(5, false), Next::Nap, "the nap found requests");
-        assert_eq!(p.after_round(0, false), Next::Sleep, "the nap found none");
-        assert_eq!(p.after_round(2, false), Next::Sleep, "sparse again");
+        assert_eq!(p.after_round(3, 32), Next::Nap);
+        assert_eq!(p.after_round(5, 32), Next::Nap, "the nap found requests");
+        assert_eq!(p.after_round(0, 32), Next::Sleep, "the nap found none");
+        assert_eq!(p.after_round(2, 32), Next::Sleep, "sparse again");
+    }
+
+    #[test]
+    fn a_nap_that_gathers_half_a_batch_stops_napping_for_a_while() {
+        let mut p = socket_pace();
+        p.woke(Instant::now(), true);
+        assert_eq!(p.after_round(3, 32), Next::Nap);
+        // The nap gathered 20 of 32: too fast to nap for.
+        assert_eq!(p.after_round(20, 32), Next::Sleep);
+        p.woke(Instant::now(), true);
+        assert_eq!(p.after_round(3, 32), Next::Sleep, "held off");
+        // Once the hold has passed, naps resume.
+        p.no_nap_until = Some(Instant::now());
+        std::thread::sleep(Duration::from_millis(1));
+        assert_eq!(p.after_round(3, 32), Next::Nap);
     }
 
     #[test]
     fn a_quick_wake_by_the_journal_or_a_timeout_is_not_a_request() {
         let mut p = socket_pace();
         p.woke(Instant::now(), false);
-        assert_eq!(p.after_round(1, false), Next::Sleep);
+        assert_eq!(p.after_round(1, 32), Next::Sleep);
     }
 
     #[test]
     fn a_zero_nap_never_naps() {
         let mut p = Pace::new(Duration::ZERO, Duration::ZERO);
         p.woke(Instant::now(), true);
-        assert_eq!(p.after_round(3, false), Next::Sleep);
+        assert_eq!(p.after_round(3, 32), Next::Sleep);
     }
 
     #[test]
     fn a_spinning_worker_spins_before_it_naps() {
         let mut p = Pace::new(Duration::from_secs(60), Duration::from_secs(1));
         p.woke(Instant::now(), true);
-        assert_eq!(p.after_round(3, false), Next::Again, "work: spin");
-        assert_eq!(p.after_round(0, false), Next::Again, "budget left: spin");
+        assert_eq!(p.after_round(3, 32), Next::Again, "work: spin");
+        assert_eq!(p.after_round(0, 32), Next::Again, "budget left: spin");
     }
 
     #[test]

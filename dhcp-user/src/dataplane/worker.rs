@@ -14,7 +14,7 @@ use crate::store::{Durability, DurableSignal};
 /// Most replies a worker holds while they wait for the journal. When full,
 /// new replies that need durability are dropped (and counted as `Other`):
 /// the client retransmits, which is better than unbounded memory.
-pub const PENDING_CAPACITY: usize = 1024;
+pub const PENDING_CAPACITY: usize = 4096;
 
 /// The handler, the journal and this worker's counters.
 pub struct Processor<H, D> {

@@ -250,8 +250,10 @@ pub fn start<H: Handler, D: Durability>(
     };
     match cfg.io {
         IoMode::Socket => {
-            // No nap here: measured, it halved the context switches per lease
-            // but not the CPU (the socket path has no spin to save).
+            // No nap here: measured at 12,707 leases/s, alternating runs, it
+            // cut context switches per lease (0.96 -> 0.77) but not the CPU
+            // (1.86/1.83 s per 100k without, 2.20/1.98 s with a 500 us nap):
+            // the socket path has no spin to save.
             let io = socket::SocketIo::open(ifaces).map_err(DataplaneError::Socket)?;
             let counters = Arc::new(WorkerCounters::default());
             let proc = Processor::new(handler, durability, counters.clone());

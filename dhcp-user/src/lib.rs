@@ -8,6 +8,7 @@
 //! - [`control`]: the control socket, stats and the operator commands.
 #![warn(missing_docs)]
 
+pub mod caps;
 pub mod config;
 pub mod control;
 pub mod core;

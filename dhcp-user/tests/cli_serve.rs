@@ -243,6 +243,22 @@ fn rfc9915_18_3_1_serve_xdp_answers_and_detaches_on_sigterm() {
         status.contains("\nCapEff:\t0000008000003000\n"),
         "CAP_NET_ADMIN|CAP_NET_RAW|CAP_BPF: {status}"
     );
+    // The AF_XDP worker thread keeps, permitted but not effective, what
+    // reopening its socket after a death needs (caps.rs): CAP_NET_ADMIN,
+    // CAP_NET_RAW, CAP_IPC_LOCK, CAP_BPF; not CAP_SETUID/CAP_SETGID, which
+    // it held only to take part in the drop.
+    let worker_caps = || {
+        let tasks = format!("/proc/{}/task", served.child.id());
+        std::fs::read_dir(&tasks)
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("status")).ok())
+            .find(|st| st.starts_with("Name:\tdhcp6d-xsk-"))
+            .unwrap_or_default()
+    };
+    eventually("worker caps narrowed after the drop", || {
+        let st = worker_caps();
+        st.contains("\nCapPrm:\t0000008000007000\n") && st.contains("\nCapEff:\t0000000000000000\n")
+    });
     let link = || lab.server.exec(&["ip", "link", "show", "dev", SERVER_IF]);
     assert!(link().contains("xdp"), "attached: {}", link());
     let (t, pref, _, offered) = exchange(&lab, core_harness::solicit(3));

@@ -299,7 +299,16 @@ pub(crate) fn run_worker<IO: PacketIo, H: Handler, D: Durability>(
     stop: &AtomicBool,
 ) -> io::Result<()> {
     let mut result = Ok(());
+    let mut shed = false;
     while !stop.load(Ordering::Relaxed) {
+        // Once `serve` dropped root, give up what only the drop needed
+        // (caps.rs); one load per round until then.
+        if !shed && crate::caps::dropped() {
+            shed = true;
+            if let Err(e) = crate::caps::after_drop() {
+                tracing::warn!("worker capabilities after the drop: {e}");
+            }
+        }
         if let Err(e) = io.poll_once(proc, IDLE_POLL_MS) {
             result = Err(e);
             break;

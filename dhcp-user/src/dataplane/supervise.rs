@@ -67,12 +67,21 @@ impl<H: Handler, D: Durability> QueueWorker<H, D> {
     /// start's outcome; a first start is tried a few times over about a
     /// second, then its error is reported there (the server does not start).
     pub fn run(mut self, ready: SyncSender<Result<(), DataplaneError>>) {
+        // Before `serve` drops root: keep what a restart needs (see caps.rs).
+        if let Err(e) = crate::caps::narrow_for_xdp_worker() {
+            tracing::warn!(iface = %self.netif.name, queue = self.queue, "worker capabilities: {e}; a restart after a privilege drop may fail");
+        }
         let mut ready = Some(ready);
         let mut backoff = self.backoff_min;
         let mut first_attempts = 0;
         loop {
             let started = Instant::now();
             let mut serving = false;
+            // After a privilege drop the effective set is empty; a restart
+            // needs CAP_NET_RAW (socket) and CAP_BPF (XskMap) again.
+            if let Err(e) = crate::caps::raise_effective() {
+                tracing::warn!(iface = %self.netif.name, queue = self.queue, "worker capabilities: {e}");
+            }
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 self.serve_once(&mut ready, &mut serving)
             }));

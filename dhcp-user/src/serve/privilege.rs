@@ -15,26 +15,7 @@ use std::path::Path;
 
 use crate::config::IoMode;
 
-const CAP_NET_BIND_SERVICE: u32 = 10;
-const CAP_NET_ADMIN: u32 = 12;
-const CAP_NET_RAW: u32 = 13;
-const CAP_BPF: u32 = 39;
-/// `_LINUX_CAPABILITY_VERSION_3`: two 32-bit words per set.
-const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: libc::c_int,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct CapData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
+use crate::caps::{self, CAP_BPF, CAP_NET_ADMIN, CAP_NET_BIND_SERVICE, CAP_NET_RAW};
 
 /// The capabilities kept after the drop, as names (for the log and the README).
 pub fn kept(io: IoMode) -> &'static [&'static str] {
@@ -94,31 +75,11 @@ pub fn drop_to(user: &str, uid: u32, gid: u32, io: IoMode, state_dir: &Path) -> 
         check(libc::setresuid(uid, uid, uid), "setresuid")?;
     }
     let bits = kept_bits(io);
-    let word = CapData {
-        effective: bits as u32,
-        permitted: bits as u32,
-        inheritable: 0,
-    };
-    let high = CapData {
-        effective: (bits >> 32) as u32,
-        permitted: (bits >> 32) as u32,
-        inheritable: 0,
-    };
-    let mut header = CapHeader {
-        version: CAPABILITY_VERSION_3,
-        pid: 0,
-    };
-    let data = [word, high];
-    // SAFETY: capset with a version-3 header and two data words, as the ABI requires.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_capset,
-            &mut header as *mut CapHeader,
-            data.as_ptr(),
-        )
-    };
-    check(rc as libc::c_int, "capset")?;
-    // SAFETY: as above.
-    unsafe { check(libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0), "prctl")? };
+    caps::set(caps::Sets {
+        effective: bits,
+        permitted: bits,
+    })?;
+    caps::keep_across_setuid(false)?;
+    caps::note_dropped();
     Ok(())
 }

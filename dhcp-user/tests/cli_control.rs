@@ -69,6 +69,7 @@ impl ServerView for FixedServer {
             leases: dhcp6d::control::LeaseCounts {
                 addresses: 2,
                 prefixes: 1,
+                poisoned_locks: 1,
             },
             pools: vec![PoolStats {
                 pool: "2001:db8:1:1::/65".into(),
@@ -250,6 +251,7 @@ fn stats_has_every_contract_key() {
     assert_eq!(v["rx"]["solicit"], 4, "3 on worker 0 + 1 on worker 1");
     assert_eq!(v["dropped"]["malformed"], 1);
     assert_eq!(v["xdp"]["worker_restarts"], 2);
+    assert_eq!(v["leases"]["poisoned_locks"], 1);
 }
 
 #[test]
@@ -315,6 +317,10 @@ fn stats_and_leases_commands() {
         "{table}"
     );
     assert!(table.contains("\nleases: 2 addresses, 1 prefixes\n"));
+    assert!(
+        table.contains("\nWARNING: 1 binding-table locks found poisoned"),
+        "{table}"
+    );
     assert!(table.contains("journal: 3 records, 2 fsyncs, 600 bytes\n"));
 
     let (code, stdout, _) = dhcp6d(&[
@@ -399,6 +405,10 @@ fn metrics_pass_promtool() {
     assert!(body.contains("dhcp6d_received_messages_total{type=\"solicit\"} 4\n"));
     assert!(
         body.contains("dhcp6d_xdp_worker_restarts_total 2\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains("dhcp6d_binding_locks_poisoned_total 1\n"),
         "{body}"
     );
     let mut promtool = Command::new("promtool")

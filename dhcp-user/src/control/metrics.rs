@@ -200,6 +200,12 @@ pub fn render(s: &StatsSnapshot) -> String {
         ],
     );
     family(
+        "dhcp6d_binding_locks_poisoned_total",
+        "counter",
+        "Binding-table locks found poisoned (a worker panicked mid-update); lease counts may be off by this much.",
+        &[(String::new(), s.leases.poisoned_locks.to_string())],
+    );
+    family(
         "dhcp6d_xdp_worker_restarts_total",
         "counter",
         "AF_XDP workers that died and were restarted.",

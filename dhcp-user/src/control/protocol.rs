@@ -171,6 +171,11 @@ pub struct LeaseCounts {
     pub addresses: u64,
     /// Delegated prefixes (IA_PD) in force.
     pub prefixes: u64,
+    /// Binding-table locks found poisoned since start: a worker panicked
+    /// while updating the bindings. Nonzero means the counts above (and
+    /// `pools[].used`) may be off by up to that much until a restart, and
+    /// is a bug to report. An extension.
+    pub poisoned_locks: u64,
 }
 
 /// One pool's utilisation.

@@ -91,6 +91,14 @@ fn write_stats(
         "leases: {} addresses, {} prefixes",
         s.leases.addresses, s.leases.prefixes
     )?;
+    if s.leases.poisoned_locks > 0 {
+        writeln!(
+            o,
+            "WARNING: {} binding-table locks found poisoned (a worker panicked mid-update); \
+             lease counts may be off by that much until a restart",
+            s.leases.poisoned_locks
+        )?;
+    }
     if !s.pools.is_empty() {
         writeln!(
             o,

@@ -51,6 +51,7 @@ impl ServerView for ServeView {
             leases: LeaseCounts {
                 addresses,
                 prefixes,
+                poisoned_locks: server.bindings().poisoned(),
             },
             pools: pools
                 .into_iter()

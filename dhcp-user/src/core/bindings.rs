@@ -182,9 +182,9 @@ impl Bindings {
     ///   address; this one stays held until its valid lifetime ends and the
     ///   sweep frees it), a client-index entry to a freed or reused slot
     ///   (harmless: lookups check the slot's key), or `pool_used` and the
-    ///   lease counts off by one. A count never incremented for a binding
-    ///   that is later removed wraps below zero (stats then show a huge
-    ///   number). A restart recovers exact state from the journal.
+    ///   lease counts off by one (a count never incremented for a binding
+    ///   that is later removed stays at zero rather than wrapping). A
+    ///   restart recovers exact state from the journal.
     ///
     /// So the event is counted ([`Bindings::poisoned`]) and logged once:
     /// the poison flag is cleared, so the next lock of this shard is normal
@@ -422,7 +422,12 @@ impl Bindings {
             if delta > 0 {
                 c.fetch_add(1, Ordering::Relaxed);
             } else {
-                c.fetch_sub(1, Ordering::Relaxed);
+                // Saturating: after a panic mid-operation (see `recover`) a
+                // count may miss an increment; wrapping would make the pool
+                // look full and turn off its linear scan for good.
+                let _ = c.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                    Some(v.saturating_sub(1))
+                });
             }
         };
         if let Some(c) = self.pool_used.get(usize::from(s.pool)) {

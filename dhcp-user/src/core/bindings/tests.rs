@@ -408,3 +408,17 @@ fn an_expired_address_is_reclaimed_past_a_poisoned_owner_shard() {
     );
     assert_eq!(b.pool_used(0), 1);
 }
+
+#[test]
+fn a_count_that_missed_its_increment_stays_at_zero_instead_of_wrapping() {
+    // After a panic mid-commit (see `recover`) a binding can exist whose
+    // counts were never raised; removing it must not wrap them to 2^64 - 1,
+    // which would make the pool look full and turn off its linear scan.
+    let b = Bindings::new(1, [7; 16]);
+    let k = key(b"uncounted", 1);
+    b.commit(&k, addr(5), 128, 0, 1500, 2000, NOW).unwrap();
+    b.pool_used[0].store(0, Ordering::Relaxed);
+    b.live_na.store(0, Ordering::Relaxed);
+    assert!(b.release(&k, addr(5), NOW).is_some());
+    assert_eq!((b.pool_used(0), b.counts()), (0, (0, 0)));
+}

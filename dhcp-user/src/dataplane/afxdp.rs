@@ -27,27 +27,31 @@ use crate::core::{Handler, Ingress};
 use crate::stats::{DropReason, MsgKind, WorkerCounters};
 use crate::store::Durability;
 
-const FRAME_SIZE: u32 = 4096;
+/// Bytes per UMEM frame.
+pub const FRAME_SIZE: u32 = 4096;
 /// UMEM frames per queue (32 MB): the fill ring, the RX ring and the
 /// replies held for the journal all draw on them, and an avalanche of
 /// clients needs deep rings (see RING_SIZE).
-const NUM_FRAMES: u32 = 8192;
+pub const NUM_FRAMES: u32 = 8192;
 /// Fill, RX, TX and completion ring size. 1,024 overflowed when 100,000
 /// clients started within a second: each frame lost costs a client a 1 s
 /// retransmission.
-const RING_SIZE: u32 = 2048;
-const BATCH: usize = 64;
+pub const RING_SIZE: u32 = 2048;
+/// Descriptors read from the RX ring per round.
+pub const BATCH: usize = 64;
 /// Most RX queues per interface (the XskMap size in dhcp-ebpf).
 const MAX_QUEUES: u32 = 64;
 
-/// Anonymous, page-aligned memory for the UMEM; unmapped on drop.
-struct Area {
+/// Anonymous, page-aligned, pre-faulted memory for a UMEM; unmapped on
+/// drop (also used by the echo benchmark's bare loop).
+pub struct Area {
     ptr: NonNull<u8>,
     len: usize,
 }
 
 impl Area {
-    fn new(len: usize) -> io::Result<Area> {
+    /// Map `len` bytes.
+    pub fn new(len: usize) -> io::Result<Area> {
         // SAFETY: anonymous private mapping; checked for MAP_FAILED.
         let p = unsafe {
             libc::mmap(
@@ -66,6 +70,11 @@ impl Area {
             ptr: NonNull::new(p.cast()).expect("mmap returned non-null"),
             len,
         })
+    }
+
+    /// The whole mapping, for `Umem::new`.
+    pub fn region(&self) -> NonNull<[u8]> {
+        NonNull::slice_from_raw_parts(self.ptr, self.len)
     }
 }
 
@@ -138,7 +147,7 @@ impl XskIo {
             headroom: 0,
             flags: 0,
         };
-        let region = NonNull::slice_from_raw_parts(area.ptr, len);
+        let region = area.region();
         // SAFETY: page-aligned mapping that outlives the Umem (field order).
         let umem = unsafe { Umem::new(config, region) }
             .map_err(|e| xsk_err(&netif, queue, "UMEM register", e))?;

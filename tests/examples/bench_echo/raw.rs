@@ -8,7 +8,6 @@
 //! recompute the UDP checksum, send back from the same frame.
 
 use std::num::NonZeroU32;
-use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
@@ -20,11 +19,10 @@ use xdpilone::{IfInfo, Socket, SocketConfig, Umem, UmemConfig};
 
 use crate::dataplane_common::{ifindex, SERVER_IF};
 
-// The dhcp6d worker's sizes (dhcp-user/src/dataplane/afxdp.rs).
-const FRAME: u32 = 4096;
-const FRAMES: u32 = 2048;
-const RING: u32 = 1024;
-const BATCH: u32 = 64;
+// The dhcp6d worker's sizes, taken from it so the two cannot drift apart.
+use dhcp6d::dataplane::afxdp::{
+    Area, BATCH, FRAME_SIZE as FRAME, NUM_FRAMES as FRAMES, RING_SIZE as RING,
+};
 /// The dhcp6d worker's poll() timeout when idle.
 const IDLE_POLL_MS: i32 = 100;
 
@@ -34,21 +32,10 @@ const IDLE_POLL_MS: i32 = 100;
 /// attaches the program from another, unpinned thread, as `dhcp6d` does.
 pub fn echo(stop: &AtomicBool, spin_budget: Duration, bound: SyncSender<i32>) {
     let len = (FRAME * FRAMES) as usize;
-    // SAFETY: anonymous mapping, unmapped at the end after the socket is gone.
-    let area = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
-            -1,
-            0,
-        )
-    };
-    assert_ne!(area, libc::MAP_FAILED);
-    let base = area.cast::<u8>();
+    let area = Area::new(len).expect("UMEM mapping");
+    let base = area.region().as_ptr().cast::<u8>();
     {
-        let region = NonNull::slice_from_raw_parts(NonNull::new(base).unwrap(), len);
+        let region = area.region();
         let config = UmemConfig {
             fill_size: RING,
             complete_size: RING,
@@ -81,7 +68,7 @@ pub fn echo(stop: &AtomicBool, spin_budget: Duration, bound: SyncSender<i32>) {
             .rev()
             .map(|i| i * u64::from(FRAME))
             .collect();
-        let mut batch: Vec<XdpDesc> = Vec::with_capacity(BATCH as usize);
+        let mut batch: Vec<XdpDesc> = Vec::with_capacity(BATCH);
         let mut txq: Vec<XdpDesc> = Vec::with_capacity(FRAMES as usize);
         let mut idle = IdleSpin::with_budget(spin_budget);
         // Diagnostics (BENCH_ECHO_DEBUG): how the loop spent its rounds.
@@ -104,7 +91,7 @@ pub fn echo(stop: &AtomicBool, spin_budget: Duration, bound: SyncSender<i32>) {
                 free.truncate(free.len() - n);
             }
             {
-                let mut r = rx.receive(BATCH);
+                let mut r = rx.receive(BATCH as u32);
                 while let Some(d) = r.read() {
                     batch.push(d);
                 }
@@ -165,8 +152,8 @@ pub fn echo(stop: &AtomicBool, spin_budget: Duration, bound: SyncSender<i32>) {
             );
         }
     }
-    // SAFETY: the socket and UMEM were dropped with the scope above.
-    unsafe { libc::munmap(area, len) };
+    // The socket and UMEM were dropped with the scope above; `area` unmaps.
+    drop(area);
 }
 
 /// Binding a queue fails with EBUSY while the previous measurement's socket

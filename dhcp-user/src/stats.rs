@@ -6,95 +6,44 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// DHCPv6 message types the server receives or sends (RFC 9915 §7.3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum MsgKind {
-    /// Solicit (1): a client looks for servers (RFC 9915 §18.2.1).
-    Solicit,
-    /// Advertise (2): a server's offer in answer to a Solicit (§18.3.1).
-    Advertise,
-    /// Request (3): a client asks the chosen server for leases (§18.2.2).
-    Request,
-    /// Confirm (4): a client checks its addresses are still on-link (§18.2.3).
-    Confirm,
-    /// Renew (5): a client extends leases with the server that gave them (§18.2.4).
-    Renew,
-    /// Rebind (6): a client extends leases with any server (§18.2.5).
-    Rebind,
-    /// Reply (7): the server's answer to every client message but Solicit (§18.3).
-    Reply,
-    /// Release (8): a client gives leases back (§18.2.7).
-    Release,
-    /// Decline (9): a client found an address in use on the link (§18.2.8).
-    Decline,
-    /// Information-request (11): configuration options only, no leases (§18.2.6).
-    InformationRequest,
-    /// Relay-forward (12): a relay agent's wrapper around a client message (§19.1).
-    RelayForw,
-    /// Relay-reply (13): the server's answer wrapped for the relay (§19.3).
-    RelayRepl,
-    /// Any other type (Reconfigure, Leasequery, …) that reached the server.
-    Other,
+pub use crate::core::DropReason;
+use crate::wire::MessageType;
+
+/// Counter slots per message type: one per msg-type code 1..=17 (RFC 9915
+/// §7.3, RFC 5007, RFC 5460); slot 0 takes every other code.
+const MSG_SLOTS: usize = 18;
+
+fn slot(t: MessageType) -> usize {
+    let c = usize::from(t.code());
+    if c < MSG_SLOTS {
+        c
+    } else {
+        0
+    }
 }
 
-/// Why a received frame or message produced no reply. Counted in `dropped`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum DropReason {
-    /// The bytes do not decode as a valid frame or DHCPv6 message.
-    Malformed,
-    /// Carries another server's Server ID, or lacks ours where required (RFC 9915 §16).
-    NotForUs,
-    /// A Client ID is required and missing (RFC 9915 §16).
-    NoClientId,
-    /// Shed by a rate limit.
-    RateLimited,
-    /// Anything else the RFC says to discard (wrong message type for a server,
-    /// client unicast, no subnet for the link, journal not writable, …).
-    Other,
-}
-
-/// Counters of one worker. Written by that worker only.
-#[derive(Debug, Default)]
+/// Counters of one worker, indexed by the wire's [`MessageType`] and by
+/// [`DropReason`]. Written by that worker only.
+#[derive(Debug)]
 #[repr(align(64))]
 pub struct WorkerCounters {
-    /// Solicit messages received (direct or inside Relay-forward).
-    pub rx_solicit: AtomicU64,
-    /// Request messages received.
-    pub rx_request: AtomicU64,
-    /// Confirm messages received.
-    pub rx_confirm: AtomicU64,
-    /// Renew messages received.
-    pub rx_renew: AtomicU64,
-    /// Rebind messages received.
-    pub rx_rebind: AtomicU64,
-    /// Release messages received.
-    pub rx_release: AtomicU64,
-    /// Decline messages received.
-    pub rx_decline: AtomicU64,
-    /// Information-request messages received.
-    pub rx_information_request: AtomicU64,
-    /// Relay-forward messages received (the client message inside is counted too).
-    pub rx_relay_forw: AtomicU64,
-    /// Messages of a type a server does not handle.
-    pub rx_other: AtomicU64,
-    /// Advertise messages sent directly to clients.
-    pub tx_advertise: AtomicU64,
-    /// Reply messages sent directly to clients.
-    pub tx_reply: AtomicU64,
-    /// Relay-reply messages sent (each wraps one Advertise or Reply, not counted apart).
-    pub tx_relay_repl: AtomicU64,
-    /// Dropped as [`DropReason::Malformed`].
-    pub dropped_malformed: AtomicU64,
-    /// Dropped as [`DropReason::NotForUs`].
-    pub dropped_not_for_us: AtomicU64,
-    /// Dropped as [`DropReason::NoClientId`].
-    pub dropped_no_client_id: AtomicU64,
-    /// Dropped as [`DropReason::RateLimited`].
-    pub dropped_rate_limited: AtomicU64,
-    /// Dropped as [`DropReason::Other`].
-    pub dropped_other: AtomicU64,
+    /// Messages received, by type (a relayed message counts as Relay-forw
+    /// and as the type of the message inside).
+    rx: [AtomicU64; MSG_SLOTS],
+    /// Messages sent, by the outermost type.
+    tx: [AtomicU64; MSG_SLOTS],
+    /// Messages dropped, by reason.
+    dropped: [AtomicU64; DropReason::COUNT],
+}
+
+impl Default for WorkerCounters {
+    fn default() -> Self {
+        WorkerCounters {
+            rx: std::array::from_fn(|_| AtomicU64::new(0)),
+            tx: std::array::from_fn(|_| AtomicU64::new(0)),
+            dropped: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
 }
 
 #[inline]
@@ -106,40 +55,36 @@ fn bump(c: &AtomicU64) {
 impl WorkerCounters {
     /// Count a received message (the innermost message type for relayed ones is
     /// counted by the caller separately from `RelayForw`).
-    pub fn received(&self, kind: MsgKind) {
-        bump(match kind {
-            MsgKind::Solicit => &self.rx_solicit,
-            MsgKind::Request => &self.rx_request,
-            MsgKind::Confirm => &self.rx_confirm,
-            MsgKind::Renew => &self.rx_renew,
-            MsgKind::Rebind => &self.rx_rebind,
-            MsgKind::Release => &self.rx_release,
-            MsgKind::Decline => &self.rx_decline,
-            MsgKind::InformationRequest => &self.rx_information_request,
-            MsgKind::RelayForw => &self.rx_relay_forw,
-            _ => &self.rx_other,
-        });
+    #[inline]
+    pub fn received(&self, kind: MessageType) {
+        bump(&self.rx[slot(kind)]);
     }
 
     /// Count a sent message.
-    pub fn sent(&self, kind: MsgKind) {
-        match kind {
-            MsgKind::Advertise => bump(&self.tx_advertise),
-            MsgKind::Reply => bump(&self.tx_reply),
-            MsgKind::RelayRepl => bump(&self.tx_relay_repl),
-            _ => {}
-        }
+    #[inline]
+    pub fn sent(&self, kind: MessageType) {
+        bump(&self.tx[slot(kind)]);
     }
 
     /// Count a dropped message.
+    #[inline]
     pub fn dropped(&self, reason: DropReason) {
-        bump(match reason {
-            DropReason::Malformed => &self.dropped_malformed,
-            DropReason::NotForUs => &self.dropped_not_for_us,
-            DropReason::NoClientId => &self.dropped_no_client_id,
-            DropReason::RateLimited => &self.dropped_rate_limited,
-            DropReason::Other => &self.dropped_other,
-        });
+        bump(&self.dropped[reason.index()]);
+    }
+
+    /// Messages of type `kind` received so far.
+    pub fn received_count(&self, kind: MessageType) -> u64 {
+        self.rx[slot(kind)].load(Ordering::Relaxed)
+    }
+
+    /// Messages of type `kind` sent so far.
+    pub fn sent_count(&self, kind: MessageType) -> u64 {
+        self.tx[slot(kind)].load(Ordering::Relaxed)
+    }
+
+    /// Messages dropped for `reason` so far.
+    pub fn dropped_count(&self, reason: DropReason) -> u64 {
+        self.dropped[reason.index()].load(Ordering::Relaxed)
     }
 }
 
@@ -182,20 +127,68 @@ pub struct TxTotals {
 }
 
 /// Dropped messages by [`DropReason`] (the `dropped` object of `stats`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
+///
+/// In JSON: one key per reason ([`DropReason::label`]), plus `other`, the
+/// sum of the reasons the base contract has no key of its own for (so a
+/// reader of the base contract still sees every drop).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DropTotals {
-    /// Bytes that do not decode as a valid frame or DHCPv6 message.
-    pub malformed: u64,
-    /// Messages for another server, or lacking our Server ID where required (RFC 9915 §16).
-    pub not_for_us: u64,
-    /// Messages that need a Client ID and lack one (RFC 9915 §16).
-    pub no_client_id: u64,
-    /// Messages shed by a rate limit.
-    pub rate_limited: u64,
-    /// Everything else discarded: wrong message type, no subnet for the link,
-    /// journal not writable, reply queue full, ….
-    pub other: u64,
+    by_reason: [u64; DropReason::COUNT],
+}
+
+impl DropTotals {
+    /// Messages dropped for `reason`.
+    pub fn get(&self, reason: DropReason) -> u64 {
+        self.by_reason[reason.index()]
+    }
+
+    /// The sum over reasons without a base-contract key of their own.
+    pub fn other(&self) -> u64 {
+        DropReason::ALL
+            .iter()
+            .filter(|r| !r.in_contract())
+            .map(|r| self.get(*r))
+            .sum()
+    }
+
+    /// Every drop, in the order shown: the base-contract keys, `other`,
+    /// then each reason summed into `other`.
+    pub fn entries(&self) -> Vec<(&'static str, u64)> {
+        let (base, rest): (Vec<DropReason>, Vec<DropReason>) =
+            DropReason::ALL.iter().partition(|r| r.in_contract());
+        let mut v: Vec<(&'static str, u64)> =
+            base.iter().map(|r| (r.label(), self.get(*r))).collect();
+        v.push(("other", self.other()));
+        v.extend(rest.iter().map(|r| (r.label(), self.get(*r))));
+        v
+    }
+}
+
+impl serde::Serialize for DropTotals {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let e = self.entries();
+        let mut m = s.serialize_map(Some(e.len()))?;
+        for (k, v) in e {
+            m.serialize_entry(k, &v)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for DropTotals {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Keys this build does not know (a newer server) are ignored, and
+        // `other` is derived, not read.
+        let m = std::collections::BTreeMap::<String, u64>::deserialize(d)?;
+        let mut t = DropTotals::default();
+        for r in DropReason::ALL {
+            if let Some(v) = m.get(r.label()) {
+                t.by_reason[r.index()] = *v;
+            }
+        }
+        Ok(t)
+    }
 }
 
 /// The sum of every worker's counters at one moment.
@@ -214,28 +207,50 @@ impl CounterTotals {
     /// monotonic and read independently, which is all a stats reader needs,
     /// and it never makes a worker wait.
     pub fn sum<'a>(workers: impl IntoIterator<Item = &'a WorkerCounters>) -> CounterTotals {
+        use MessageType as T;
+        let mut rx = [0u64; MSG_SLOTS];
+        let mut tx = [0u64; MSG_SLOTS];
         let mut t = CounterTotals::default();
         for w in workers {
             let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-            t.rx.solicit += get(&w.rx_solicit);
-            t.rx.request += get(&w.rx_request);
-            t.rx.confirm += get(&w.rx_confirm);
-            t.rx.renew += get(&w.rx_renew);
-            t.rx.rebind += get(&w.rx_rebind);
-            t.rx.release += get(&w.rx_release);
-            t.rx.decline += get(&w.rx_decline);
-            t.rx.information_request += get(&w.rx_information_request);
-            t.rx.relay_forw += get(&w.rx_relay_forw);
-            t.rx.other += get(&w.rx_other);
-            t.tx.advertise += get(&w.tx_advertise);
-            t.tx.reply += get(&w.tx_reply);
-            t.tx.relay_repl += get(&w.tx_relay_repl);
-            t.dropped.malformed += get(&w.dropped_malformed);
-            t.dropped.not_for_us += get(&w.dropped_not_for_us);
-            t.dropped.no_client_id += get(&w.dropped_no_client_id);
-            t.dropped.rate_limited += get(&w.dropped_rate_limited);
-            t.dropped.other += get(&w.dropped_other);
+            for (sum, c) in rx.iter_mut().zip(&w.rx) {
+                *sum += get(c);
+            }
+            for (sum, c) in tx.iter_mut().zip(&w.tx) {
+                *sum += get(c);
+            }
+            for (sum, c) in t.dropped.by_reason.iter_mut().zip(&w.dropped) {
+                *sum += get(c);
+            }
         }
+        let at = |a: &[u64; MSG_SLOTS], k: T| a[slot(k)];
+        t.rx = RxTotals {
+            solicit: at(&rx, T::Solicit),
+            request: at(&rx, T::Request),
+            confirm: at(&rx, T::Confirm),
+            renew: at(&rx, T::Renew),
+            rebind: at(&rx, T::Rebind),
+            release: at(&rx, T::Release),
+            decline: at(&rx, T::Decline),
+            information_request: at(&rx, T::InformationRequest),
+            relay_forw: at(&rx, T::RelayForw),
+            other: 0,
+        };
+        let named = t.rx.solicit
+            + t.rx.request
+            + t.rx.confirm
+            + t.rx.renew
+            + t.rx.rebind
+            + t.rx.release
+            + t.rx.decline
+            + t.rx.information_request
+            + t.rx.relay_forw;
+        t.rx.other = rx.iter().sum::<u64>() - named;
+        t.tx = TxTotals {
+            advertise: at(&tx, T::Advertise),
+            reply: at(&tx, T::Reply),
+            relay_repl: at(&tx, T::RelayRepl),
+        };
         t
     }
 }
@@ -249,16 +264,41 @@ mod tests {
     fn totals_sum_every_worker() {
         let a = WorkerCounters::default();
         let b = WorkerCounters::default();
-        a.received(MsgKind::Solicit);
-        b.received(MsgKind::Solicit);
-        b.received(MsgKind::RelayForw);
-        a.sent(MsgKind::Advertise);
+        a.received(MessageType::Solicit);
+        b.received(MessageType::Solicit);
+        b.received(MessageType::RelayForw);
+        a.sent(MessageType::Advertise);
         b.dropped(DropReason::NotForUs);
         let t = CounterTotals::sum([&a, &b]);
         assert_eq!(t.rx.solicit, 2);
         assert_eq!(t.rx.relay_forw, 1);
         assert_eq!(t.tx.advertise, 1);
-        assert_eq!(t.dropped.not_for_us, 1);
-        assert_eq!(t.dropped.malformed, 0);
+        assert_eq!(t.dropped.get(DropReason::NotForUs), 1);
+        assert_eq!(t.dropped.get(DropReason::Malformed), 0);
+    }
+
+    /// Types a server does not answer are `rx.other`; every drop reason has
+    /// its key, and `other` sums those the base contract has no key for.
+    #[test]
+    fn other_types_and_reasons_are_counted_apart_and_summed() {
+        let w = WorkerCounters::default();
+        w.received(MessageType::Reply);
+        w.received(MessageType::Other(200));
+        w.received(MessageType::Renew);
+        w.dropped(DropReason::HoldQueueFull);
+        w.dropped(DropReason::NoSubnet);
+        w.dropped(DropReason::NoSubnet);
+        w.dropped(DropReason::Malformed);
+        let t = CounterTotals::sum([&w]);
+        assert_eq!((t.rx.renew, t.rx.other), (1, 2));
+        assert_eq!(t.dropped.other(), 3);
+        let json = serde_json::to_value(t.dropped).unwrap();
+        assert_eq!(json["malformed"], 1);
+        assert_eq!(json["other"], 3);
+        assert_eq!(json["no_subnet"], 2);
+        assert_eq!(json["hold_queue_full"], 1);
+        assert_eq!(json["transmit_failed"], 0);
+        let back: DropTotals = serde_json::from_value(json).unwrap();
+        assert_eq!(back, t.dropped);
     }
 }

@@ -17,7 +17,8 @@ use dhcp6d::control::{
     ControlHandle, JournalStats, LeaseEntry, LeaseFilter, LeaseList, PoolStats, ServerView,
     StatsSnapshot, XdpStats,
 };
-use dhcp6d::stats::{CounterTotals, DropReason, MsgKind, WorkerCounters};
+use dhcp6d::stats::{CounterTotals, DropReason, WorkerCounters};
+use dhcp6d::wire::MessageType;
 
 struct FixedServer {
     workers: Vec<WorkerCounters>,
@@ -28,11 +29,11 @@ impl FixedServer {
     fn new() -> FixedServer {
         let workers = vec![WorkerCounters::default(), WorkerCounters::default()];
         for _ in 0..3 {
-            workers[0].received(MsgKind::Solicit);
+            workers[0].received(MessageType::Solicit);
         }
-        workers[1].received(MsgKind::Solicit);
-        workers[1].received(MsgKind::Request);
-        workers[0].sent(MsgKind::Advertise);
+        workers[1].received(MessageType::Solicit);
+        workers[1].received(MessageType::Request);
+        workers[0].sent(MessageType::Advertise);
         workers[1].dropped(DropReason::Malformed);
         let lease = |lease: &str, kind: &str, duid: &str| LeaseEntry {
             kind: kind.into(),

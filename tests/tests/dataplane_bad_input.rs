@@ -7,7 +7,6 @@
 mod dataplane_common;
 
 use std::net::Ipv6Addr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use dataplane_common::*;
@@ -16,6 +15,8 @@ use dhcp6d::dataplane::frame::build_udp6_frame;
 use dhcp6d::dataplane::netif::NetIf;
 use dhcp6d::dataplane::testing::{EchoHandler, ManualDurability};
 use dhcp6d::dataplane::{start, DataplaneConfig};
+use dhcp6d::core::DropReason;
+use dhcp6d::wire::MessageType;
 
 const ROUNDS: u64 = 30;
 const PER_ROUND: u64 = 100;
@@ -37,7 +38,7 @@ fn bad_frames_are_counted_by_reason_and_leak_no_umem_frame() {
     let malformed = || -> u64 {
         counters
             .iter()
-            .map(|c| c.dropped_malformed.load(Ordering::Relaxed))
+            .map(|c| c.dropped_count(DropReason::Malformed))
             .sum()
     };
     lab.client.run(|| {
@@ -81,7 +82,7 @@ fn bad_frames_are_counted_by_reason_and_leak_no_umem_frame() {
     assert_eq!(malformed(), ROUNDS * PER_ROUND);
     let sent_ok: u64 = counters
         .iter()
-        .map(|c| c.tx_advertise.load(Ordering::Relaxed))
+        .map(|c| c.sent_count(MessageType::Advertise))
         .sum();
     assert!(sent_ok <= 1);
     dp.stop();

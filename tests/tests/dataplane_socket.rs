@@ -7,7 +7,6 @@
 mod dataplane_common;
 
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +14,8 @@ use dataplane_common::*;
 use dhcp6d::config::IoMode;
 use dhcp6d::dataplane::testing::{EchoHandler, ManualDurability};
 use dhcp6d::dataplane::{start, Dataplane, DataplaneConfig};
+use dhcp6d::core::DropReason;
+use dhcp6d::wire::MessageType;
 
 fn serve(lab: &Lab, durability: Arc<ManualDurability>) -> Dataplane {
     lab.server.run(|| {
@@ -43,9 +44,9 @@ fn rfc9915_7_multicast_solicit_is_answered_from_link_local_to_port_546() {
         "direct clients get a link-local source"
     );
     let c = &dp.worker_counters()[0];
-    assert_eq!(c.rx_solicit.load(Ordering::Relaxed), 1);
+    assert_eq!(c.received_count(MessageType::Solicit), 1);
     eventually("tx_advertise == 1", || {
-        c.tx_advertise.load(Ordering::Relaxed) == 1
+        c.sent_count(MessageType::Advertise) == 1
     });
     assert!(dp.xdp_counters().is_none());
     dp.stop();
@@ -108,7 +109,7 @@ fn empty_message_is_counted_as_malformed_not_answered() {
         assert!(recv(&s).is_none());
     });
     let c = &dp.worker_counters()[0];
-    assert_eq!(c.dropped_malformed.load(Ordering::Relaxed), 1);
-    assert_eq!(c.tx_advertise.load(Ordering::Relaxed), 0);
+    assert_eq!(c.dropped_count(DropReason::Malformed), 1);
+    assert_eq!(c.sent_count(MessageType::Advertise), 0);
     dp.stop();
 }

@@ -9,7 +9,6 @@
 mod dataplane_common;
 
 use std::net::{Ipv6Addr, SocketAddrV6, UdpSocket};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +16,7 @@ use dataplane_common::*;
 use dhcp6d::config::IoMode;
 use dhcp6d::dataplane::testing::{ManualDurability, PanicOnMarker};
 use dhcp6d::dataplane::{start, DataplaneConfig};
+use dhcp6d::stats::CounterTotals;
 
 /// A relay agent in the client namespace (RFC 9915 §19: relay to server
 /// on port 547), which sends `msg` to the server and returns the reply, if any.
@@ -69,7 +69,10 @@ fn dead_worker_falls_back_to_the_kernel_and_is_restarted() {
     let handled_before: u64 = dp
         .worker_counters()
         .iter()
-        .map(|c| c.rx_relay_forw.load(Ordering::Relaxed) + c.rx_other.load(Ordering::Relaxed))
+        .map(|c| {
+            let t = CounterTotals::sum([c.as_ref()]);
+            t.rx.relay_forw + t.rx.other
+        })
         .sum();
 
     // During the back-off the queue is the kernel's: the frame is passed,
@@ -94,7 +97,10 @@ fn dead_worker_falls_back_to_the_kernel_and_is_restarted() {
     let handled_gap: u64 = dp
         .worker_counters()
         .iter()
-        .map(|c| c.rx_relay_forw.load(Ordering::Relaxed) + c.rx_other.load(Ordering::Relaxed))
+        .map(|c| {
+            let t = CounterTotals::sum([c.as_ref()]);
+            t.rx.relay_forw + t.rx.other
+        })
         .sum();
     assert_eq!(handled_gap, handled_before, "no worker handled it");
 

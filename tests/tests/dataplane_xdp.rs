@@ -6,7 +6,6 @@
 mod dataplane_common;
 
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +13,7 @@ use dataplane_common::*;
 use dhcp6d::config::IoMode;
 use dhcp6d::dataplane::testing::{EchoHandler, ManualDurability};
 use dhcp6d::dataplane::{start, Dataplane, DataplaneConfig};
+use dhcp6d::wire::MessageType;
 
 fn serve(lab: &Lab, ifaces: &[&str], durability: Arc<ManualDurability>) -> Dataplane {
     lab.server.run(|| {
@@ -48,9 +48,9 @@ fn rfc9915_7_multicast_solicit_is_redirected_and_answered_to_port_546() {
         "direct clients get a link-local source"
     );
     eventually("tx_advertise == 1", || {
-        sum(&dp, |c| c.tx_advertise.load(Ordering::Relaxed)) == 1
+        sum(&dp, |c| c.sent_count(MessageType::Advertise)) == 1
     });
-    assert_eq!(sum(&dp, |c| c.rx_solicit.load(Ordering::Relaxed)), 1);
+    assert_eq!(sum(&dp, |c| c.received_count(MessageType::Solicit)), 1);
     let xdp = dp.xdp_counters().expect("xdp counters in xdp mode");
     assert_eq!(xdp.redirected, 1, "{xdp:?}");
     assert_eq!(xdp.malformed, 0, "{xdp:?}");
@@ -145,7 +145,7 @@ fn two_rx_queues_get_a_worker_each_and_both_answer() {
     let per_worker: Vec<u64> = dp
         .worker_counters()
         .iter()
-        .map(|c| c.rx_solicit.load(Ordering::Relaxed))
+        .map(|c| c.received_count(MessageType::Solicit))
         .collect();
     assert_eq!(per_worker.iter().sum::<u64>(), u64::from(FLOWS));
     assert!(

@@ -4,7 +4,7 @@ mod core_harness;
 use core_harness::*;
 
 use dhcp6d::core::Ingress;
-use dhcp6d::stats::{DropReason, MsgKind};
+use dhcp6d::core::DropReason;
 use dhcp6d::wire::{code, MessageType};
 
 fn assert_dropped(out: &Outcome, reason: DropReason) {
@@ -24,7 +24,7 @@ fn solicit_without_client_id_is_dropped() {
         e.server_id(SERVER_DUID)?;
         ia_na(e, 1, &[])
     });
-    assert_dropped(&direct(&s, &msg, T0), DropReason::Other);
+    assert_dropped(&direct(&s, &msg, T0), DropReason::UnexpectedServerId);
 }
 
 #[test]
@@ -70,7 +70,7 @@ fn rebind_and_confirm_with_a_server_id_are_dropped() {
             e.server_id(SERVER_DUID)?;
             ia_na(e, 1, &["2001:db8:1:1::5".parse().unwrap()])
         });
-        assert_dropped(&direct(&s, &msg, T0), DropReason::Other);
+        assert_dropped(&direct(&s, &msg, T0), DropReason::UnexpectedServerId);
         let msg = build(t, 1, |e| ia_na(e, 1, &["2001:db8:1:1::5".parse().unwrap()]));
         assert_dropped(&direct(&s, &msg, T0), DropReason::NoClientId);
     }
@@ -86,13 +86,19 @@ fn information_request_rules() {
     });
     assert_dropped(&direct(&s, &other, T0), DropReason::NotForUs);
     let with_ia = build(MessageType::InformationRequest, 1, |e| ia_na(e, 1, &[]));
-    assert_dropped(&direct(&s, &with_ia, T0), DropReason::Other);
+    assert_dropped(
+        &direct(&s, &with_ia, T0),
+        DropReason::IaInInformationRequest,
+    );
     let with_ta = build(MessageType::InformationRequest, 1, |e| {
         let m = e.begin_option(code::IA_TA)?;
         e.put_u32(1)?;
         e.end_option(m)
     });
-    assert_dropped(&direct(&s, &with_ta, T0), DropReason::Other);
+    assert_dropped(
+        &direct(&s, &with_ta, T0),
+        DropReason::IaInInformationRequest,
+    );
     // Ours, or none, is answered; a Client ID is optional.
     let ours = build(MessageType::InformationRequest, 1, |e| {
         e.server_id(SERVER_DUID)
@@ -115,7 +121,7 @@ fn server_messages_and_garbage_are_dropped() {
             e.client_id(&client_duid(1))?;
             e.server_id(SERVER_DUID)
         });
-        assert_dropped(&direct(&s, &msg, T0), DropReason::Other);
+        assert_dropped(&direct(&s, &msg, T0), DropReason::WrongMessageType);
     }
     let out = direct(&s, &[1, 0, 0], T0);
     assert_eq!(out.handled.received, None);
@@ -134,8 +140,8 @@ fn unicast_from_a_client_is_not_accepted() {
         ..multicast_from_client()
     };
     let out = send(&s, &ingress, &request(1, SERVER_DUID, None), T0);
-    assert_eq!(out.handled.received, Some(MsgKind::Request));
-    assert_dropped(&out, DropReason::Other);
+    assert_eq!(out.handled.received, Some(MessageType::Request));
+    assert_dropped(&out, DropReason::ClientUnicast);
     assert_eq!(s.lease_counts(), (0, 0));
 }
 
@@ -147,6 +153,6 @@ fn too_many_ias_are_refused_before_any_state_changes() {
         e.server_id(SERVER_DUID)?;
         (0..17).try_for_each(|i| ia_na(e, i, &[]))
     });
-    assert_dropped(&direct(&s, &msg, T0), DropReason::Other);
+    assert_dropped(&direct(&s, &msg, T0), DropReason::TooManyIas);
     assert_eq!(s.lease_counts(), (0, 0));
 }

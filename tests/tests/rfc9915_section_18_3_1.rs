@@ -2,7 +2,6 @@
 mod core_harness;
 use core_harness::*;
 
-use dhcp6d::stats::MsgKind;
 use dhcp6d::wire::{code, status, MessageType};
 
 #[test]
@@ -13,7 +12,7 @@ fn advertise_carries_server_id_client_id_preference_and_an_ia_na() {
     let out = direct(&s, &solicit(7), T0);
     let m = out.message();
     assert_eq!(m.msg_type, MessageType::Advertise);
-    assert_eq!(out.handled.result.unwrap().sent, MsgKind::Advertise);
+    assert_eq!(out.handled.result.unwrap().sent, MessageType::Advertise);
     assert_eq!(out.handled.result.unwrap().port, 546);
     assert_eq!(
         m.xid.get(),

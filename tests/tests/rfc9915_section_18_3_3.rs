@@ -4,7 +4,7 @@
 mod core_harness;
 use core_harness::*;
 
-use dhcp6d::stats::DropReason;
+use dhcp6d::core::DropReason;
 use dhcp6d::wire::{status, MessageType};
 use std::net::Ipv6Addr;
 
@@ -116,6 +116,6 @@ fn confirm_with_only_delegated_prefixes_gets_no_reply() {
     let s = server(UNIQUE_2);
     let ours_pd = (a("2001:db8:200:4200::"), 56);
     let out = direct(&s, &confirm(9, &[], &[ours_pd]), T0);
-    assert_eq!(out.handled.result, Err(DropReason::Other));
+    assert_eq!(out.handled.result, Err(DropReason::NothingToConfirm));
     assert!(out.changes.is_empty());
 }

@@ -4,7 +4,7 @@ mod core_harness;
 use core_harness::*;
 
 use dhcp6d::core::LeaseOp;
-use dhcp6d::stats::DropReason;
+use dhcp6d::core::DropReason;
 use dhcp6d::wire::{code, status, MessageType};
 use std::net::Ipv6Addr;
 
@@ -127,7 +127,7 @@ fn confirm_success_notonlink_and_silence() {
         status::NOT_ON_LINK
     );
     let none = direct(&s, &confirm(&[]), T0);
-    assert_eq!(none.handled.result, Err(DropReason::Other));
+    assert_eq!(none.handled.result, Err(DropReason::NothingToConfirm));
 }
 
 #[test]

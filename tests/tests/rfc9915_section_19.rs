@@ -4,7 +4,7 @@ mod core_harness;
 use core_harness::*;
 
 use dhcp6d::core::Ingress;
-use dhcp6d::stats::{DropReason, MsgKind};
+use dhcp6d::core::DropReason;
 use dhcp6d::wire::{AnyMessage, Encoder, MessageType, Xid};
 use std::net::Ipv6Addr;
 
@@ -72,10 +72,10 @@ fn reply_is_rewrapped_through_every_level() {
     let reply = out.handled.result.unwrap();
     assert_eq!(
         (reply.to, reply.port, reply.sent),
-        (from_relay().src, 547, MsgKind::RelayRepl)
+        (from_relay().src, 547, MessageType::RelayRepl)
     );
     assert!(out.handled.relayed);
-    assert_eq!(out.handled.received, Some(MsgKind::Solicit));
+    assert_eq!(out.handled.received, Some(MessageType::Solicit));
     let AnyMessage::Relay(outer) = out.reply() else {
         panic!("expected Relay-repl")
     };
@@ -130,7 +130,7 @@ fn unknown_link_is_dropped() {
         interface_id: None,
     }];
     let out = send(&s, &from_relay(), &relayed_solicit(3, &hops), T0);
-    assert_eq!(out.handled.result, Err(DropReason::Other));
+    assert_eq!(out.handled.result, Err(DropReason::NoSubnet));
     assert!(out.handled.relayed);
 }
 
@@ -165,7 +165,7 @@ fn link_address_in_link_prefixes_selects_the_subnet() {
     );
     // Without the key the same link-address is unknown (see unknown_link_is_dropped).
     let plain = send(&server(BASE), &from_relay(), &relayed_solicit(5, &hops), T0);
-    assert_eq!(plain.handled.result, Err(DropReason::Other));
+    assert_eq!(plain.handled.result, Err(DropReason::NoSubnet));
 }
 
 #[test]
@@ -184,6 +184,6 @@ fn relay_repl_received_is_dropped() {
     bytes[0] = 13; // RELAY-REPL
     assert_eq!(
         send(&s, &from_relay(), &bytes, T0).handled.result,
-        Err(DropReason::Other)
+        Err(DropReason::WrongMessageType)
     );
 }

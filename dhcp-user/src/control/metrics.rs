@@ -117,16 +117,14 @@ pub fn render(s: &StatsSnapshot) -> String {
         &sent,
     );
     let d = &s.dropped;
-    let dropped: Vec<(String, String)> = [
-        ("malformed", d.malformed),
-        ("not_for_us", d.not_for_us),
-        ("no_client_id", d.no_client_id),
-        ("rate_limited", d.rate_limited),
-        ("other", d.other),
-    ]
-    .iter()
-    .map(|(t, v)| (label("reason", t), v.to_string()))
-    .collect();
+    // One series per reason; `other` is left out here (it is the sum of
+    // the reasons without a base-contract key, each of which has its series).
+    let dropped: Vec<(String, String)> = d
+        .entries()
+        .into_iter()
+        .filter(|(t, _)| *t != "other")
+        .map(|(t, v)| (label("reason", t), v.to_string()))
+        .collect();
     family(
         "dhcp6d_dropped_messages_total",
         "counter",

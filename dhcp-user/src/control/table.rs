@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use super::protocol::{LeaseList, StatsSnapshot};
+use crate::core::DropReason;
 
 /// The stats table. With `previous` (an earlier sample and the seconds
 /// between them) a per-second rate column is added, as `--watch` shows.
@@ -26,54 +27,69 @@ fn write_stats(
         s.preference
     )?;
     writeln!(o, "server duid {}", s.server_duid)?;
-    let rate = |now: u64, pick: fn(&StatsSnapshot) -> u64| match previous {
+    let rate = |now: u64, pick: &dyn Fn(&StatsSnapshot) -> u64| match previous {
         Some((p, secs)) if secs > 0.0 => {
             format!("{:>10.1}/s", now.saturating_sub(pick(p)) as f64 / secs)
         }
         _ => String::new(),
     };
-    type Row = (&'static str, fn(&StatsSnapshot) -> u64);
+    type Row = (&'static str, Box<dyn Fn(&StatsSnapshot) -> u64>);
+    let row =
+        |name: &'static str, pick: fn(&StatsSnapshot) -> u64| -> Row { (name, Box::new(pick)) };
+    // The base-contract reasons and `other` always; each reason summed into
+    // `other` once it has happened.
+    let mut drops: Vec<Row> = Vec::new();
+    for (name, v) in s.dropped.entries() {
+        let shown = match DropReason::ALL.iter().find(|r| r.label() == name) {
+            None => true,
+            Some(r) if r.in_contract() => true,
+            Some(_) => v > 0,
+        };
+        if shown {
+            drops.push((
+                name,
+                Box::new(move |s: &StatsSnapshot| {
+                    s.dropped
+                        .entries()
+                        .iter()
+                        .find(|(n, _)| *n == name)
+                        .map_or(0, |(_, v)| *v)
+                }),
+            ));
+        }
+    }
     let sections: [(&str, Vec<Row>); 4] = [
         (
             "received",
             vec![
-                ("solicit", |s| s.rx.solicit),
-                ("request", |s| s.rx.request),
-                ("confirm", |s| s.rx.confirm),
-                ("renew", |s| s.rx.renew),
-                ("rebind", |s| s.rx.rebind),
-                ("release", |s| s.rx.release),
-                ("decline", |s| s.rx.decline),
-                ("information_request", |s| s.rx.information_request),
-                ("relay_forw", |s| s.rx.relay_forw),
-                ("other", |s| s.rx.other),
+                row("solicit", |s| s.rx.solicit),
+                row("request", |s| s.rx.request),
+                row("confirm", |s| s.rx.confirm),
+                row("renew", |s| s.rx.renew),
+                row("rebind", |s| s.rx.rebind),
+                row("release", |s| s.rx.release),
+                row("decline", |s| s.rx.decline),
+                row("information_request", |s| s.rx.information_request),
+                row("relay_forw", |s| s.rx.relay_forw),
+                row("other", |s| s.rx.other),
             ],
         ),
         (
             "sent",
             vec![
-                ("advertise", |s| s.tx.advertise),
-                ("reply", |s| s.tx.reply),
-                ("relay_repl", |s| s.tx.relay_repl),
+                row("advertise", |s| s.tx.advertise),
+                row("reply", |s| s.tx.reply),
+                row("relay_repl", |s| s.tx.relay_repl),
             ],
         ),
-        (
-            "dropped",
-            vec![
-                ("malformed", |s| s.dropped.malformed),
-                ("not_for_us", |s| s.dropped.not_for_us),
-                ("no_client_id", |s| s.dropped.no_client_id),
-                ("rate_limited", |s| s.dropped.rate_limited),
-                ("other", |s| s.dropped.other),
-            ],
-        ),
+        ("dropped", drops),
         (
             "xdp",
             vec![
-                ("redirected", |s| s.xdp.redirected),
-                ("passed", |s| s.xdp.passed),
-                ("dropped", |s| s.xdp.dropped),
-                ("worker_restarts", |s| s.xdp.worker_restarts),
+                row("redirected", |s| s.xdp.redirected),
+                row("passed", |s| s.xdp.passed),
+                row("dropped", |s| s.xdp.dropped),
+                row("worker_restarts", |s| s.xdp.worker_restarts),
             ],
         ),
     ];
@@ -82,7 +98,7 @@ fn write_stats(
         writeln!(o, "{title}")?;
         for (name, pick) in rows {
             let v = pick(s);
-            writeln!(o, "  {name:<21}{v:>14}{}", rate(v, *pick))?;
+            writeln!(o, "  {name:<21}{v:>14}{}", rate(v, pick.as_ref()))?;
         }
     }
     writeln!(o)?;

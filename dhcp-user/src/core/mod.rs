@@ -8,6 +8,7 @@
 pub mod alloc;
 pub mod bindings;
 pub mod lease;
+pub mod outcome;
 pub mod server;
 mod sip;
 pub mod table;
@@ -15,9 +16,8 @@ pub mod table;
 use std::net::Ipv6Addr;
 
 pub use lease::{LeaseChanges, LeaseKind, LeaseOp, LeaseRecord};
+pub use outcome::{DropReason, Handled, Reply};
 pub use server::{CoreError, PoolUsage, Server};
-
-use crate::stats::{DropReason, MsgKind};
 
 /// Seconds since the Unix epoch. Passed in by the caller; the core never reads a clock.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -34,32 +34,6 @@ pub struct Ingress {
     pub src_port: u16,
     /// Whether the datagram was sent to a multicast group (ff02::1:2 / ff05::1:3).
     pub dst_multicast: bool,
-}
-
-/// A reply the core wrote into the caller's buffer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Reply {
-    /// Bytes of DHCPv6 payload written at the start of `out`.
-    pub len: usize,
-    /// Where to send it: the ingress source (client or relay agent).
-    pub to: Ipv6Addr,
-    /// Destination UDP port: 546 to a client, 547 to a relay agent.
-    pub port: u16,
-    /// The outermost message type sent (Advertise, Reply or Relay-repl).
-    pub sent: MsgKind,
-    /// The reply may only leave once every record in `changes` is on disk.
-    pub needs_durable: bool,
-}
-
-/// The outcome of handling one message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Handled {
-    /// The message type received, when it could be read (innermost for relayed ones).
-    pub received: Option<MsgKind>,
-    /// Whether it arrived inside Relay-forw.
-    pub relayed: bool,
-    /// The reply, or why there is none.
-    pub result: Result<Reply, DropReason>,
 }
 
 /// The seam between packet I/O and the protocol: workers call this for every

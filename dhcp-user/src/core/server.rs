@@ -19,9 +19,9 @@ use self::scan::Scan;
 use super::alloc::AllocKey;
 use super::bindings::{Bindings, NO_POOL};
 use super::lease::{LeaseChanges, LeaseKind, LeaseRecord};
+use super::DropReason;
 use super::{Handled, Handler, Ingress, Reply, Timestamp};
 use crate::config::{Config, Model};
-use crate::stats::{DropReason, MsgKind};
 use crate::wire::{
     AnyMessage, Duid, Encoder, MessageType, OptionMark, CLIENT_PORT, HOP_COUNT_LIMIT, SERVER_PORT,
 };
@@ -53,32 +53,6 @@ pub struct PoolUsage {
     /// Bindings and quarantined addresses in it ([`Server::pool_usage`]
     /// counts those not yet swept; [`Server::usage_at`] does not).
     pub used: u64,
-}
-
-fn msg_kind(t: MessageType) -> MsgKind {
-    match t {
-        MessageType::Solicit => MsgKind::Solicit,
-        MessageType::Advertise => MsgKind::Advertise,
-        MessageType::Request => MsgKind::Request,
-        MessageType::Confirm => MsgKind::Confirm,
-        MessageType::Renew => MsgKind::Renew,
-        MessageType::Rebind => MsgKind::Rebind,
-        MessageType::Reply => MsgKind::Reply,
-        MessageType::Release => MsgKind::Release,
-        MessageType::Decline => MsgKind::Decline,
-        MessageType::InformationRequest => MsgKind::InformationRequest,
-        MessageType::RelayForw => MsgKind::RelayForw,
-        MessageType::RelayRepl => MsgKind::RelayRepl,
-        _ => MsgKind::Other,
-    }
-}
-
-fn dropped(received: Option<MsgKind>, relayed: bool, reason: DropReason) -> Handled {
-    Handled {
-        received,
-        relayed,
-        result: Err(reason),
-    }
 }
 
 impl Server {
@@ -224,20 +198,20 @@ impl Server {
         out: &mut [u8],
         changes: &mut LeaseChanges,
     ) -> Handled {
-        let kind = msg_kind(msg.msg_type);
+        let kind = msg.msg_type;
         // RFC 9915 removed the Server Unicast option: clients only multicast,
         // so a unicast datagram from a client is not accepted.
         if !ingress.dst_multicast {
-            return dropped(Some(kind), false, DropReason::Other);
+            return Handled::dropped(Some(kind), false, DropReason::ClientUnicast);
         }
         let Some(subnet) = self.subnet_by_ifindex(ingress.ifindex) else {
-            return dropped(Some(kind), false, DropReason::Other);
+            return Handled::dropped(Some(kind), false, DropReason::NoSubnet);
         };
         let mut enc = Encoder::new(out);
         let result = self
             .respond(msg, found, subnet, now, &mut enc, changes)
             .and_then(|sent| {
-                let len = enc.finish().map_err(|_| DropReason::Other)?;
+                let len = enc.finish().map_err(|_| DropReason::ReplyTooLarge)?;
                 Ok(Reply {
                     len,
                     to: ingress.src,
@@ -262,21 +236,21 @@ impl Server {
         changes: &mut LeaseChanges,
     ) -> Handled {
         if relay.msg_type != MessageType::RelayForw {
-            return dropped(Some(msg_kind(relay.msg_type)), false, DropReason::Other);
+            return Handled::dropped(Some(relay.msg_type), false, DropReason::WrongMessageType);
         }
         let Some(inner) = relay.innermost() else {
-            return dropped(Some(MsgKind::RelayForw), true, DropReason::Malformed);
+            return Handled::dropped(Some(MessageType::RelayForw), true, DropReason::Malformed);
         };
-        let kind = msg_kind(inner.msg_type);
+        let kind = inner.msg_type;
         let mut link = Ipv6Addr::UNSPECIFIED;
         for level in relay.chain() {
             if level.msg_type != MessageType::RelayForw {
-                return dropped(Some(kind), true, DropReason::Other);
+                return Handled::dropped(Some(kind), true, DropReason::WrongMessageType);
             }
             link = level.link_address;
         }
         let Some(subnet) = self.subnet_by_link(link) else {
-            return dropped(Some(kind), true, DropReason::Other);
+            return Handled::dropped(Some(kind), true, DropReason::NoSubnet);
         };
         let mut enc = Encoder::new(out);
         // RFC 9915 §19.3: the Relay-repl copies hop-count, link-address,
@@ -302,7 +276,7 @@ impl Server {
             Ok::<(), crate::wire::WireError>(())
         })();
         if wrap.is_err() {
-            return dropped(Some(kind), true, DropReason::Other);
+            return Handled::dropped(Some(kind), true, DropReason::ReplyTooLarge);
         }
         let result = self
             .respond(
@@ -316,15 +290,15 @@ impl Server {
             .and_then(|_| {
                 for m in marks[..depth].iter_mut().rev() {
                     if let Some(m) = m.take() {
-                        enc.end_option(m).map_err(|_| DropReason::Other)?;
+                        enc.end_option(m).map_err(|_| DropReason::ReplyTooLarge)?;
                     }
                 }
-                let len = enc.finish().map_err(|_| DropReason::Other)?;
+                let len = enc.finish().map_err(|_| DropReason::ReplyTooLarge)?;
                 Ok(Reply {
                     len,
                     to: ingress.src,
                     port: SERVER_PORT,
-                    sent: MsgKind::RelayRepl,
+                    sent: MessageType::RelayRepl,
                     needs_durable: !changes.is_empty(),
                 })
             });
@@ -350,7 +324,7 @@ impl Handler for Server {
         // (one pass); a relayed one's innermost message is scanned afterwards.
         let mut found = Scan::default();
         match AnyMessage::decode_visit(payload, |o| found.add(o)) {
-            Err(_) => dropped(None, false, DropReason::Malformed),
+            Err(_) => Handled::dropped(None, false, DropReason::Malformed),
             Ok(AnyMessage::Message(m)) => {
                 self.handle_direct(ingress, &m, &found, now, out, changes)
             }

@@ -23,9 +23,11 @@ use super::supervise::QueueWorker;
 use super::worker::{PendingQueue, Processor, Verdict};
 use super::xdp::LoadedXdp;
 use super::{Dataplane, DataplaneConfig, DataplaneError, PacketIo};
+use crate::core::DropReason;
 use crate::core::{Handler, Ingress};
-use crate::stats::{DropReason, MsgKind, WorkerCounters};
+use crate::stats::WorkerCounters;
 use crate::store::Durability;
+use crate::wire::MessageType;
 
 /// Bytes per UMEM frame.
 pub const FRAME_SIZE: u32 = 4096;
@@ -120,8 +122,8 @@ pub struct XskIo {
     area: Area,
     netif: NetIf,
     free: Vec<u64>,
-    txq: Vec<(XdpDesc, MsgKind)>,
-    pending: PendingQueue<(XdpDesc, MsgKind)>,
+    txq: Vec<(XdpDesc, MessageType)>,
+    pending: PendingQueue<(XdpDesc, MessageType)>,
     scratch: Box<[u8]>,
     pace: Pace,
     fd: i32,
@@ -252,7 +254,7 @@ impl XskIo {
             Ok((out, kind, None)) => self.txq.push((out, kind)),
             Ok((out, kind, Some(seq))) => {
                 if self.pending.push(seq, (out, kind)).is_err() {
-                    proc.drop_frame(DropReason::Other);
+                    proc.drop_frame(DropReason::HoldQueueFull);
                     self.free.push(base);
                 }
             }
@@ -272,7 +274,7 @@ impl XskIo {
         desc: XdpDesc,
         proc: &mut Processor<H, D>,
         scratch: &mut [u8],
-    ) -> Result<(XdpDesc, MsgKind, Option<u64>), Option<DropReason>> {
+    ) -> Result<(XdpDesc, MessageType, Option<u64>), Option<DropReason>> {
         let chunk = self.area.chunk(desc.addr);
         let len = (desc.len as usize).min(chunk.len());
         let req = parse_request(&chunk[..len]).ok_or(Some(DropReason::Malformed))?;
@@ -292,7 +294,7 @@ impl XskIo {
         let src = self
             .netif
             .reply_source(req.dst, reply.to)
-            .ok_or(Some(DropReason::Other))?;
+            .ok_or(Some(DropReason::NoSourceAddress))?;
         let n = write_reply(
             chunk,
             &req,
@@ -301,7 +303,7 @@ impl XskIo {
             &reply,
             &scratch[..reply.len],
         )
-        .ok_or(Some(DropReason::Other))?;
+        .ok_or(Some(DropReason::ReplyTooLarge))?;
         let out = XdpDesc {
             addr: desc.addr,
             len: n as u32,
@@ -399,7 +401,7 @@ impl PacketIo for XskIo {
             freed += 1;
         }
         for _ in 0..freed {
-            proc.drop_frame(DropReason::Other);
+            proc.drop_frame(DropReason::AbandonedAtShutdown);
         }
     }
 }

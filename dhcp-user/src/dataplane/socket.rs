@@ -15,9 +15,10 @@ use super::idle::{Next, Pace};
 use super::netif::NetIf;
 use super::worker::{PendingQueue, Processor, Verdict, PENDING_CAPACITY};
 use super::PacketIo;
+use crate::core::DropReason;
 use crate::core::{Handler, Ingress};
-use crate::stats::{DropReason, MsgKind};
 use crate::store::Durability;
+use crate::wire::MessageType;
 
 /// Messages per recvmmsg/sendmmsg call.
 const BATCH: usize = 32;
@@ -41,7 +42,7 @@ struct Outgoing {
     port: u16,
     src: Ipv6Addr,
     ifindex: u32,
-    kind: MsgKind,
+    kind: MessageType,
 }
 
 /// The socket backend (one per server).
@@ -185,11 +186,11 @@ impl SocketIo {
             }
             let Some(netif) = self.ifaces.iter().find(|n| n.index == ifindex) else {
                 // Arrived on an interface we do not serve.
-                proc.drop_frame(DropReason::Other);
+                proc.drop_frame(DropReason::NotOurInterface);
                 continue;
             };
             let Some(slot) = self.free.pop() else {
-                proc.drop_frame(DropReason::Other);
+                proc.drop_frame(DropReason::NoBuffer);
                 continue;
             };
             let ingress = Ingress {
@@ -215,14 +216,18 @@ impl SocketIo {
                 Verdict::Send(reply) => match make(reply) {
                     Some(o) => self.ready.push(o),
                     None => {
-                        proc.drop_frame(DropReason::Other);
+                        proc.drop_frame(DropReason::NoSourceAddress);
                         self.free.push(slot);
                     }
                 },
                 Verdict::Hold(reply, seq) => match make(reply).map(|o| self.pending.push(seq, o)) {
                     Some(Ok(())) => {}
-                    _ => {
-                        proc.drop_frame(DropReason::Other);
+                    Some(Err(_)) => {
+                        proc.drop_frame(DropReason::HoldQueueFull);
+                        self.free.push(slot);
+                    }
+                    None => {
+                        proc.drop_frame(DropReason::NoSourceAddress);
                         self.free.push(slot);
                     }
                 },
@@ -298,7 +303,7 @@ impl SocketIo {
                 if i < sent {
                     proc.sent(o.kind);
                 } else {
-                    proc.drop_frame(DropReason::Other);
+                    proc.drop_frame(DropReason::TransmitFailed);
                 }
             }
             // Whatever did not go out was counted as dropped: never retried forever.
@@ -361,7 +366,7 @@ impl PacketIo for SocketIo {
     fn abandon_pending<H: Handler, D: Durability>(&mut self, proc: &mut Processor<H, D>) {
         let slots: Vec<u16> = self.pending.drain().map(|o| o.slot).collect();
         for slot in slots {
-            proc.drop_frame(DropReason::Other);
+            proc.drop_frame(DropReason::AbandonedAtShutdown);
             self.free.push(slot);
         }
     }

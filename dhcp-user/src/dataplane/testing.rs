@@ -4,9 +4,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::core::DropReason;
 use crate::core::{Handled, Handler, Ingress, LeaseChanges, Reply, Timestamp};
-use crate::stats::{DropReason, MsgKind};
 use crate::store::Durability;
+use crate::wire::MessageType;
 
 /// Answers every message with the same bytes, message type rewritten to
 /// Advertise (2), sent back to where it came from (546 for clients, 547 for
@@ -26,9 +27,9 @@ impl Handler for EchoHandler {
     ) -> Handled {
         changes.clear();
         let received = match payload.first() {
-            Some(1) => Some(MsgKind::Solicit),
-            Some(3) => Some(MsgKind::Request),
-            Some(_) => Some(MsgKind::Other),
+            Some(1) => Some(MessageType::Solicit),
+            Some(3) => Some(MessageType::Request),
+            Some(&c) => Some(MessageType::from_code(c)),
             None => None,
         };
         if payload.is_empty() || payload.len() > out.len() {
@@ -47,7 +48,7 @@ impl Handler for EchoHandler {
                 len: payload.len(),
                 to: ingress.src,
                 port: if ingress.src_port == 547 { 547 } else { 546 },
-                sent: MsgKind::Advertise,
+                sent: MessageType::Advertise,
                 needs_durable: payload[0] == 3,
             }),
         }

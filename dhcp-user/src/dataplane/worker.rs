@@ -7,9 +7,11 @@ use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::core::DropReason;
 use crate::core::{Handler, Ingress, LeaseChanges, Reply, Timestamp};
-use crate::stats::{DropReason, MsgKind, WorkerCounters};
+use crate::stats::WorkerCounters;
 use crate::store::{Durability, DurableSignal};
+use crate::wire::MessageType;
 
 /// Most replies a worker holds while they wait for the journal. When full,
 /// new replies that need durability are dropped (and counted as `Other`):
@@ -119,7 +121,7 @@ impl<H: Handler, D: Durability> Processor<H, D> {
             .handler
             .handle(ingress, payload, self.now, out, &mut self.changes);
         if handled.relayed {
-            self.counters.received(MsgKind::RelayForw);
+            self.counters.received(MessageType::RelayForw);
         }
         if let Some(kind) = handled.received {
             self.counters.received(kind);
@@ -132,7 +134,7 @@ impl<H: Handler, D: Durability> Processor<H, D> {
             }
         };
         if reply.len > out.len() {
-            self.counters.dropped(DropReason::Other);
+            self.counters.dropped(DropReason::ReplyTooLarge);
             return Verdict::Drop;
         }
         if !reply.needs_durable {
@@ -142,7 +144,7 @@ impl<H: Handler, D: Durability> Processor<H, D> {
             Some(seq) => Verdict::Hold(reply, seq),
             // Journal cannot take writes: never acknowledge what is not on disk.
             None => {
-                self.counters.dropped(DropReason::Other);
+                self.counters.dropped(DropReason::JournalUnavailable);
                 Verdict::Drop
             }
         }
@@ -154,7 +156,7 @@ impl<H: Handler, D: Durability> Processor<H, D> {
     }
 
     /// Count a reply that left.
-    pub fn sent(&self, kind: MsgKind) {
+    pub fn sent(&self, kind: MessageType) {
         self.counters.sent(kind);
     }
 }

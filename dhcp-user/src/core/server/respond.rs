@@ -4,8 +4,8 @@ use super::ia::Mode;
 use super::scan::{Scan, Wanted};
 use super::Server;
 use crate::core::lease::{LeaseChanges, LeaseKind, MAX_CHANGES};
+use crate::core::DropReason;
 use crate::core::Timestamp;
-use crate::stats::{DropReason, MsgKind};
 use crate::wire::options::{IaNa, IaPd};
 use crate::wire::{code, status, Encoder, Message, MessageType, WireError};
 
@@ -14,7 +14,7 @@ const CHANGES_PER_IA: usize = 2;
 
 fn enc_err(_: WireError) -> DropReason {
     // The caller's buffer is too small for the reply: nothing can be sent.
-    DropReason::Other
+    DropReason::ReplyTooLarge
 }
 
 impl Server {
@@ -28,7 +28,7 @@ impl Server {
         now: Timestamp,
         enc: &mut Encoder<'_>,
         changes: &mut LeaseChanges,
-    ) -> Result<MsgKind, DropReason> {
+    ) -> Result<MessageType, DropReason> {
         use MessageType as T;
         let opts = msg.options;
         let client_id = found.client_id;
@@ -39,7 +39,7 @@ impl Server {
             T::Solicit | T::Confirm | T::Rebind => {
                 client_id.ok_or(DropReason::NoClientId)?;
                 if server_id.is_some() {
-                    return Err(DropReason::Other);
+                    return Err(DropReason::UnexpectedServerId);
                 }
             }
             // §16.4, §16.6, §16.8, §16.9: MUST discard without a Client ID, or
@@ -56,15 +56,15 @@ impl Server {
                     return Err(DropReason::NotForUs);
                 }
                 if found.any_ia {
-                    return Err(DropReason::Other);
+                    return Err(DropReason::IaInInformationRequest);
                 }
             }
             // Advertise, Reply, Reconfigure, Leasequery, …: not for a server to answer.
-            _ => return Err(DropReason::Other),
+            _ => return Err(DropReason::WrongMessageType),
         }
         // Bound the lease changes one message can cause before touching state.
         if found.ias * CHANGES_PER_IA > MAX_CHANGES {
-            return Err(DropReason::Other);
+            return Err(DropReason::TooManyIas);
         }
         let subnet = &self.subnets[subnet];
         let duid = client_id.unwrap_or(&[]);
@@ -75,9 +75,9 @@ impl Server {
 
         let rapid = msg.msg_type == T::Solicit && found.rapid_commit && self.rapid_commit;
         let (reply_type, sent) = if msg.msg_type == T::Solicit && !rapid {
-            (T::Advertise, MsgKind::Advertise)
+            (T::Advertise, MessageType::Advertise)
         } else {
-            (T::Reply, MsgKind::Reply)
+            (T::Reply, MessageType::Reply)
         };
         enc.message_header(reply_type, msg.xid).map_err(enc_err)?;
         // §18.3: Advertise and Reply MUST carry our Server ID and the client's Client ID.
@@ -187,7 +187,7 @@ impl Server {
         client_id: &[u8],
         subnet: &super::Subnet,
         enc: &mut Encoder<'_>,
-    ) -> Result<MsgKind, DropReason> {
+    ) -> Result<MessageType, DropReason> {
         let mut any = false;
         let mut all_on_link = true;
         for ia in msg.options.ia_nas() {
@@ -197,7 +197,7 @@ impl Server {
             }
         }
         if !any {
-            return Err(DropReason::Other);
+            return Err(DropReason::NothingToConfirm);
         }
         enc.message_header(MessageType::Reply, msg.xid)
             .map_err(enc_err)?;
@@ -210,7 +210,7 @@ impl Server {
             (status::NOT_ON_LINK, "address not on this link")
         };
         enc.status_code(code, text).map_err(enc_err)?;
-        Ok(MsgKind::Reply)
+        Ok(MessageType::Reply)
     }
 }
 

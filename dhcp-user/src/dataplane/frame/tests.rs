@@ -1,6 +1,6 @@
 //! Reply frames checked against etherparse as an independent oracle.
 use super::*;
-use crate::stats::MsgKind;
+use crate::wire::MessageType;
 
 const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xc1];
 const OUR_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x51];
@@ -51,7 +51,7 @@ fn reply_keeps_vlan_tags_reflects_macs_and_has_a_valid_checksum() {
         len: 5,
         to: req.src,
         port: 546,
-        sent: MsgKind::Advertise,
+        sent: MessageType::Advertise,
         needs_durable: false,
     };
     let src: Ipv6Addr = "fe80::51".parse().unwrap();

@@ -5,7 +5,7 @@
 
 use std::net::Ipv6Addr;
 
-use dhcp6d::core::bindings::{Bindings, ClientKey};
+use dhcp6d::core::bindings::{Bindings, ClientKey, PoolSpans};
 use dhcp6d::core::{LeaseKind, Timestamp};
 
 fn rss_bytes() -> u64 {
@@ -24,7 +24,7 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(10_000_000);
     let before = rss_bytes();
-    let b = Bindings::new(1, [9; 16]);
+    let b = Bindings::new(PoolSpans::opaque(1), [9; 16]);
     let t = std::time::Instant::now();
     for i in 0..n {
         // DUID-LLT, 14 bytes: the common case.

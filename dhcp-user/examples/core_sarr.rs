@@ -32,7 +32,12 @@ dns_servers = ["2001:db8::53"]
 /// The server the benchmark and this example use.
 pub fn server() -> Server {
     let config: Config = toml::from_str(CONFIG).expect("config");
-    Server::new(&config, SERVER_DUID.to_vec(), &[("eth0".into(), 2)]).expect("server")
+    Server::new(
+        &config.settings(),
+        SERVER_DUID.to_vec(),
+        &[("eth0".into(), 2)],
+    )
+    .expect("server")
 }
 
 fn duid(n: u32) -> [u8; 14] {

@@ -3,8 +3,8 @@
 mod core_harness;
 use core_harness::*;
 
-use dhcp6d::core::LeaseOp;
 use dhcp6d::core::DropReason;
+use dhcp6d::core::LeaseOp;
 use dhcp6d::wire::{code, status, MessageType};
 use std::net::Ipv6Addr;
 

@@ -3,8 +3,8 @@
 mod core_harness;
 use core_harness::*;
 
-use dhcp6d::core::Ingress;
 use dhcp6d::core::DropReason;
+use dhcp6d::core::Ingress;
 use dhcp6d::wire::{AnyMessage, Encoder, MessageType, Xid};
 use std::net::Ipv6Addr;
 

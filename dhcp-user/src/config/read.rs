@@ -12,9 +12,8 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 
 use super::{
-    default_control_socket, default_preferred, default_state_dir, default_t1, default_t2,
-    default_valid, Config, ConfigError, Lifetimes, OptionValues, PdPoolConfig, Redundancy,
-    ServerSection, SubnetConfig,
+    default_control_socket, default_state_dir, Config, ConfigError, Lifetimes, OptionValues,
+    PdPoolConfig, Redundancy, ServerSection, SubnetConfig,
 };
 
 /// An error before the file name is attached: `(key path, reason)`.
@@ -128,10 +127,12 @@ fn redundancy(mut t: Table) -> Result<Redundancy, KeyError> {
 fn lifetimes(mut t: Table) -> Result<Lifetimes, KeyError> {
     t.only(&["preferred", "valid", "t1", "t2"])?;
     let l = Lifetimes {
-        preferred: t.opt("preferred")?.unwrap_or_else(default_preferred),
-        valid: t.opt("valid")?.unwrap_or_else(default_valid),
-        t1: t.opt("t1")?.unwrap_or_else(default_t1),
-        t2: t.opt("t2")?.unwrap_or_else(default_t2),
+        preferred: t
+            .opt("preferred")?
+            .unwrap_or(Lifetimes::default().preferred),
+        valid: t.opt("valid")?.unwrap_or(Lifetimes::default().valid),
+        t1: t.opt("t1")?.unwrap_or(Lifetimes::default().t1),
+        t2: t.opt("t2")?.unwrap_or(Lifetimes::default().t2),
     };
     Ok(l)
 }

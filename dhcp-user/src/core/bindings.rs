@@ -15,12 +15,15 @@
 //! is reusable (reclaimed by the next commit there), and [`Bindings::sweep`]
 //! removes what is left and reports Expire records for the journal.
 
+mod pools;
 mod slab;
 
 use std::net::Ipv6Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, TryLockError};
 
+use self::pools::Accounts;
+pub use self::pools::{PoolRef, PoolSpan, PoolSpans};
 use self::slab::{secs32, AddrShard, Slot, STATE_DECLINED, STATE_FREE, STATE_NA, STATE_PD};
 use super::lease::{LeaseKind, LeaseOp, LeaseRecord, MAX_DUID_LEN};
 use super::sip::{sip13_word_then, Sip};
@@ -94,7 +97,11 @@ pub struct Bindings {
     hasher: Sip,
     addr_shards: Box<[Mutex<AddrShard>]>,
     client_shards: Box<[Mutex<IdTable>]>,
-    pool_used: Box<[AtomicU64]>,
+    /// The pool spans of the policy in force and a use counter per pool.
+    /// Every operation that counts holds it shared from start to end;
+    /// [`Bindings::adopt`] holds it exclusively to re-index every binding.
+    /// Always taken before any shard lock, never while one is held.
+    accounts: RwLock<Accounts>,
     live_na: AtomicU64,
     live_pd: AtomicU64,
     /// Shard locks found poisoned (see [`Bindings::poisoned`]).
@@ -138,18 +145,25 @@ fn to_binding(s: &Slot) -> Binding {
 }
 
 impl Bindings {
-    /// An empty store for `pools` pools (indices `0..pools` in [`Binding::pool`]).
-    /// `hash_key` keys the shard hash (internal, never persisted).
-    pub fn new(pools: usize, hash_key: [u8; 16]) -> Bindings {
+    /// An empty store counting against `spans` (indices into it in
+    /// [`Binding::pool`]). `hash_key` keys the shard hash (internal, never persisted).
+    pub fn new(spans: Arc<PoolSpans>, hash_key: [u8; 16]) -> Bindings {
         Bindings {
             hasher: Sip::new(&hash_key, false),
             addr_shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             client_shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
-            pool_used: (0..pools).map(|_| AtomicU64::new(0)).collect(),
+            accounts: RwLock::new(Accounts::new(spans)),
             live_na: AtomicU64::new(0),
             live_pd: AtomicU64::new(0),
             poisoned: AtomicU64::new(0),
         }
+    }
+
+    /// The accounts, shared. Poison is ignored: nothing that can panic
+    /// runs under the exclusive lock between writes that must go together
+    /// (see `adopt`), and a shared holder cannot change them.
+    fn accounts(&self) -> RwLockReadGuard<'_, Accounts> {
+        self.accounts.read().unwrap_or_else(|p| p.into_inner())
     }
 
     fn addr_shard(&self, s: usize) -> MutexGuard<'_, AddrShard> {
@@ -307,7 +321,7 @@ impl Bindings {
             hash,
             addr,
             prefix_len,
-            pool,
+            PoolRef::current(pool),
             preferred_until,
             valid_until,
             now,
@@ -325,12 +339,50 @@ impl Bindings {
         chash: u64,
         addr: Ipv6Addr,
         prefix_len: u8,
-        pool: u16,
+        pool: PoolRef<'_>,
+        preferred_until: u64,
+        valid_until: u64,
+        now: Timestamp,
+    ) -> Result<Committed, Taken> {
+        let acc = self.accounts();
+        self.commit_in(
+            &acc,
+            key,
+            chash,
+            addr,
+            prefix_len,
+            pool,
+            preferred_until,
+            valid_until,
+            now,
+        )
+    }
+
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "commit_hashed plus the accounts it holds"
+    )]
+    fn commit_in(
+        &self,
+        acc: &Accounts,
+        key: &ClientKey,
+        chash: u64,
+        addr: Ipv6Addr,
+        prefix_len: u8,
+        pool: PoolRef<'_>,
         preferred_until: u64,
         valid_until: u64,
         now: Timestamp,
     ) -> Result<Committed, Taken> {
         let a = u128::from(addr);
+        // The caller chose the pool under its policy; if the store has
+        // adopted another policy's spans since, find the pool again.
+        let pool = match pool.spans {
+            Some(spans) if !std::ptr::eq(spans, &*acc.spans) => {
+                acc.spans.find(key.kind, a, prefix_len)
+            }
+            _ => pool.index,
+        };
         let cshard = shard_of(chash);
         let mut index = self.client_shard(cshard);
         let existing = self.find_in(&index, chash, key);
@@ -387,7 +439,7 @@ impl Bindings {
                         other.remove(ohash, global(ashard, id));
                     }
                 }
-                self.forget(&s);
+                self.forget(acc, &s);
                 shard.remove(ahash, id);
             }
             let slot = Slot {
@@ -403,7 +455,7 @@ impl Bindings {
             };
             let local = shard.insert(ahash, slot, key.duid);
             index.insert(chash, global(ashard, local));
-            self.count(&slot, 1);
+            self.count(acc, &slot, 1);
         }
         let Some(old) = existing else {
             return Ok(Committed::Created);
@@ -413,11 +465,11 @@ impl Bindings {
         let slot = *shard.slot(local);
         index.remove(chash, old);
         shard.remove(self.addr_hash(slot.addr()), local);
-        self.forget(&slot);
+        self.forget(acc, &slot);
         Ok(Committed::Moved(to_binding(&slot)))
     }
 
-    fn count(&self, s: &Slot, delta: i64) {
+    fn count(&self, acc: &Accounts, s: &Slot, delta: i64) {
         let add = |c: &AtomicU64| {
             if delta > 0 {
                 c.fetch_add(1, Ordering::Relaxed);
@@ -430,7 +482,7 @@ impl Bindings {
                 });
             }
         };
-        if let Some(c) = self.pool_used.get(usize::from(s.pool)) {
+        if let Some(c) = acc.used.get(usize::from(s.pool)) {
             add(c);
         }
         match s.state {
@@ -440,13 +492,13 @@ impl Bindings {
         }
     }
 
-    fn forget(&self, s: &Slot) {
-        self.count(s, -1)
+    fn forget(&self, acc: &Accounts, s: &Slot) {
+        self.count(acc, s, -1)
     }
 
     /// Remove the client's binding at `addr` (Release). Returns it.
     pub fn release(&self, key: &ClientKey, addr: Ipv6Addr, now: Timestamp) -> Option<Binding> {
-        self.take(key, addr, now, None)
+        self.take(&self.accounts(), key, addr, now, None)
     }
 
     /// Quarantine the client's binding at `addr` until `until` (Decline):
@@ -458,11 +510,12 @@ impl Bindings {
         now: Timestamp,
         until: u64,
     ) -> Option<Binding> {
-        self.take(key, addr, now, Some(until))
+        self.take(&self.accounts(), key, addr, now, Some(until))
     }
 
     fn take(
         &self,
+        acc: &Accounts,
         key: &ClientKey,
         addr: Ipv6Addr,
         now: Timestamp,
@@ -481,17 +534,17 @@ impl Bindings {
         match quarantine {
             None => {
                 shard.remove(self.addr_hash(slot.addr()), local);
-                self.forget(&slot);
+                self.forget(acc, &slot);
             }
             Some(until) => {
-                self.count(&slot, -1);
+                self.count(acc, &slot, -1);
                 let q = shard.slot_mut(local);
                 q.state = STATE_DECLINED;
                 q.valid_until = secs32(until);
                 q.preferred_until = 0;
                 let q = *q;
                 shard.note_end(local, q.valid_until);
-                self.count(&q, 1);
+                self.count(acc, &q, 1);
             }
         }
         Some(to_binding(&slot))
@@ -502,6 +555,7 @@ impl Bindings {
     /// Also starts each shard's expiry window (now .. now + [`EXPIRY_WINDOW`]),
     /// which [`Bindings::ended_by`] reads.
     pub fn sweep(&self, now: Timestamp, out: &mut Vec<LeaseRecord>) {
+        let acc = self.accounts();
         let until = now.0 + EXPIRY_WINDOW;
         let mut soon = Vec::new();
         for s in 0..SHARDS {
@@ -521,7 +575,13 @@ impl Bindings {
                 expired
             };
             for local in expired {
-                self.remove_if(s, local, |slot| u64::from(slot.valid_until) <= now.0, out);
+                self.remove_if(
+                    &acc,
+                    s,
+                    local,
+                    |slot| u64::from(slot.valid_until) <= now.0,
+                    out,
+                );
             }
         }
     }
@@ -530,6 +590,7 @@ impl Bindings {
     /// both locks are taken in order (client shard, then address shard).
     fn remove_if(
         &self,
+        acc: &Accounts,
         s: usize,
         local: u32,
         pred: impl Fn(&Slot) -> bool,
@@ -564,7 +625,7 @@ impl Bindings {
             index.remove(h, global(s, local));
         }
         shard.remove(self.addr_hash(slot.addr()), local);
-        self.forget(&now_slot);
+        self.forget(acc, &now_slot);
         out.extend(record_of(&now_slot, &duid, LeaseOp::Expire));
     }
 
@@ -581,16 +642,19 @@ impl Bindings {
         let s = shard_of(ahash);
         let holder = self.addr_shard(s).find_addr(ahash, a);
         let mut sink = Vec::new();
+        let acc = self.accounts();
         match rec.op {
             LeaseOp::Commit | LeaseOp::Decline => {
                 if let Some(local) = holder {
-                    self.remove_if(s, local, |_| true, &mut sink);
+                    self.remove_if(&acc, s, local, |_| true, &mut sink);
                 }
-                let Ok(_) = self.commit(
+                let Ok(_) = self.commit_in(
+                    &acc,
                     &key,
+                    self.client_hash(&key),
                     rec.addr,
                     rec.prefix_len,
-                    pool,
+                    PoolRef::current(pool),
                     rec.preferred_until,
                     rec.valid_until,
                     Timestamp(0),
@@ -598,12 +662,13 @@ impl Bindings {
                     return;
                 };
                 if rec.op == LeaseOp::Decline {
-                    self.decline(&key, rec.addr, Timestamp(0), rec.valid_until);
+                    self.take(&acc, &key, rec.addr, Timestamp(0), Some(rec.valid_until));
                 }
             }
             LeaseOp::Release | LeaseOp::Expire => {
                 if let Some(local) = holder {
                     self.remove_if(
+                        &acc,
                         s,
                         local,
                         |slot| slot.iaid == rec.iaid || slot.state == STATE_DECLINED,
@@ -640,7 +705,7 @@ impl Bindings {
     /// `now`. Reads each shard's expiry window; scans a shard only when `now`
     /// is outside it (no sweep for a minute, or none yet).
     pub fn ended_by(&self, now: Timestamp) -> (Vec<u64>, u64, u64) {
-        let mut per_pool = vec![0u64; self.pool_used.len()];
+        let mut per_pool = vec![0u64; self.accounts().used.len()];
         let (mut na, mut pd) = (0, 0);
         for s in 0..SHARDS {
             self.addr_shard(s).ended_by(now.0, |slot| {
@@ -659,9 +724,50 @@ impl Bindings {
 
     /// Bindings plus quarantine entries in pool `pool`.
     pub fn pool_used(&self, pool: u16) -> u64 {
-        self.pool_used
+        self.accounts()
+            .used
             .get(usize::from(pool))
             .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// [`Bindings::pool_used`] of pool `pool` of `spans`; 0 while the store
+    /// counts against other spans (in the moment of a reload).
+    pub fn pool_used_in(&self, spans: &PoolSpans, pool: u16) -> u64 {
+        let acc = self.accounts();
+        if !std::ptr::eq(spans, &*acc.spans) {
+            return 0;
+        }
+        acc.used
+            .get(usize::from(pool))
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// The spans the store counts against now.
+    pub fn spans(&self) -> Arc<PoolSpans> {
+        self.accounts().spans.clone()
+    }
+
+    /// Count against `spans` from now on (a reload's new policy): every
+    /// binding and quarantine entry is given its pool in `spans` (or
+    /// [`NO_POOL`]) and the pool counters are rebuilt. Holds the accounts
+    /// exclusively, so no commit, release or sweep is half done meanwhile;
+    /// lookups go on. Bindings are never copied or moved.
+    pub fn adopt(&self, spans: Arc<PoolSpans>) {
+        let mut acc = self.accounts.write().unwrap_or_else(|p| p.into_inner());
+        let next = Accounts::new(spans);
+        for s in 0..SHARDS {
+            let mut shard = self.addr_shard(s);
+            let ids: Vec<u32> = shard.occupied().collect();
+            for id in ids {
+                let slot = shard.slot_mut(id);
+                let kind = to_binding(slot).kind;
+                slot.pool = next.spans.find(kind, slot.addr(), slot.prefix_len);
+                if let Some(c) = next.used.get(usize::from(slot.pool)) {
+                    c.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        *acc = next;
     }
 
     /// Address and prefix bindings held (including expired ones not yet

@@ -10,6 +10,7 @@ pub mod bindings;
 pub mod lease;
 pub mod outcome;
 pub mod server;
+pub mod settings;
 mod sip;
 pub mod table;
 
@@ -18,6 +19,7 @@ use std::net::Ipv6Addr;
 pub use lease::{LeaseChanges, LeaseKind, LeaseOp, LeaseRecord};
 pub use outcome::{DropReason, Handled, Reply};
 pub use server::{CoreError, PoolUsage, Server};
+pub use settings::{Settings, SubnetSettings};
 
 /// Seconds since the Unix epoch. Passed in by the caller; the core never reads a clock.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -4,7 +4,9 @@
 //! wrapping) and the RFC 6853 failover behaviour. Never touches sockets, the
 //! clock or the disk: `now` and the ingress facts come in, reply bytes and
 //! [`LeaseChanges`] go out. Shared by all workers through `Arc<Server>`; all
-//! mutable state is in the sharded [`Bindings`].
+//! mutable state is in the sharded [`Bindings`], which live once for the
+//! life of the process; the [`Policy`] beside them is immutable and
+//! swapped whole on a reload.
 
 mod ia;
 mod respond;
@@ -12,23 +14,30 @@ mod scan;
 mod setup;
 
 use std::net::Ipv6Addr;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
 
 pub use setup::{CoreError, Pool, PoolKind, Subnet};
 
 use self::scan::Scan;
+use super::alloc::prefix_mask;
 use super::alloc::AllocKey;
-use super::bindings::{Bindings, NO_POOL};
+use super::bindings::{Bindings, PoolSpan, PoolSpans};
 use super::lease::{LeaseChanges, LeaseKind, LeaseRecord};
+use super::settings::{Model, Settings};
 use super::DropReason;
 use super::{Handled, Handler, Ingress, Reply, Timestamp};
-use crate::config::{Config, Model};
 use crate::wire::{
     AnyMessage, Duid, Encoder, MessageType, OptionMark, CLIENT_PORT, HOP_COUNT_LIMIT, SERVER_PORT,
 };
 
-/// The protocol core. `Send + Sync`: share it with `Arc`.
+/// What the operator configured, ready for the hot path: identity,
+/// preference, subnets, pools with their allocation hash state, options
+/// pre-encoded. Immutable; a reload builds a new one and
+/// [`Server::install`]s it.
 #[derive(Debug)]
-pub struct Server {
+pub struct Policy {
     duid: Box<[u8]>,
     preference: u8,
     /// Answer Rapid Commit Solicits with a committed Reply, and (RFC 9915
@@ -38,48 +47,52 @@ pub struct Server {
     key: AllocKey,
     subnets: Vec<Subnet>,
     pools: Vec<Pool>,
-    bindings: Bindings,
+    /// The pools as address spans, for the binding store's pool counters.
+    spans: Arc<PoolSpans>,
 }
 
-/// Usage of one pool, for `stats`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PoolUsage {
-    /// The pool as written in the config (CIDR, range, or prefix/delegated length).
-    pub pool: String,
-    /// Addresses (IA_NA) or prefixes (IA_PD).
-    pub kind: LeaseKind,
-    /// How many can be handed out (reserved anycast addresses excluded).
-    pub capacity: u128,
-    /// Bindings and quarantined addresses in it ([`Server::pool_usage`]
-    /// counts those not yet swept; [`Server::usage_at`] does not).
-    pub used: u64,
-}
-
-impl Server {
-    /// Build the core from the configuration, the server's DUID and the
+impl Policy {
+    /// Build the policy from the settings, the server's DUID and the
     /// interfaces it serves (name, ifindex).
     pub fn new(
-        config: &Config,
+        settings: &Settings,
         server_duid: Vec<u8>,
         interfaces: &[(String, u32)],
-    ) -> Result<Server, CoreError> {
+    ) -> Result<Policy, CoreError> {
         Duid::parse(&server_duid).map_err(CoreError::BadServerDuid)?;
-        let key = match config.redundancy.allocation_key {
-            Some(k) => AllocKey(k.0),
+        let key = match settings.allocation_key {
+            Some(k) => AllocKey(k),
             None => AllocKey::from_server_duid(&server_duid),
         };
-        let (subnets, pools) = setup::build(config, interfaces, &key)?;
-        Ok(Server {
-            preference: config.server.preference,
-            rapid_commit: config.server.rapid_commit,
-            model: config.redundancy.model,
-            // The shard hash only spreads load; keying it from the allocation
-            // key keeps it unpredictable to clients without another secret.
-            bindings: Bindings::new(pools.len(), key.0),
+        let (subnets, pools) = setup::build(settings, interfaces, &key)?;
+        let spans = PoolSpans::new(
+            pools
+                .iter()
+                .map(|p| match p.kind {
+                    PoolKind::Na(n) => PoolSpan {
+                        kind: LeaseKind::Na,
+                        first: n.first,
+                        last: n.last,
+                        len: 128,
+                    },
+                    PoolKind::Pd(d) => PoolSpan {
+                        kind: LeaseKind::Pd,
+                        first: d.prefix & prefix_mask(d.prefix_len),
+                        last: d.prefix | !prefix_mask(d.prefix_len),
+                        len: d.delegated_len,
+                    },
+                })
+                .collect(),
+        );
+        Ok(Policy {
+            preference: settings.preference,
+            rapid_commit: settings.rapid_commit,
+            model: settings.model,
             duid: server_duid.into(),
             key,
             subnets,
             pools,
+            spans,
         })
     }
 
@@ -98,6 +111,115 @@ impl Server {
         self.model
     }
 
+    /// The Preference option value.
+    pub fn preference(&self) -> u8 {
+        self.preference
+    }
+}
+
+/// The protocol core: the policy in force and the live bindings.
+/// `Send + Sync`: share it with `Arc`.
+///
+/// The bindings live once, for the life of the process; a reload swaps only
+/// the [`Policy`], behind one atomic pointer. Each message loads the policy
+/// once and is answered wholly under it.
+#[derive(Debug)]
+pub struct Server {
+    policy: ArcSwap<Policy>,
+    bindings: Bindings,
+    /// The server DUID, fixed for the life of the process (it names the
+    /// journal's server and is restart-only in the configuration).
+    duid: Box<[u8]>,
+    /// Serialises [`Server::install`].
+    installing: Mutex<()>,
+}
+
+/// Usage of one pool, for `stats`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolUsage {
+    /// The pool as written in the config (CIDR, range, or prefix/delegated length).
+    pub pool: String,
+    /// Addresses (IA_NA) or prefixes (IA_PD).
+    pub kind: LeaseKind,
+    /// How many can be handed out (reserved anycast addresses excluded).
+    pub capacity: u128,
+    /// Bindings and quarantined addresses in it ([`Server::pool_usage`]
+    /// counts those not yet swept; [`Server::usage_at`] does not).
+    pub used: u64,
+}
+
+/// One message's view: the policy it is answered under and the bindings.
+pub(crate) struct Active<'a> {
+    policy: &'a Policy,
+    bindings: &'a Bindings,
+}
+
+impl Server {
+    /// Build the core from the settings, the server's DUID and the
+    /// interfaces it serves (name, ifindex), with no bindings.
+    pub fn new(
+        settings: &Settings,
+        server_duid: Vec<u8>,
+        interfaces: &[(String, u32)],
+    ) -> Result<Server, CoreError> {
+        Ok(Server::with_policy(Policy::new(
+            settings,
+            server_duid,
+            interfaces,
+        )?))
+    }
+
+    /// The core under `policy`, with no bindings.
+    pub fn with_policy(policy: Policy) -> Server {
+        Server {
+            // The shard hash only spreads load; keying it from the allocation
+            // key keeps it unpredictable to clients without another secret.
+            // It is internal and never changes (the bindings never move).
+            bindings: Bindings::new(policy.spans.clone(), policy.key.0),
+            duid: policy.duid.clone(),
+            policy: ArcSwap::from_pointee(policy),
+            installing: Mutex::new(()),
+        }
+    }
+
+    /// Make `policy` the one every message from now on is answered under
+    /// (SIGHUP). The bindings stay where they are: they are re-counted
+    /// against the new pools, then the policy pointer is swapped. A message
+    /// already being answered under the old policy finishes under it; what
+    /// it commits lands in the same bindings. No sleep, no copy.
+    ///
+    /// The server DUID must not change (it is restart-only); a policy with
+    /// another DUID is refused.
+    pub fn install(&self, policy: Policy) -> Result<(), CoreError> {
+        if policy.duid != self.duid {
+            return Err(CoreError::DuidChanged);
+        }
+        let _one = self.installing.lock().unwrap_or_else(|p| p.into_inner());
+        self.bindings.adopt(policy.spans.clone());
+        self.policy.store(Arc::new(policy));
+        Ok(())
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.load_full()
+    }
+
+    /// The server DUID (sent in every Server Identifier option).
+    pub fn server_duid(&self) -> &[u8] {
+        &self.duid
+    }
+
+    /// The allocation key in use (configured, or derived from the server DUID).
+    pub fn allocation_key(&self) -> AllocKey {
+        self.policy.load().key
+    }
+
+    /// The RFC 6853 model from the configuration.
+    pub fn model(&self) -> Model {
+        self.policy.load().model
+    }
+
     /// The live binding store (read-only uses: leases, snapshots).
     pub fn bindings(&self) -> &Bindings {
         &self.bindings
@@ -110,16 +232,10 @@ impl Server {
 
     /// Replay one journal record (start-up recovery).
     pub fn apply(&self, rec: &LeaseRecord) {
-        let a = u128::from(rec.addr);
         let pool = self
-            .pools
-            .iter()
-            .position(|p| match (p.kind, rec.kind) {
-                (PoolKind::Na(n), LeaseKind::Na) => a >= n.first && a <= n.last,
-                (PoolKind::Pd(d), LeaseKind::Pd) => d.contains_slot(a, rec.prefix_len),
-                _ => false,
-            })
-            .map_or(NO_POOL, |i| i as u16);
+            .bindings
+            .spans()
+            .find(rec.kind, u128::from(rec.addr), rec.prefix_len);
         self.bindings.apply(rec, pool);
     }
 
@@ -131,7 +247,9 @@ impl Server {
 
     /// Capacity and use of every pool, in configuration order.
     pub fn pool_usage(&self) -> Vec<PoolUsage> {
-        self.pools
+        let policy = self.policy.load();
+        policy
+            .pools
             .iter()
             .enumerate()
             .map(|(i, p)| PoolUsage {
@@ -141,7 +259,7 @@ impl Server {
                     PoolKind::Pd(_) => LeaseKind::Pd,
                 },
                 capacity: p.capacity,
-                used: self.bindings.pool_used(i as u16),
+                used: self.bindings.pool_used_in(&policy.spans, i as u16),
             })
             .collect()
     }
@@ -168,9 +286,14 @@ impl Server {
             (held_na.saturating_sub(na), held_pd.saturating_sub(pd)),
         )
     }
+}
 
+impl Active<'_> {
     fn subnet_by_ifindex(&self, ifindex: u32) -> Option<usize> {
-        self.subnets.iter().position(|s| s.ifindex == Some(ifindex))
+        self.policy
+            .subnets
+            .iter()
+            .position(|s| s.ifindex == Some(ifindex))
     }
 
     /// A relayed client's subnet: the one whose prefix, or one of whose
@@ -181,7 +304,8 @@ impl Server {
         if link.is_unspecified() {
             return None;
         }
-        self.subnets
+        self.policy
+            .subnets
             .iter()
             .enumerate()
             .filter_map(|(i, s)| s.link_match_len(link).map(|len| (i, len)))
@@ -322,13 +446,18 @@ impl Handler for Server {
         changes.clear();
         // A direct message's options are scanned while they are validated
         // (one pass); a relayed one's innermost message is scanned afterwards.
+        let policy = self.policy.load();
+        let active = Active {
+            policy: &policy,
+            bindings: &self.bindings,
+        };
         let mut found = Scan::default();
         match AnyMessage::decode_visit(payload, |o| found.add(o)) {
             Err(_) => Handled::dropped(None, false, DropReason::Malformed),
             Ok(AnyMessage::Message(m)) => {
-                self.handle_direct(ingress, &m, &found, now, out, changes)
+                active.handle_direct(ingress, &m, &found, now, out, changes)
             }
-            Ok(AnyMessage::Relay(r)) => self.handle_relayed(ingress, &r, now, out, changes),
+            Ok(AnyMessage::Relay(r)) => active.handle_relayed(ingress, &r, now, out, changes),
         }
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::core::{LeaseChanges, Timestamp};
 use crate::store::{Durability, JournalHandle};
 
-use super::handler::Reloadable;
+use crate::core::Server;
 
 /// How often expired bindings are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
@@ -36,7 +36,7 @@ impl Housekeeping {
     }
 }
 
-pub fn start(handler: Arc<Reloadable>, journal: JournalHandle) -> Housekeeping {
+pub fn start(handler: Arc<Server>, journal: JournalHandle) -> Housekeeping {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let thread = std::thread::Builder::new()
@@ -46,7 +46,7 @@ pub fn start(handler: Arc<Reloadable>, journal: JournalHandle) -> Housekeeping {
     Housekeeping { stop, thread }
 }
 
-fn run(handler: &Reloadable, journal: &JournalHandle, stop: &AtomicBool) {
+fn run(handler: &Server, journal: &JournalHandle, stop: &AtomicBool) {
     let mut last_snapshot = Instant::now();
     let mut records_at_snapshot = journal.stats().records;
     let mut expired = Vec::new();
@@ -56,7 +56,7 @@ fn run(handler: &Reloadable, journal: &JournalHandle, stop: &AtomicBool) {
             break;
         }
         let now = super::unix_now();
-        let server = handler.current();
+        let server = handler;
         expired.clear();
         server.sweep(Timestamp(now), &mut expired);
         let mut batch = LeaseChanges::default();

@@ -9,7 +9,6 @@
 //! (workers flush replies waiting for the journal, then XDP is detached),
 //! then the journal (every acknowledged record on disk), then the control socket.
 
-mod handler;
 mod housekeeping;
 mod plane;
 pub mod privilege;
@@ -20,15 +19,12 @@ mod view;
 use std::path::Path;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::{interface_index, user_ids, Config};
 use crate::control::ControlHandle;
-use crate::core::server::Server;
-use crate::core::LeaseRecord;
+use crate::core::server::{Policy, Server};
 use crate::store::{self, Journal, StoreError};
-
-pub use handler::Reloadable;
 
 /// Why `serve` stopped with a failure.
 #[derive(Debug, thiserror::Error)]
@@ -105,7 +101,7 @@ pub fn run(config: Config, file: &Path) -> Result<(), ServeError> {
                 })
         })
         .collect::<Result<_, _>>()?;
-    let server = Server::new(&config, duid.clone(), &interfaces)
+    let server = Server::new(&config.settings(), duid.clone(), &interfaces)
         .map_err(|e| ServeError::Config(format!("{}: {e}", file.display())))?;
     recovered.retain_live(unix_now());
     let mut restored = 0u64;
@@ -115,7 +111,7 @@ pub fn run(config: Config, file: &Path) -> Result<(), ServeError> {
     }
     tracing::info!(bindings = restored, "leases restored into the core");
 
-    let handler = Arc::new(Reloadable::new(server));
+    let handler = Arc::new(server);
     let journal_handle = Arc::new(journal.handle());
     let dataplane = plane::Plane::start(
         &config.server.interfaces,
@@ -218,14 +214,15 @@ pub fn run(config: Config, file: &Path) -> Result<(), ServeError> {
     Ok(())
 }
 
-/// SIGHUP: re-read the file; swap the core in if the reload is safe.
-/// Returns the new configuration when it took effect.
+/// SIGHUP: re-read the file; install its policy if the reload is safe.
+/// Returns the new configuration when it took effect. The bindings stay
+/// where they are; only the policy is swapped (see [`Server::install`]).
 fn reload(
     old: &Config,
     file: &Path,
     duid: &[u8],
     interfaces: &[(String, u32)],
-    handler: &Reloadable,
+    server: &Server,
 ) -> Option<Config> {
     tracing::info!(config = %file.display(), "SIGHUP: reloading");
     let new = match Config::load(file) {
@@ -235,39 +232,28 @@ fn reload(
             return None;
         }
     };
-    let current = handler.current();
-    let notes = match reload::check(old, &new, |f| current.for_each_binding(|r| f(r))) {
+    let notes = match reload::check(old, &new, |f| server.for_each_binding(|r| f(r))) {
         Ok(notes) => notes,
         Err(refusal) => {
             tracing::error!("{refusal}");
             return None;
         }
     };
-    let next = match Server::new(&new, duid.to_vec(), interfaces) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("reload refused: {e}; the running configuration stays");
-            return None;
-        }
-    };
-    current.for_each_binding(|r| next.apply(r));
-    let old_server = handler.swap(next);
-    // Workers pick up the new core at their next message; copy again what
-    // the old one committed in between so that no binding is lost.
-    std::thread::sleep(Duration::from_millis(50));
-    let fresh = handler.current();
-    let mut late: Vec<LeaseRecord> = Vec::new();
-    old_server.for_each_binding(|r| late.push(*r));
-    for r in &late {
-        fresh.apply(r);
+    let installed = Policy::new(&new.settings(), duid.to_vec(), interfaces)
+        .and_then(|policy| server.install(policy));
+    if let Err(e) = installed {
+        tracing::error!("reload refused: {e}; the running configuration stays");
+        return None;
     }
     for n in notes {
         tracing::warn!("{n}");
     }
+    let (addresses, prefixes) = server.lease_counts();
     tracing::info!(
         preference = new.server.preference,
         model = new.redundancy.model.as_str(),
-        bindings = late.len(),
+        addresses,
+        prefixes,
         "configuration reloaded"
     );
     Some(new)

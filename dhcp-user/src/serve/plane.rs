@@ -11,7 +11,7 @@ use crate::dataplane::{self, Dataplane, DataplaneConfig};
 use crate::stats::WorkerCounters;
 use crate::store::JournalHandle;
 
-use super::handler::Reloadable;
+use crate::core::Server;
 
 /// A running data plane.
 pub struct Plane {
@@ -23,7 +23,7 @@ impl Plane {
     pub fn start(
         interfaces: &[String],
         io: IoMode,
-        handler: Arc<Reloadable>,
+        handler: Arc<Server>,
         journal: Arc<JournalHandle>,
     ) -> Result<Plane, String> {
         let cfg = DataplaneConfig::new(interfaces.to_vec(), io);

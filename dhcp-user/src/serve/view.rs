@@ -13,8 +13,8 @@ use crate::core::{LeaseKind, LeaseOp, Timestamp};
 use crate::stats::{CounterTotals, WorkerCounters};
 use crate::store::JournalHandle;
 
-use super::handler::Reloadable;
 use super::plane::Plane;
+use crate::core::Server;
 
 /// The running server as the control thread reads it.
 pub struct ServeView {
@@ -24,7 +24,7 @@ pub struct ServeView {
     /// Changed by SIGHUP.
     pub preference: AtomicU8,
     pub model: Mutex<Model>,
-    pub handler: Arc<Reloadable>,
+    pub handler: Arc<Server>,
     pub counters: Vec<Arc<WorkerCounters>>,
     pub journal: JournalHandle,
     pub dataplane: Arc<Plane>,
@@ -33,7 +33,7 @@ pub struct ServeView {
 impl ServerView for ServeView {
     fn stats(&self) -> StatsSnapshot {
         let totals = CounterTotals::sum(self.counters.iter().map(|c| c.as_ref()));
-        let server = self.handler.current();
+        let server = &self.handler;
         // Against the clock: bindings that have ended but wait for the next
         // sweep (up to 10 s) are not in use.
         let (pools, (addresses, prefixes)) = server.usage_at(Timestamp(super::unix_now()));
@@ -74,7 +74,7 @@ impl ServerView for ServeView {
     fn leases(&self, filter: &LeaseFilter) -> LeaseList {
         let mut list = LeaseList::default();
         let now = super::unix_now();
-        self.handler.current().for_each_binding(|rec| {
+        self.handler.for_each_binding(|rec| {
             // Ended (lease or quarantine) but not swept yet: no longer held.
             if rec.valid_until <= now || !filter.matches(rec.duid(), rec.addr, rec.prefix_len) {
                 return;

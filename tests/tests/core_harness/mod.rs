@@ -48,7 +48,12 @@ pub fn server(text: &str) -> Server {
 }
 
 pub fn server_with_duid(text: &str, duid: &[u8]) -> Server {
-    Server::new(&config(text), duid.to_vec(), &[("eth0".into(), ETH0)]).expect("server builds")
+    Server::new(
+        &config(text).settings(),
+        duid.to_vec(),
+        &[("eth0".into(), ETH0)],
+    )
+    .expect("server builds")
 }
 
 pub fn client_duid(n: u32) -> Vec<u8> {

@@ -18,7 +18,7 @@ const NOW: Timestamp = Timestamp(1_000);
 
 #[test]
 fn commit_find_extend_release() {
-    let b = Bindings::new(1, [7; 16]);
+    let b = Bindings::new(PoolSpans::opaque(1), [7; 16]);
     let k = key(b"duid-one", 1);
     assert_eq!(b.find(&k, NOW), None);
     assert_eq!(
@@ -52,7 +52,7 @@ fn commit_find_extend_release() {
 
 #[test]
 fn expired_binding_is_invisible_and_reclaimable() {
-    let b = Bindings::new(1, [7; 16]);
+    let b = Bindings::new(PoolSpans::opaque(1), [7; 16]);
     let k1 = key(b"a-very-long-duid-that-does-not-fit-inline-in-the-slot", 1);
     let k2 = key(b"other", 9);
     b.commit(&k1, addr(5), 128, 0, 1100, 1200, NOW).unwrap();
@@ -71,7 +71,7 @@ fn expired_binding_is_invisible_and_reclaimable() {
 
 #[test]
 fn decline_quarantines_until_valid_lifetime_ends() {
-    let b = Bindings::new(1, [7; 16]);
+    let b = Bindings::new(PoolSpans::opaque(1), [7; 16]);
     let k = key(b"d", 3);
     b.commit(&k, addr(9), 128, 0, 1100, 1200, NOW).unwrap();
     assert!(b.decline(&k, addr(9), NOW, 5000).is_some());
@@ -94,7 +94,7 @@ fn decline_quarantines_until_valid_lifetime_ends() {
 
 #[test]
 fn sweep_reports_and_removes_only_expired() {
-    let b = Bindings::new(1, [1; 16]);
+    let b = Bindings::new(PoolSpans::opaque(1), [1; 16]);
     let duids: Vec<Vec<u8>> = (0..100u32).map(|i| i.to_be_bytes().to_vec()).collect();
     for (i, d) in duids.iter().enumerate() {
         let valid = if i % 2 == 0 { 1500 } else { 3000 };
@@ -118,7 +118,7 @@ fn sweep_reports_and_removes_only_expired() {
 
 #[test]
 fn commit_elsewhere_moves_the_binding() {
-    let b = Bindings::new(2, [2; 16]);
+    let b = Bindings::new(PoolSpans::opaque(2), [2; 16]);
     let k = key(b"mover", 4);
     b.commit(&k, addr(1), 128, 0, 1500, 2000, NOW).unwrap();
     let r = b.commit(&k, addr(2), 128, 1, 1500, 2000, NOW).unwrap();
@@ -129,7 +129,7 @@ fn commit_elsewhere_moves_the_binding() {
 
 #[test]
 fn apply_restores_what_for_each_reports() {
-    let b = Bindings::new(1, [3; 16]);
+    let b = Bindings::new(PoolSpans::opaque(1), [3; 16]);
     for i in 0..300u32 {
         let d = format!("client-{i}-with-some-padding");
         let k = ClientKey {
@@ -165,7 +165,7 @@ fn apply_restores_what_for_each_reports() {
     .unwrap();
     let mut recs = Vec::new();
     b.for_each(|r| recs.push(*r));
-    let c = Bindings::new(1, [99; 16]);
+    let c = Bindings::new(PoolSpans::opaque(1), [99; 16]);
     for r in &recs {
         c.apply(r, 0);
     }
@@ -184,7 +184,7 @@ fn slot_memory_under_100_bytes_per_binding() {
     // Heap bytes per binding at 400k bindings: 6250 per shard puts each index just
     // past a doubling (load 0.38), close to the worst case of the layout.
     // The 10M RSS figure is in the bench report.
-    let b = Bindings::new(1, [4; 16]);
+    let b = Bindings::new(PoolSpans::opaque(1), [4; 16]);
     let n = 400_000u32;
     for i in 0..n {
         let mut duid = [0u8; 14];
@@ -205,7 +205,7 @@ proptest! {
     fn no_two_live_bindings_share_an_address(
         ops in proptest::collection::vec((0u8..4, 0u8..12, 0u32..3, 1u16..10, 0u64..50), 1..300)
     ) {
-        let b = Bindings::new(1, [5; 16]);
+        let b = Bindings::new(PoolSpans::opaque(1), [5; 16]);
         let mut model: HashMap<(u8, u32), (u16, u64)> = HashMap::new();
         let mut now = 1000u64;
         for (op, client, iaid, a, dt) in ops {
@@ -267,7 +267,7 @@ fn ended_by_is_exact_when_a_shard_outgrows_its_expiry_list() {
     // More short-lived bindings land in the sweep's window than the list has
     // spare room for (without allocating on the packet path): the shards that
     // overflow fall back to a scan, and the count stays exact.
-    let b = Bindings::new(1, [7; 16]);
+    let b = Bindings::new(PoolSpans::opaque(1), [7; 16]);
     let mut sink = Vec::new();
     b.sweep(NOW, &mut sink);
     let duids: Vec<[u8; 4]> = (0..8192u32).map(|i| i.to_be_bytes()).collect();
@@ -301,7 +301,7 @@ fn ended_by_counts_a_slot_listed_twice_once() {
     // One slot's end changes inside the expiry window twice (a commit, then
     // an extension), then the slot is freed and reused by another client
     // that also ends inside the window. It is listed once and counted once.
-    let b = Bindings::new(1, [7; 16]);
+    let b = Bindings::new(PoolSpans::opaque(1), [7; 16]);
     let mut sink = Vec::new();
     b.sweep(NOW, &mut sink);
     let a = addr(1);
@@ -355,7 +355,7 @@ fn poison(b: &Bindings, client: usize, addr: Option<usize>) {
 
 #[test]
 fn a_poisoned_shard_keeps_serving_and_is_counted_once() {
-    let b = Bindings::new(1, [7; 16]);
+    let b = Bindings::new(PoolSpans::opaque(1), [7; 16]);
     let k = key(b"poisoned", 1);
     b.commit(&k, addr(1), 128, 0, 1500, 2000, NOW).unwrap();
     let a = shard_of(b.addr_hash(u128::from(addr(1))));
@@ -384,7 +384,7 @@ fn an_expired_address_is_reclaimed_past_a_poisoned_owner_shard() {
     // The commit that reclaims an expired address only try_locks its old
     // owner's client shard (lock order). A poisoned one is not "busy": were
     // it taken for busy, every such address would stay Taken until a restart.
-    let b = Bindings::new(1, [7; 16]);
+    let b = Bindings::new(PoolSpans::opaque(1), [7; 16]);
     let old = key(b"expired-owner", 1);
     b.commit(&old, addr(3), 128, 0, 1100, 1200, NOW).unwrap();
     let owner_shard = shard_of(b.client_hash(&old));
@@ -414,10 +414,10 @@ fn a_count_that_missed_its_increment_stays_at_zero_instead_of_wrapping() {
     // After a panic mid-commit (see `recover`) a binding can exist whose
     // counts were never raised; removing it must not wrap them to 2^64 - 1,
     // which would make the pool look full and turn off its linear scan.
-    let b = Bindings::new(1, [7; 16]);
+    let b = Bindings::new(PoolSpans::opaque(1), [7; 16]);
     let k = key(b"uncounted", 1);
     b.commit(&k, addr(5), 128, 0, 1500, 2000, NOW).unwrap();
-    b.pool_used[0].store(0, Ordering::Relaxed);
+    b.accounts().used[0].store(0, Ordering::Relaxed);
     b.live_na.store(0, Ordering::Relaxed);
     assert!(b.release(&k, addr(5), NOW).is_some());
     assert_eq!((b.pool_used(0), b.counts()), (0, (0, 0)));

@@ -9,9 +9,9 @@
 use std::net::Ipv6Addr;
 
 use super::setup::{PoolKind, Subnet};
-use super::Server;
+use super::Active;
 use crate::core::alloc::{HASHED_PROBES, LINEAR_SCAN_LIMIT};
-use crate::core::bindings::{ClientKey, Committed, Taken};
+use crate::core::bindings::{ClientKey, Committed, PoolRef, Taken};
 use crate::core::lease::{LeaseChanges, LeaseKind, LeaseOp, LeaseRecord};
 use crate::core::Timestamp;
 use crate::wire::options::Options;
@@ -42,7 +42,7 @@ struct Lease {
     pool: u16,
 }
 
-impl Server {
+impl Active<'_> {
     fn pool_of(&self, subnet: &Subnet, kind: LeaseKind, addr: u128, plen: u8) -> Option<u16> {
         let list = match kind {
             LeaseKind::Na => &subnet.na_pools,
@@ -50,7 +50,7 @@ impl Server {
         };
         list.iter()
             .copied()
-            .find(|&pi| match self.pools[usize::from(pi)].kind {
+            .find(|&pi| match self.policy.pools[usize::from(pi)].kind {
                 PoolKind::Na(p) => plen == 128 && addr >= p.first && addr <= p.last,
                 PoolKind::Pd(p) => p.contains_slot(addr, plen),
             })
@@ -86,11 +86,12 @@ impl Server {
             LeaseKind::Pd => &subnet.pd_pools,
         };
         for &pi in list {
-            let pool = &self.pools[usize::from(pi)];
+            let pool = &self.policy.pools[usize::from(pi)];
             // A pool that counts as full (its count includes expired bindings
             // not yet swept) gets only the hashed probes, which find an expired
             // slot in a small pool, not the costly linear scan.
-            let linear = u128::from(self.bindings.pool_used(pi)) < pool.capacity;
+            let linear =
+                u128::from(self.bindings.pool_used_in(&self.policy.spans, pi)) < pool.capacity;
             let found = match pool.kind {
                 PoolKind::Na(p) => p
                     .allocate_with(&pool.hasher, key.duid, key.iaid, linear, |addr| {
@@ -134,8 +135,8 @@ impl Server {
         now: Timestamp,
     ) -> Option<Lease> {
         let pool = self.pool_of(subnet, key.kind, addr, plen)?;
-        let ph = &self.pools[usize::from(pool)].hasher;
-        let from_function = match self.pools[usize::from(pool)].kind {
+        let ph = &self.policy.pools[usize::from(pool)].hasher;
+        let from_function = match self.policy.pools[usize::from(pool)].kind {
             PoolKind::Na(p) => {
                 !p.is_reserved(addr)
                     && (p.size().is_some_and(|s| s <= LINEAR_SCAN_LIMIT)
@@ -174,7 +175,10 @@ impl Server {
             hash,
             addr,
             lease.prefix_len,
-            lease.pool,
+            PoolRef {
+                index: lease.pool,
+                spans: Some(&self.policy.spans),
+            },
             pref_until,
             valid_until,
             now,
@@ -293,7 +297,7 @@ impl Server {
                 if !bound {
                     // §18.3.5: a server configured to create bindings on Rebind
                     // (with Rapid Commit) assigns a new lease; otherwise NoBinding.
-                    if rebind && self.rapid_commit {
+                    if rebind && self.policy.rapid_commit {
                         match self.assign(subnet, &key, hash, true, now, changes) {
                             Some(l) => w.lease(l.addr, l.prefix_len, true)?,
                             None => w.unavailable()?,

@@ -2,7 +2,7 @@
 
 use super::ia::Mode;
 use super::scan::{Scan, Wanted};
-use super::Server;
+use super::Active;
 use crate::core::lease::{LeaseChanges, LeaseKind, MAX_CHANGES};
 use crate::core::DropReason;
 use crate::core::Timestamp;
@@ -17,7 +17,7 @@ fn enc_err(_: WireError) -> DropReason {
     DropReason::ReplyTooLarge
 }
 
-impl Server {
+impl Active<'_> {
     /// §16 validation, then the §18.3 behaviour for the message type. On
     /// `Err` nothing was written that matters and no binding changed.
     pub(super) fn respond(
@@ -32,7 +32,7 @@ impl Server {
         use MessageType as T;
         let opts = msg.options;
         let client_id = found.client_id;
-        let ours = |d: &[u8]| d == &*self.duid;
+        let ours = |d: &[u8]| d == &*self.policy.duid;
         let server_id = found.server_id;
         match msg.msg_type {
             // §16.2, §16.5, §16.7: MUST discard without a Client ID or with a Server ID.
@@ -66,14 +66,14 @@ impl Server {
         if found.ias * CHANGES_PER_IA > MAX_CHANGES {
             return Err(DropReason::TooManyIas);
         }
-        let subnet = &self.subnets[subnet];
+        let subnet = &self.policy.subnets[subnet];
         let duid = client_id.unwrap_or(&[]);
 
         if msg.msg_type == T::Confirm {
             return self.confirm(msg, duid, subnet, enc);
         }
 
-        let rapid = msg.msg_type == T::Solicit && found.rapid_commit && self.rapid_commit;
+        let rapid = msg.msg_type == T::Solicit && found.rapid_commit && self.policy.rapid_commit;
         let (reply_type, sent) = if msg.msg_type == T::Solicit && !rapid {
             (T::Advertise, MessageType::Advertise)
         } else {
@@ -83,7 +83,8 @@ impl Server {
         // §18.3: Advertise and Reply MUST carry our Server ID and the client's Client ID.
         // Both DUIDs are known good (ours checked at start-up, the client's by
         // the decoder), so they are copied without being checked again.
-        enc.option(code::SERVERID, &self.duid).map_err(enc_err)?;
+        enc.option(code::SERVERID, &self.policy.duid)
+            .map_err(enc_err)?;
         if let Some(c) = client_id {
             enc.option(code::CLIENTID, c).map_err(enc_err)?;
         }
@@ -120,7 +121,7 @@ impl Server {
         }
         match mode {
             // §21.8: the Preference option tells clients which server to pick (RFC 6853 §6).
-            Mode::Offer => enc.preference(self.preference).map_err(enc_err)?,
+            Mode::Offer => enc.preference(self.policy.preference).map_err(enc_err)?,
             // §18.3.1: a committed reply to a Solicit carries Rapid Commit.
             Mode::Commit if rapid => enc.rapid_commit().map_err(enc_err)?,
             // §18.3.7, §18.3.8: Release and Decline replies carry Success.
@@ -201,7 +202,7 @@ impl Server {
         }
         enc.message_header(MessageType::Reply, msg.xid)
             .map_err(enc_err)?;
-        enc.server_id(&self.duid).map_err(enc_err)?;
+        enc.server_id(&self.policy.duid).map_err(enc_err)?;
         // Known good (the decoder checked it, see `respond`): copied as is.
         enc.option(code::CLIENTID, client_id).map_err(enc_err)?;
         let (code, text) = if all_on_link {
@@ -236,9 +237,9 @@ pools = ["2001:db8:2:2::100-2001:db8:2:2::1ff"]
     const CLIENT: &[u8] = &[0, 2, 0, 0, 0x7f, 0xf1, 0xde, 0xad, 0xbe, 0xef, 0x42];
 
     fn server() -> Server {
-        let config = toml::from_str(CONFIG).expect("test config parses");
+        let config: crate::config::Config = toml::from_str(CONFIG).expect("test config parses");
         Server::new(
-            &config,
+            &config.settings(),
             vec![0, 3, 0, 1, 2, 0, 0, 0, 0, 1],
             &[("eth0".into(), 2)],
         )

@@ -1,12 +1,12 @@
-//! Turning the typed [`Config`] into what the hot path reads: subnets with
+//! Turning the [`Settings`] into what the hot path reads: subnets with
 //! their pools as integer ranges, lifetimes resolved, and the DNS and domain
 //! search options pre-encoded once (so no per-packet allocation or encoding
 //! of configuration).
 
 use std::net::Ipv6Addr;
 
-use crate::config::{Config, Lifetimes, OptionValues, SubnetConfig};
 use crate::core::alloc::{prefix_mask, AllocKey, NaPool, PdPool, PoolHasher};
+use crate::core::settings::{Lifetimes, OptionValues, Settings, SubnetSettings};
 use crate::wire::{Encoder, WireError};
 
 /// Why a [`super::Server`] could not be built from a configuration.
@@ -24,6 +24,9 @@ pub enum CoreError {
         /// The interface name.
         interface: String,
     },
+    /// A reload brought another server DUID (it needs a restart).
+    #[error("the server DUID cannot change without a restart")]
+    DuidChanged,
     /// More pools than a binding can index (65,534).
     #[error("too many pools ({0}); at most 65534")]
     TooManyPools(usize),
@@ -115,7 +118,7 @@ impl Subnet {
 }
 
 fn encode_once(
-    subnet: &SubnetConfig,
+    subnet: &SubnetSettings,
     what: &'static str,
     f: impl FnOnce(&mut Encoder<'_>) -> Result<(), WireError>,
 ) -> Result<Box<[u8]>, CoreError> {
@@ -131,15 +134,15 @@ fn encode_once(
         })
 }
 
-/// Build subnets and pools from the configuration.
+/// Build subnets and pools from the settings.
 pub fn build(
-    config: &Config,
+    settings: &Settings,
     interfaces: &[(String, u32)],
     key: &AllocKey,
 ) -> Result<(Vec<Subnet>, Vec<Pool>), CoreError> {
     let mut subnets = Vec::new();
     let mut pools = Vec::new();
-    for (si, sc) in config.subnets.iter().enumerate() {
+    for (si, sc) in settings.subnets.iter().enumerate() {
         let ifindex = match &sc.interface {
             None => None,
             Some(name) => Some(
@@ -173,17 +176,17 @@ pub fn build(
             });
         }
         let mut pd_pools = Vec::new();
-        for p in &sc.pd_pools {
+        for &(prefix, delegated_len) in &sc.pd_pools {
             let pool = PdPool {
-                prefix: u128::from(p.prefix.network()),
-                prefix_len: p.prefix.prefix_len(),
-                delegated_len: p.delegated_length,
+                prefix: u128::from(prefix.network()),
+                prefix_len: prefix.prefix_len(),
+                delegated_len,
             };
             pd_pools.push(pools.len() as u16);
             pools.push(Pool {
                 kind: PoolKind::Pd(pool),
                 subnet: si,
-                name: format!("{}/{}", p.prefix, p.delegated_length),
+                name: format!("{prefix}/{delegated_len}"),
                 capacity: pool.slots().unwrap_or(u128::MAX),
                 hasher: pool.hasher(key),
             });
@@ -211,8 +214,8 @@ pub fn build(
                 .map(|p| (u128::from(p.network()), p.prefix_len()))
                 .collect(),
             ifindex,
-            lifetimes: sc.lifetimes(&config.lifetimes),
-            options: sc.option_values(&config.options),
+            lifetimes: sc.lifetimes,
+            options: sc.options,
             na_pools,
             pd_pools,
             dns_option,

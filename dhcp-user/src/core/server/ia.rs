@@ -8,6 +8,7 @@
 
 use std::net::Ipv6Addr;
 
+use super::respond::Exchange;
 use super::setup::{PoolKind, Subnet};
 use super::Active;
 use crate::core::alloc::{HASHED_PROBES, LINEAR_SCAN_LIMIT};
@@ -30,8 +31,6 @@ pub(super) enum Mode {
     Release,
     /// Decline (§18.3.8).
     Decline,
-    /// Information-request: no IAs.
-    Stateless,
 }
 
 /// A lease chosen for an IA.
@@ -208,134 +207,166 @@ impl Active<'_> {
 
     /// Handle one IA and write its IA option (or nothing, for a Release or
     /// Decline of IAs we hold, §18.3.7).
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one IA's whole context; called from two places"
-    )]
     pub(super) fn ia(
         &self,
-        subnet: &Subnet,
-        duid: &[u8],
+        x: &mut Exchange<'_, '_>,
         kind: LeaseKind,
         iaid: u32,
         ia_options: Options<'_>,
         mode: Mode,
-        now: Timestamp,
-        enc: &mut Encoder<'_>,
-        changes: &mut LeaseChanges,
     ) -> Result<(), WireError> {
-        let key = ClientKey { duid, iaid, kind };
+        let key = ClientKey {
+            duid: x.client,
+            iaid,
+            kind,
+        };
         let hash = self.bindings.client_hash(&key);
-        let listed = || listed(ia_options, kind);
         match mode {
-            Mode::Stateless => Ok(()),
-            Mode::Offer | Mode::Commit => {
-                let mut w = IaWriter::open(enc, kind, iaid, subnet)?;
-                match self.assign(subnet, &key, hash, mode == Mode::Commit, now, changes) {
-                    Some(lease) => w.lease(lease.addr, lease.prefix_len, true)?,
-                    None => w.unavailable()?,
+            Mode::Offer => self.ia_assign(x, &key, hash, false),
+            Mode::Commit => self.ia_assign(x, &key, hash, true),
+            Mode::Extend { rebind } => self.ia_extend(x, &key, hash, ia_options, rebind),
+            Mode::Release => self.ia_release(x, &key, hash, ia_options, false),
+            Mode::Decline => self.ia_release(x, &key, hash, ia_options, true),
+        }
+    }
+
+    /// Solicit (offer) and Request or Rapid Commit (commit): the lease the
+    /// allocation function gives this IA, or NoAddrsAvail / NoPrefixAvail.
+    fn ia_assign(
+        &self,
+        x: &mut Exchange<'_, '_>,
+        key: &ClientKey<'_>,
+        hash: u64,
+        commit: bool,
+    ) -> Result<(), WireError> {
+        let mut w = IaWriter::open(x.enc, key.kind, key.iaid, x.subnet)?;
+        match self.assign(x.subnet, key, hash, commit, x.now, x.changes) {
+            Some(lease) => w.lease(lease.addr, lease.prefix_len, true)?,
+            None => w.unavailable()?,
+        }
+        w.close()
+    }
+
+    /// Renew and Rebind (§18.3.4, §18.3.5): extend the binding, confirm a
+    /// lease our function gives the client (RFC 6853 §6.3), send the others
+    /// back with lifetimes 0.
+    fn ia_extend(
+        &self,
+        x: &mut Exchange<'_, '_>,
+        key: &ClientKey<'_>,
+        hash: u64,
+        ia_options: Options<'_>,
+        rebind: bool,
+    ) -> Result<(), WireError> {
+        let (subnet, now, kind, iaid) = (x.subnet, x.now, key.kind, key.iaid);
+        let changes = &mut *x.changes;
+        let listed = || listed(ia_options, kind);
+        let existing = self
+            .bindings
+            .find_hashed(key, hash, now)
+            .map(|b| (u128::from(b.addr), b.prefix_len))
+            .filter(|(a, l)| self.pool_of(subnet, kind, *a, *l).is_some());
+        let mut w = IaWriter::open(x.enc, kind, iaid, subnet)?;
+        // §18.3.4: a Renew for an IA we know nothing about gets the IA
+        // back with no leases and NoBinding.
+        if !rebind
+            && existing.is_none()
+            && !listed().any(|(a, l)| self.own_candidate(subnet, key, a, l, now).is_some())
+        {
+            w.status(status::NO_BINDING, "no binding for this IA")?;
+            return w.close();
+        }
+        let mut bound = false;
+        for (addr, plen) in listed() {
+            let confirmed = if existing == Some((addr, plen)) {
+                self.pool_of(subnet, kind, addr, plen).map(|pool| Lease {
+                    addr,
+                    prefix_len: plen,
+                    pool,
+                })
+            } else if existing.is_none() && !bound {
+                self.own_candidate(subnet, key, addr, plen, now)
+            } else {
+                None
+            };
+            match confirmed {
+                Some(lease) if self.commit(key, hash, lease, subnet, now, changes).is_ok() => {
+                    bound = true;
+                    w.lease(addr, plen, true)?;
                 }
-                w.close()
-            }
-            Mode::Extend { rebind } => {
-                let existing = self
-                    .bindings
-                    .find_hashed(&key, hash, now)
-                    .map(|b| (u128::from(b.addr), b.prefix_len))
-                    .filter(|(a, l)| self.pool_of(subnet, kind, *a, *l).is_some());
-                let mut w = IaWriter::open(enc, kind, iaid, subnet)?;
-                // §18.3.4: a Renew for an IA we know nothing about gets the IA
-                // back with no leases and NoBinding.
-                if !rebind
-                    && existing.is_none()
-                    && !listed().any(|(a, l)| self.own_candidate(subnet, &key, a, l, now).is_some())
-                {
-                    w.status(status::NO_BINDING, "no binding for this IA")?;
-                    return w.close();
-                }
-                let mut bound = false;
-                for (addr, plen) in listed() {
-                    let confirmed = if existing == Some((addr, plen)) {
-                        self.pool_of(subnet, kind, addr, plen).map(|pool| Lease {
-                            addr,
-                            prefix_len: plen,
-                            pool,
-                        })
-                    } else if existing.is_none() && !bound {
-                        self.own_candidate(subnet, &key, addr, plen, now)
-                    } else {
-                        None
-                    };
-                    match confirmed {
-                        Some(lease)
-                            if self.commit(&key, hash, lease, subnet, now, changes).is_ok() =>
-                        {
-                            bound = true;
-                            w.lease(addr, plen, true)?;
-                        }
-                        // §18.3.4/§18.3.5, RFC 6853 §6.1: a lease that is not
-                        // ours for this link goes back with lifetimes 0.
-                        _ => w.lease(addr, plen, false)?,
-                    }
-                }
-                if !bound {
-                    if let Some((addr, plen)) = existing {
-                        // The client did not list its binding: extend and include it.
-                        let lease = self.pool_of(subnet, kind, addr, plen).map(|pool| Lease {
-                            addr,
-                            prefix_len: plen,
-                            pool,
-                        });
-                        if let Some(l) = lease {
-                            if self.commit(&key, hash, l, subnet, now, changes).is_ok() {
-                                bound = true;
-                                w.lease(addr, plen, true)?;
-                            }
-                        }
-                    }
-                }
-                if !bound {
-                    // §18.3.5: a server configured to create bindings on Rebind
-                    // (with Rapid Commit) assigns a new lease; otherwise NoBinding.
-                    if rebind && self.policy.rapid_commit {
-                        match self.assign(subnet, &key, hash, true, now, changes) {
-                            Some(l) => w.lease(l.addr, l.prefix_len, true)?,
-                            None => w.unavailable()?,
-                        }
-                    } else {
-                        w.status(status::NO_BINDING, "no binding for this IA")?;
-                    }
-                }
-                w.close()
-            }
-            Mode::Release | Mode::Decline => {
-                let Some(b) = self.bindings.find_hashed(&key, hash, now) else {
-                    // §18.3.7/§18.3.8: an IA we have no binding for gets NoBinding.
-                    let mut w = IaWriter::open(enc, kind, iaid, subnet)?;
-                    w.status(status::NO_BINDING, "no binding for this IA")?;
-                    return w.close();
-                };
-                for (addr, plen) in listed() {
-                    if addr != u128::from(b.addr) || plen != b.prefix_len {
-                        continue; // §18.3.7: leases not assigned to the IA are ignored.
-                    }
-                    let a = Ipv6Addr::from(addr);
-                    if mode == Mode::Release {
-                        if self.bindings.release(&key, a, now).is_some() {
-                            push(changes, LeaseOp::Release, &key, a, plen, now.0, now.0);
-                        }
-                    } else if kind == LeaseKind::Na {
-                        // §18.3.8: a declined address is not assigned again
-                        // meanwhile; quarantine it for one valid lifetime.
-                        let until = now.0 + u64::from(subnet.lifetimes.valid);
-                        if self.bindings.decline(&key, a, now, until).is_some() {
-                            push(changes, LeaseOp::Decline, &key, a, plen, 0, until);
-                        }
-                    }
-                }
-                Ok(())
+                // §18.3.4/§18.3.5, RFC 6853 §6.1: a lease that is not
+                // ours for this link goes back with lifetimes 0.
+                _ => w.lease(addr, plen, false)?,
             }
         }
+        if !bound {
+            if let Some((addr, plen)) = existing {
+                // The client did not list its binding: extend and include it.
+                let lease = self.pool_of(subnet, kind, addr, plen).map(|pool| Lease {
+                    addr,
+                    prefix_len: plen,
+                    pool,
+                });
+                if let Some(l) = lease {
+                    if self.commit(key, hash, l, subnet, now, changes).is_ok() {
+                        bound = true;
+                        w.lease(addr, plen, true)?;
+                    }
+                }
+            }
+        }
+        if !bound {
+            // §18.3.5: a server configured to create bindings on Rebind
+            // (with Rapid Commit) assigns a new lease; otherwise NoBinding.
+            if rebind && self.policy.rapid_commit {
+                match self.assign(subnet, key, hash, true, now, changes) {
+                    Some(l) => w.lease(l.addr, l.prefix_len, true)?,
+                    None => w.unavailable()?,
+                }
+            } else {
+                w.status(status::NO_BINDING, "no binding for this IA")?;
+            }
+        }
+        w.close()
+    }
+
+    /// Release (§18.3.7) and Decline (§18.3.8) of the leases the client
+    /// holds here; an IA we have no binding for gets NoBinding.
+    fn ia_release(
+        &self,
+        x: &mut Exchange<'_, '_>,
+        key: &ClientKey<'_>,
+        hash: u64,
+        ia_options: Options<'_>,
+        decline: bool,
+    ) -> Result<(), WireError> {
+        let (subnet, now, kind) = (x.subnet, x.now, key.kind);
+        let changes = &mut *x.changes;
+        let Some(b) = self.bindings.find_hashed(key, hash, now) else {
+            // §18.3.7/§18.3.8: an IA we have no binding for gets NoBinding.
+            let mut w = IaWriter::open(x.enc, kind, key.iaid, subnet)?;
+            w.status(status::NO_BINDING, "no binding for this IA")?;
+            return w.close();
+        };
+        for (addr, plen) in listed(ia_options, kind) {
+            if addr != u128::from(b.addr) || plen != b.prefix_len {
+                continue; // §18.3.7: leases not assigned to the IA are ignored.
+            }
+            let a = Ipv6Addr::from(addr);
+            if !decline {
+                if self.bindings.release(key, a, now).is_some() {
+                    push(changes, LeaseOp::Release, key, a, plen, now.0, now.0);
+                }
+            } else if kind == LeaseKind::Na {
+                // §18.3.8: a declined address is not assigned again
+                // meanwhile; quarantine it for one valid lifetime.
+                let until = now.0 + u64::from(subnet.lifetimes.valid);
+                if self.bindings.decline(key, a, now, until).is_some() {
+                    push(changes, LeaseOp::Decline, key, a, plen, 0, until);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Choose and (when `commit`) bind a lease.

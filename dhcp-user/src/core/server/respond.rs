@@ -2,6 +2,7 @@
 
 use super::ia::Mode;
 use super::scan::{Scan, Wanted};
+use super::setup::Subnet;
 use super::Active;
 use crate::core::lease::{LeaseChanges, LeaseKind, MAX_CHANGES};
 use crate::core::DropReason;
@@ -17,8 +18,29 @@ fn enc_err(_: WireError) -> DropReason {
     DropReason::ReplyTooLarge
 }
 
+/// One client message being answered: what each message's function reads
+/// (the message, its options, the client's subnet and DUID, `now`) and
+/// where it writes (the reply, the lease changes to make durable).
+pub(super) struct Exchange<'x, 'b> {
+    /// The client message (innermost, for a relayed one).
+    pub(super) msg: &'x Message<'x>,
+    /// Its options, scanned once.
+    pub(super) found: &'x Scan<'x>,
+    /// The client's subnet.
+    pub(super) subnet: &'x Subnet,
+    /// The client's DUID, as its Client Identifier option carries it (known
+    /// good: the decoder checked it); empty for an Information-request without one.
+    pub(super) client: &'x [u8],
+    /// The time, from the caller.
+    pub(super) now: Timestamp,
+    /// The reply being written.
+    pub(super) enc: &'x mut Encoder<'b>,
+    /// The lease changes the reply waits for.
+    pub(super) changes: &'x mut LeaseChanges,
+}
+
 impl Active<'_> {
-    /// §16 validation, then the §18.3 behaviour for the message type. On
+    /// §16 validation, then the §18.3 function of the message type. On
     /// `Err` nothing was written that matters and no binding changed.
     pub(super) fn respond(
         &self,
@@ -29,30 +51,58 @@ impl Active<'_> {
         enc: &mut Encoder<'_>,
         changes: &mut LeaseChanges,
     ) -> Result<MessageType, DropReason> {
+        self.validate(msg.msg_type, found)?;
+        // Bound the lease changes one message can cause before touching state.
+        if found.ias * CHANGES_PER_IA > MAX_CHANGES {
+            return Err(DropReason::TooManyIas);
+        }
+        let mut x = Exchange {
+            msg,
+            found,
+            subnet: &self.policy.subnets[subnet],
+            client: found.client_id.unwrap_or(&[]),
+            now,
+            enc,
+            changes,
+        };
         use MessageType as T;
-        let opts = msg.options;
-        let client_id = found.client_id;
-        let ours = |d: &[u8]| d == &*self.policy.duid;
-        let server_id = found.server_id;
         match msg.msg_type {
+            T::Solicit => self.solicit(&mut x),
+            T::Request => self.request(&mut x),
+            T::Confirm => self.confirm(&mut x),
+            T::Renew => self.renew(&mut x),
+            T::Rebind => self.rebind(&mut x),
+            T::InformationRequest => self.information_request(&mut x),
+            T::Release => self.release(&mut x),
+            T::Decline => self.decline(&mut x),
+            _ => Err(DropReason::WrongMessageType),
+        }
+    }
+
+    /// §16: which messages a server must discard, by the Client and Server
+    /// Identifier options they carry.
+    fn validate(&self, t: MessageType, found: &Scan<'_>) -> Result<(), DropReason> {
+        use MessageType as T;
+        let ours = |d: &[u8]| d == &*self.policy.duid;
+        match t {
             // §16.2, §16.5, §16.7: MUST discard without a Client ID or with a Server ID.
             T::Solicit | T::Confirm | T::Rebind => {
-                client_id.ok_or(DropReason::NoClientId)?;
-                if server_id.is_some() {
+                found.client_id.ok_or(DropReason::NoClientId)?;
+                if found.server_id.is_some() {
                     return Err(DropReason::UnexpectedServerId);
                 }
             }
             // §16.4, §16.6, §16.8, §16.9: MUST discard without a Client ID, or
             // without a Server ID, or whose Server ID is not ours.
             T::Request | T::Renew | T::Release | T::Decline => {
-                client_id.ok_or(DropReason::NoClientId)?;
-                if !server_id.is_some_and(ours) {
+                found.client_id.ok_or(DropReason::NoClientId)?;
+                if !found.server_id.is_some_and(ours) {
                     return Err(DropReason::NotForUs);
                 }
             }
             // §16.12: discard with another server's Server ID, or with any IA.
             T::InformationRequest => {
-                if server_id.is_some_and(|d| !ours(d)) {
+                if found.server_id.is_some_and(|d| !ours(d)) {
                     return Err(DropReason::NotForUs);
                 }
                 if found.any_ia {
@@ -62,84 +112,156 @@ impl Active<'_> {
             // Advertise, Reply, Reconfigure, Leasequery, …: not for a server to answer.
             _ => return Err(DropReason::WrongMessageType),
         }
-        // Bound the lease changes one message can cause before touching state.
-        if found.ias * CHANGES_PER_IA > MAX_CHANGES {
-            return Err(DropReason::TooManyIas);
-        }
-        let subnet = &self.policy.subnets[subnet];
-        let duid = client_id.unwrap_or(&[]);
+        Ok(())
+    }
 
-        if msg.msg_type == T::Confirm {
-            return self.confirm(msg, duid, subnet, enc);
+    /// §18.3.1, Receipt of Solicit Messages: the server answers with an
+    /// Advertise holding the leases it would assign, and its Preference
+    /// (§21.8; RFC 6853 §6: how clients pick among servers). "If the client
+    /// has included a Rapid Commit option and the server has been
+    /// configured to respond with committed address assignments and/or
+    /// delegated prefixes and other resources, the server responds to the
+    /// Solicit with a Reply message", committed, carrying Rapid Commit.
+    fn solicit(&self, x: &mut Exchange<'_, '_>) -> Result<MessageType, DropReason> {
+        if x.found.rapid_commit && self.policy.rapid_commit {
+            self.reply_header(x, MessageType::Reply)?;
+            self.ias(x, Mode::Commit)?;
+            x.enc.rapid_commit().map_err(enc_err)?;
+            self.requested_options(x, false)?;
+            return Ok(MessageType::Reply);
         }
+        self.reply_header(x, MessageType::Advertise)?;
+        self.ias(x, Mode::Offer)?;
+        x.enc.preference(self.policy.preference).map_err(enc_err)?;
+        self.requested_options(x, false)?;
+        Ok(MessageType::Advertise)
+    }
 
-        let rapid = msg.msg_type == T::Solicit && found.rapid_commit && self.policy.rapid_commit;
-        let (reply_type, sent) = if msg.msg_type == T::Solicit && !rapid {
-            (T::Advertise, MessageType::Advertise)
-        } else {
-            (T::Reply, MessageType::Reply)
-        };
-        enc.message_header(reply_type, msg.xid).map_err(enc_err)?;
-        // §18.3: Advertise and Reply MUST carry our Server ID and the client's Client ID.
-        // Both DUIDs are known good (ours checked at start-up, the client's by
-        // the decoder), so they are copied without being checked again.
-        enc.option(code::SERVERID, &self.policy.duid)
+    /// §18.3.2, Receipt of Request Messages: "the server creates the
+    /// bindings for that client according to the server's policy and
+    /// configuration information and records the IAs and other information
+    /// requested by the client", and answers with a Reply holding them (an
+    /// IA it cannot serve gets NoAddrsAvail / NoPrefixAvail).
+    fn request(&self, x: &mut Exchange<'_, '_>) -> Result<MessageType, DropReason> {
+        self.reply_header(x, MessageType::Reply)?;
+        self.ias(x, Mode::Commit)?;
+        self.requested_options(x, false)?;
+        Ok(MessageType::Reply)
+    }
+
+    /// §18.3.4, Receipt of Renew Messages: "For each IA in the Renew message
+    /// from a client, the server locates the client's binding and verifies
+    /// that the information in the IA from the client matches the
+    /// information stored for that client." See [`Active::extend`].
+    fn renew(&self, x: &mut Exchange<'_, '_>) -> Result<MessageType, DropReason> {
+        self.extend(x, false)
+    }
+
+    /// §18.3.5, Receipt of Rebind Messages: "When the server receives a
+    /// Rebind message that contains an IA option from a client, it locates
+    /// the client's binding and verifies that the information in the IA
+    /// from the client matches the information stored for that client."
+    /// Any server may answer a Rebind (RFC 6853 §4: the survivor of a
+    /// failure). See [`Active::extend`].
+    fn rebind(&self, x: &mut Exchange<'_, '_>) -> Result<MessageType, DropReason> {
+        self.extend(x, true)
+    }
+
+    /// What Renew and Rebind share: extend each binding the client holds
+    /// here (or, identical prefixes, one our allocation function gives it),
+    /// send leases that are not ours back with lifetimes 0.
+    fn extend(&self, x: &mut Exchange<'_, '_>, rebind: bool) -> Result<MessageType, DropReason> {
+        self.reply_header(x, MessageType::Reply)?;
+        self.ias(x, Mode::Extend { rebind })?;
+        self.requested_options(x, false)?;
+        Ok(MessageType::Reply)
+    }
+
+    /// §18.3.6, Receipt of Information-request Messages: "When the server
+    /// receives an Information-request message, the client is requesting
+    /// configuration information that does not include the assignment of
+    /// any leases." The Reply carries the options asked for and the
+    /// Information Refresh Time (§21.23).
+    fn information_request(&self, x: &mut Exchange<'_, '_>) -> Result<MessageType, DropReason> {
+        self.reply_header(x, MessageType::Reply)?;
+        self.requested_options(x, true)?;
+        Ok(MessageType::Reply)
+    }
+
+    /// §18.3.7, Receipt of Release Messages: "the server examines the IAs
+    /// and the leases in the IAs for validity", deletes the leases it holds
+    /// for the client, and replies with Success (an IA it has no binding for
+    /// gets NoBinding).
+    fn release(&self, x: &mut Exchange<'_, '_>) -> Result<MessageType, DropReason> {
+        self.reply_header(x, MessageType::Reply)?;
+        self.ias(x, Mode::Release)?;
+        x.enc.status_code(status::SUCCESS, "").map_err(enc_err)?;
+        self.requested_options(x, false)?;
+        Ok(MessageType::Reply)
+    }
+
+    /// §18.3.8, Receipt of Decline Messages: "the server examines the IAs
+    /// and the addresses in the IAs for validity", marks each declined
+    /// address it holds for the client as not to be assigned (quarantined
+    /// for one valid lifetime), and replies with Success.
+    fn decline(&self, x: &mut Exchange<'_, '_>) -> Result<MessageType, DropReason> {
+        self.reply_header(x, MessageType::Reply)?;
+        self.ias(x, Mode::Decline)?;
+        x.enc.status_code(status::SUCCESS, "").map_err(enc_err)?;
+        self.requested_options(x, false)?;
+        Ok(MessageType::Reply)
+    }
+
+    /// §18.3: the header, and our Server ID and the client's Client ID,
+    /// which every Advertise and Reply MUST carry. Both DUIDs are known good
+    /// (ours checked at start-up, the client's by the decoder), so they are
+    /// copied without being checked again.
+    fn reply_header(&self, x: &mut Exchange<'_, '_>, t: MessageType) -> Result<(), DropReason> {
+        x.enc.message_header(t, x.msg.xid).map_err(enc_err)?;
+        x.enc
+            .option(code::SERVERID, &self.policy.duid)
             .map_err(enc_err)?;
-        if let Some(c) = client_id {
-            enc.option(code::CLIENTID, c).map_err(enc_err)?;
+        if let Some(c) = x.found.client_id {
+            x.enc.option(code::CLIENTID, c).map_err(enc_err)?;
         }
-        let mode = match msg.msg_type {
-            T::Solicit if rapid => Mode::Commit,
-            T::Solicit => Mode::Offer,
-            T::Request => Mode::Commit,
-            T::Renew => Mode::Extend { rebind: false },
-            T::Rebind => Mode::Extend { rebind: true },
-            T::Release => Mode::Release,
-            T::Decline => Mode::Decline,
-            _ => Mode::Stateless,
-        };
-        if mode != Mode::Stateless {
-            // One pass, in the client's order. IA_TA is obsolete in RFC 9915:
-            // received ones are ignored, none is sent.
-            for o in opts.raw() {
-                let (kind, iaid, ia_options) = match o.code {
-                    code::IA_NA => match IaNa::parse(o.data) {
-                        Ok(ia) => (LeaseKind::Na, ia.iaid, ia.options),
-                        Err(_) => continue,
-                    },
-                    code::IA_PD => match IaPd::parse(o.data) {
-                        Ok(ia) => (LeaseKind::Pd, ia.iaid, ia.options),
-                        Err(_) => continue,
-                    },
-                    _ => continue,
-                };
-                self.ia(
-                    subnet, duid, kind, iaid, ia_options, mode, now, enc, changes,
-                )
-                .map_err(enc_err)?;
-            }
+        Ok(())
+    }
+
+    /// Every IA_NA and IA_PD of the message, in the client's order, under
+    /// `mode`. IA_TA is obsolete in RFC 9915: received ones are ignored,
+    /// none is sent.
+    fn ias(&self, x: &mut Exchange<'_, '_>, mode: Mode) -> Result<(), DropReason> {
+        for o in x.msg.options.raw() {
+            let (kind, iaid, ia_options) = match o.code {
+                code::IA_NA => match IaNa::parse(o.data) {
+                    Ok(ia) => (LeaseKind::Na, ia.iaid, ia.options),
+                    Err(_) => continue,
+                },
+                code::IA_PD => match IaPd::parse(o.data) {
+                    Ok(ia) => (LeaseKind::Pd, ia.iaid, ia.options),
+                    Err(_) => continue,
+                },
+                _ => continue,
+            };
+            self.ia(x, kind, iaid, ia_options, mode).map_err(enc_err)?;
         }
-        match mode {
-            // §21.8: the Preference option tells clients which server to pick (RFC 6853 §6).
-            Mode::Offer => enc.preference(self.policy.preference).map_err(enc_err)?,
-            // §18.3.1: a committed reply to a Solicit carries Rapid Commit.
-            Mode::Commit if rapid => enc.rapid_commit().map_err(enc_err)?,
-            // §18.3.7, §18.3.8: Release and Decline replies carry Success.
-            Mode::Release | Mode::Decline => {
-                enc.status_code(status::SUCCESS, "").map_err(enc_err)?
-            }
-            _ => {}
-        }
-        self.requested_options(found.oro, subnet, mode == Mode::Stateless, enc)
-            .map_err(enc_err)?;
-        Ok(sent)
+        Ok(())
     }
 
     /// Options the client asked for in its ORO that we have (§18.3, §21.7).
     fn requested_options(
         &self,
+        x: &mut Exchange<'_, '_>,
+        information_request: bool,
+    ) -> Result<(), DropReason> {
+        self.write_requested_options(x.found.oro, x.subnet, information_request, x.enc)
+            .map_err(enc_err)
+    }
+
+    fn write_requested_options(
+        &self,
         oro: Option<Wanted>,
-        subnet: &super::Subnet,
+        subnet: &Subnet,
         information_request: bool,
         enc: &mut Encoder<'_>,
     ) -> Result<(), WireError> {
@@ -170,7 +292,10 @@ impl Active<'_> {
         Ok(())
     }
 
-    /// §18.3.3: Success when every address is on the client's link (the
+    /// §18.3.3, Receipt of Confirm Messages: "When the server receives a
+    /// Confirm message, the server determines whether the addresses in the
+    /// Confirm message are appropriate for the link to which the client is
+    /// attached": Success when every address is on the client's link (the
     /// subnet prefix or one of its `link_prefixes`), NotOnLink otherwise; no
     /// reply at all when there are no addresses to check.
     ///
@@ -179,38 +304,25 @@ impl Active<'_> {
     /// Rebind instead of Confirm: an IA_PD in a Confirm is ignored, and a
     /// Confirm with only IA_PDs has "no addresses in any of the IAs".
     /// (IA_TA is obsolete in RFC 9915 and ignored like everywhere else.)
-    ///
-    /// `client_id` is the Client ID option's data as the decoder found it
-    /// (present: `respond` drops a Confirm without one).
-    fn confirm(
-        &self,
-        msg: &Message<'_>,
-        client_id: &[u8],
-        subnet: &super::Subnet,
-        enc: &mut Encoder<'_>,
-    ) -> Result<MessageType, DropReason> {
+    fn confirm(&self, x: &mut Exchange<'_, '_>) -> Result<MessageType, DropReason> {
         let mut any = false;
         let mut all_on_link = true;
-        for ia in msg.options.ia_nas() {
+        for ia in x.msg.options.ia_nas() {
             for a in ia.addrs() {
                 any = true;
-                all_on_link &= subnet.on_link(a.addr);
+                all_on_link &= x.subnet.on_link(a.addr);
             }
         }
         if !any {
             return Err(DropReason::NothingToConfirm);
         }
-        enc.message_header(MessageType::Reply, msg.xid)
-            .map_err(enc_err)?;
-        enc.server_id(&self.policy.duid).map_err(enc_err)?;
-        // Known good (the decoder checked it, see `respond`): copied as is.
-        enc.option(code::CLIENTID, client_id).map_err(enc_err)?;
+        self.reply_header(x, MessageType::Reply)?;
         let (code, text) = if all_on_link {
             (status::SUCCESS, "")
         } else {
             (status::NOT_ON_LINK, "address not on this link")
         };
-        enc.status_code(code, text).map_err(enc_err)?;
+        x.enc.status_code(code, text).map_err(enc_err)?;
         Ok(MessageType::Reply)
     }
 }

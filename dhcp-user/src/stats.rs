@@ -3,6 +3,11 @@
 //! Each worker owns one [`WorkerCounters`] (cache-line aligned, relaxed
 //! atomics written only by that worker); the control thread reads and sums
 //! them, so reading stats never takes a lock on the packet path.
+//!
+//! Owns the counter layout: received and sent messages indexed by the wire's
+//! [`MessageType`], drops indexed by the core's [`DropReason`], and their
+//! sums in the shape of the `stats` contract. Never touches sockets, the
+//! protocol or the clock.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

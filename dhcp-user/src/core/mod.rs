@@ -1,9 +1,18 @@
-//! The protocol core: the RFC 9915 server state machine and the allocator.
+//! The protocol core: the RFC 9915 server, the allocation function and the
+//! live bindings.
 //!
-//! Pure and deterministic: no sockets, no clock reads, no threads. The caller
-//! passes the ingress facts, the message bytes and `now`; the core returns the
-//! reply bytes (written into the caller's buffer) or a drop reason, and the
-//! lease changes the caller must make durable before sending the reply.
+//! Owns: the message rules (`server`: §16 validation, one function per
+//! §18.3 message type, §19 relay wrapping), the allocation function
+//! (`alloc`), the sharded binding store (`bindings`: the only mutable state,
+//! alive for the whole process), the immutable [`server::Policy`] a reload
+//! swaps, the plain [`Settings`] it is built from, and the outcome types
+//! every layer counts by ([`Handled`], [`Reply`], [`DropReason`]).
+//!
+//! Never touches: sockets, files, the clock, threads, counters, the
+//! configuration file. The caller passes the ingress facts, the message
+//! bytes and `now`; the core returns the reply bytes (written into the
+//! caller's buffer) or a drop reason, and the lease changes the caller must
+//! make durable before sending the reply. It depends on `wire` only.
 
 pub mod alloc;
 pub mod bindings;

@@ -449,7 +449,15 @@ fn option() -> impl Strategy<Value = v6::DhcpOption> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    // Failures persist next to this file (`differential.proptest-regressions`):
+    // proptest's default, inside a `tests/NAME/main.rs` binary, is a
+    // `proptest-regressions/` directory beside the binary's directory.
+    #![proptest_config(ProptestConfig {
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..ProptestConfig::with_cases(512)
+    })]
 
     /// RFC 9915 §8/§21: messages encoded by dhcproto decode identically with ours.
     #[test]

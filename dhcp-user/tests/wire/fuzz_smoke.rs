@@ -157,7 +157,15 @@ fn message(t: u8, ops: &[Op], relays: usize) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    // Failures persist next to this file (`fuzz_smoke.proptest-regressions`):
+    // proptest's default, inside a `tests/NAME/main.rs` binary, is a
+    // `proptest-regressions/` directory beside the binary's directory.
+    #![proptest_config(ProptestConfig {
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..ProptestConfig::with_cases(2000)
+    })]
 
     /// Arbitrary bytes: no panic; anything accepted round-trips.
     #[test]

@@ -37,7 +37,15 @@ fn msg(t: MessageType, n: u32, addr: Option<Ipv6Addr>) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    // Failures persist next to this file (`properties.proptest-regressions`):
+    // proptest's default, inside a `tests/NAME/main.rs` binary, is a
+    // `proptest-regressions/` directory beside the binary's directory.
+    #![proptest_config(ProptestConfig {
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..ProptestConfig::with_cases(64)
+    })]
 
     /// No two live bindings share an address, and a full pool answers NoAddrsAvail, never a
     /// duplicate, whatever clients do (Request, Renew, Rebind, Release, Decline, time passing).

@@ -123,7 +123,15 @@ fn step() -> impl Strategy<Value = Step> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    // Failures persist next to this file (`usage_at_expiry.proptest-regressions`):
+    // proptest's default, inside a `tests/NAME/main.rs` binary, is a
+    // `proptest-regressions/` directory beside the binary's directory.
+    #![proptest_config(ProptestConfig {
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..ProptestConfig::with_cases(64)
+    })]
 
     /// Whatever the order of commits, renewals, releases, sweeps and time
     /// passing, the use at `now` equals the count of held bindings still

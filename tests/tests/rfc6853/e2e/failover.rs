@@ -26,8 +26,6 @@ fn epoch_now() -> f64 {
 
 /// What a failover run saw.
 pub struct Failover {
-    /// Seconds from the kill until each client held a lease from the survivor.
-    pub recovery: Vec<f64>,
     /// The addresses the clients held before the failure.
     pub old: BTreeSet<Ipv6Addr>,
     /// The survivor's DUID.
@@ -103,7 +101,6 @@ pub fn kill_preferred_server(model: Model, io_mode: &str) -> Result<Failover> {
         recovery.iter().map(|r| (r * 100.0).round() / 100.0).collect::<Vec<_>>()
     );
     Ok(Failover {
-        recovery,
         old: before.iter().filter_map(|l| l.address()).collect(),
         survivor: s2,
         survivor_pools: cfgs[1].pools(),

@@ -52,8 +52,9 @@ fn main() -> Result<()> {
                     "-p",
                     "dhcp6d-tests",
                     "--test",
-                    "store_crash",
+                    "load",
                     "--",
+                    "store_crash::",
                     "--nocapture",
                 ]))
         }

@@ -39,6 +39,7 @@ pub mod idle;
 pub mod netif;
 pub mod socket;
 pub mod supervise;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod worker;
 pub mod xdp;

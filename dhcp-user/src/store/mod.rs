@@ -24,6 +24,8 @@ pub use journal::{Journal, JournalHandle, JournalOptions, JournalStats, SyncFn, 
 pub use layout::StateDirLock;
 pub use recover::{Recovered, RecoveryReport};
 pub use signal::DurableSignal;
+// For `dataplane::testing::ManualDurability` only.
+#[cfg(any(test, feature = "testing"))]
 pub(crate) use signal::Signals;
 pub use snapshot::SnapshotInfo;
 

@@ -8,9 +8,58 @@ use std::net::{Ipv6Addr, SocketAddrV6, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// Labs alive in this process, and whether one of them is alone.
+struct Turns {
+    shared: usize,
+    alone: bool,
+}
+
+static TURNS: Mutex<Turns> = Mutex::new(Turns {
+    shared: 0,
+    alone: false,
+});
+static TURN_ENDED: Condvar = Condvar::new();
+
+/// A lab's right to run: shared by ordinary labs; held alone by a test that
+/// looks at the whole process (the idle test reads the CPU time of every
+/// `dhcp6d-*` thread), so no other lab's data plane runs beside it now that
+/// all data-plane tests share one test binary. A waiting alone turn does not
+/// stop new shared ones: a test holding two labs cannot deadlock.
+struct Turn {
+    alone: bool,
+}
+
+impl Turn {
+    fn take(alone: bool) -> Turn {
+        let mut t = TURNS.lock().unwrap_or_else(PoisonError::into_inner);
+        while t.alone || (alone && t.shared > 0) {
+            t = TURN_ENDED.wait(t).unwrap_or_else(PoisonError::into_inner);
+        }
+        if alone {
+            t.alone = true;
+        } else {
+            t.shared += 1;
+        }
+        Turn { alone }
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let mut t = TURNS.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.alone {
+            t.alone = false;
+        } else {
+            t.shared -= 1;
+        }
+        TURN_ENDED.notify_all();
+    }
+}
 
 /// Run a command, panic with its output if it fails.
 pub fn sh(args: &[&str]) -> String {
@@ -90,6 +139,8 @@ impl Drop for Netns {
 pub struct Lab {
     pub client: Netns,
     pub server: Netns,
+    /// Last: given back once both namespaces are gone.
+    _turn: Turn,
 }
 
 pub const SERVER_IF: &str = "srv0";
@@ -104,6 +155,17 @@ impl Lab {
 
     /// `queues` > 1 sets that many RX/TX channels on both ends (`ethtool -L`).
     pub fn with_queues(queues: u32) -> Lab {
+        Self::build(queues, Turn::take(false))
+    }
+
+    /// [`Lab::with_queues`], waiting until no other lab of this process is
+    /// alive and keeping others from starting while it lives: for a test
+    /// that measures every data-plane thread of the process.
+    pub fn alone_with_queues(queues: u32) -> Lab {
+        Self::build(queues, Turn::take(true))
+    }
+
+    fn build(queues: u32, turn: Turn) -> Lab {
         let server = Netns::new("srv");
         let client = Netns::new("cli");
         let q = queues.to_string();
@@ -158,7 +220,11 @@ impl Lab {
         ]);
         server.exec(&["ip", "link", "set", SERVER_IF, "up"]);
         client.exec(&["ip", "link", "set", CLIENT_IF, "up"]);
-        let lab = Lab { client, server };
+        let lab = Lab {
+            client,
+            server,
+            _turn: turn,
+        };
         lab.wait_link_local(&lab.server, SERVER_IF);
         lab.wait_link_local(&lab.client, CLIENT_IF);
         lab

@@ -1,9 +1,11 @@
 //! The protocol core beyond single RFC sections: allocation properties,
-//! no allocation per packet, pool use against a simulated clock.
+//! no allocation per packet, pool use against a simulated clock, a reload
+//! under load.
 
 #[path = "../core_harness/mod.rs"]
 mod core_harness;
 
 mod no_alloc;
 mod properties;
+mod reload_under_load;
 mod usage_at_expiry;

@@ -5,15 +5,12 @@
 //! "Acknowledged" is what a client was told: the lease changes of a message
 //! that got a Reply (the data plane sends that Reply once they are on disk).
 
-#[path = "core_harness/mod.rs"]
-mod core_harness;
-
 use std::collections::HashMap;
 use std::net::Ipv6Addr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use core_harness::*;
+use crate::core_harness::*;
 use dhcp6d::core::server::Policy;
 use dhcp6d::core::{Handler, LeaseChanges, LeaseOp, LeaseRecord, Server, Timestamp};
 use dhcp6d::wire::MessageType;

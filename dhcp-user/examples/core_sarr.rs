@@ -11,7 +11,7 @@
 use std::hint::black_box;
 
 use dhcp6d::config::Config;
-use dhcp6d::core::{Handler, Ingress, LeaseChanges, Server, Timestamp};
+use dhcp6d::core::{Handler, Ingress, LeaseChanges, Server, Timestamp, WorkerLocal};
 use dhcp6d::wire::{Encoder, MessageType, Xid};
 
 const SERVER_DUID: &[u8] = &[0, 3, 0, 1, 2, 0, 0, 0, 0, 1];
@@ -97,12 +97,14 @@ fn run_sarrs(server: &Server, msgs: &[(Vec<u8>, Vec<u8>)]) -> usize {
     let ingress = ingress();
     let mut out = [0u8; 1500];
     let mut changes = LeaseChanges::default();
+    // As a data plane worker calls it: with its policy cache.
+    let mut local = WorkerLocal::default();
     let mut bytes = 0;
     for (i, (solicit, request)) in msgs.iter().enumerate() {
         let now = Timestamp(1_700_000_000 + i as u64 / 1000);
-        let a = server.handle(&ingress, solicit, now, &mut out, &mut changes);
+        let a = server.handle_local(&mut local, &ingress, solicit, now, &mut out, &mut changes);
         bytes += a.result.map_or(0, |r| r.len);
-        let r = server.handle(&ingress, request, now, &mut out, &mut changes);
+        let r = server.handle_local(&mut local, &ingress, request, now, &mut out, &mut changes);
         bytes += r.result.map_or(0, |r| r.len);
         assert_eq!(changes.len(), 1, "the Request committed");
     }

@@ -61,4 +61,37 @@ pub trait Handler: Send + Sync + 'static {
         out: &mut [u8],
         changes: &mut LeaseChanges,
     ) -> Handled;
+
+    /// [`Handler::handle`] for a worker that keeps `local` between messages
+    /// (one per worker thread, never shared). The core keeps its policy
+    /// cache there, which saves an `ArcSwap` load per message; other
+    /// handlers ignore it.
+    fn handle_local(
+        &self,
+        local: &mut WorkerLocal,
+        ingress: &Ingress,
+        payload: &[u8],
+        now: Timestamp,
+        out: &mut [u8],
+        changes: &mut LeaseChanges,
+    ) -> Handled {
+        let _ = local;
+        self.handle(ingress, payload, now, out, changes)
+    }
+}
+
+/// What a worker keeps between messages for its [`Handler`]: for the core,
+/// the policy it last answered under and the one pointer that says whether
+/// it is still in force (`arc_swap::Cache`). Start with `default()`.
+#[derive(Default)]
+pub struct WorkerLocal {
+    policy: Option<server::PolicyCache>,
+}
+
+impl std::fmt::Debug for WorkerLocal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerLocal")
+            .field("policy_cached", &self.policy.is_some())
+            .finish()
+    }
 }

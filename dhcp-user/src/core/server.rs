@@ -16,6 +16,7 @@ mod setup;
 use std::net::Ipv6Addr;
 use std::sync::{Arc, Mutex};
 
+use arc_swap::cache::Cache;
 use arc_swap::ArcSwap;
 
 pub use setup::{CoreError, Pool, PoolKind, Subnet};
@@ -27,7 +28,7 @@ use super::bindings::{Bindings, PoolSpan, PoolSpans};
 use super::lease::{LeaseChanges, LeaseKind, LeaseRecord};
 use super::settings::{Model, Settings};
 use super::DropReason;
-use super::{Handled, Handler, Ingress, Reply, Timestamp};
+use super::{Handled, Handler, Ingress, Reply, Timestamp, WorkerLocal};
 use crate::wire::{
     AnyMessage, Duid, Encoder, MessageType, OptionMark, CLIENT_PORT, HOP_COUNT_LIMIT, SERVER_PORT,
 };
@@ -125,7 +126,7 @@ impl Policy {
 /// once and is answered wholly under it.
 #[derive(Debug)]
 pub struct Server {
-    policy: ArcSwap<Policy>,
+    policy: Arc<ArcSwap<Policy>>,
     bindings: Bindings,
     /// The server DUID, fixed for the life of the process (it names the
     /// journal's server and is restart-only in the configuration).
@@ -177,7 +178,7 @@ impl Server {
             // It is internal and never changes (the bindings never move).
             bindings: Bindings::new(policy.spans.clone(), policy.key.0),
             duid: policy.duid.clone(),
-            policy: ArcSwap::from_pointee(policy),
+            policy: Arc::new(ArcSwap::from_pointee(policy)),
             installing: Mutex::new(()),
         }
     }
@@ -434,9 +435,16 @@ impl Active<'_> {
     }
 }
 
-impl Handler for Server {
-    fn handle(
+/// A worker's view of the policy pointer: `load` costs one atomic load
+/// while the policy is unchanged (`arc_swap::Cache`).
+pub(crate) type PolicyCache = Cache<Arc<ArcSwap<Policy>>, Arc<Policy>>;
+
+impl Server {
+    /// Decode, validate and answer one message under `policy`.
+    #[inline(always)]
+    fn answer(
         &self,
+        policy: &Policy,
         ingress: &Ingress,
         payload: &[u8],
         now: Timestamp,
@@ -446,9 +454,8 @@ impl Handler for Server {
         changes.clear();
         // A direct message's options are scanned while they are validated
         // (one pass); a relayed one's innermost message is scanned afterwards.
-        let policy = self.policy.load();
         let active = Active {
-            policy: &policy,
+            policy,
             bindings: &self.bindings,
         };
         let mut found = Scan::default();
@@ -459,5 +466,36 @@ impl Handler for Server {
             }
             Ok(AnyMessage::Relay(r)) => active.handle_relayed(ingress, &r, now, out, changes),
         }
+    }
+}
+
+impl Handler for Server {
+    fn handle(
+        &self,
+        ingress: &Ingress,
+        payload: &[u8],
+        now: Timestamp,
+        out: &mut [u8],
+        changes: &mut LeaseChanges,
+    ) -> Handled {
+        self.answer(&self.policy.load(), ingress, payload, now, out, changes)
+    }
+
+    fn handle_local(
+        &self,
+        local: &mut WorkerLocal,
+        ingress: &Ingress,
+        payload: &[u8],
+        now: Timestamp,
+        out: &mut [u8],
+        changes: &mut LeaseChanges,
+    ) -> Handled {
+        let cache = match &mut local.policy {
+            Some(c) if std::ptr::eq(c.arc_swap(), &*self.policy) => c,
+            slot => slot.insert(Cache::new(self.policy.clone())),
+        };
+        // No reference count is touched: the cache holds the policy alive.
+        let policy: &Policy = cache.load();
+        self.answer(policy, ingress, payload, now, out, changes)
     }
 }

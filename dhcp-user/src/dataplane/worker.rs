@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::core::DropReason;
-use crate::core::{Handler, Ingress, LeaseChanges, Reply, Timestamp};
+use crate::core::{Handler, Ingress, LeaseChanges, Reply, Timestamp, WorkerLocal};
 use crate::stats::WorkerCounters;
 use crate::store::{Durability, DurableSignal};
 use crate::wire::MessageType;
@@ -21,6 +21,8 @@ pub const PENDING_CAPACITY: usize = 4096;
 /// The handler, the journal and this worker's counters.
 pub struct Processor<H, D> {
     handler: Arc<H>,
+    // What the handler keeps between this worker's messages (the core's policy cache).
+    local: WorkerLocal,
     durability: Arc<D>,
     counters: Arc<WorkerCounters>,
     // Boxed once per worker: LeaseChanges is a fixed array, reused per message.
@@ -49,6 +51,7 @@ impl<H: Handler, D: Durability> Processor<H, D> {
         Processor {
             signal,
             handler,
+            local: WorkerLocal::default(),
             durability,
             counters,
             changes: Box::default(),
@@ -117,9 +120,14 @@ impl<H: Handler, D: Durability> Processor<H, D> {
     /// Handle one message; the reply payload (if any) is left in `out[..reply.len]`.
     pub fn process(&mut self, ingress: &Ingress, payload: &[u8], out: &mut [u8]) -> Verdict {
         self.changes.clear();
-        let handled = self
-            .handler
-            .handle(ingress, payload, self.now, out, &mut self.changes);
+        let handled = self.handler.handle_local(
+            &mut self.local,
+            ingress,
+            payload,
+            self.now,
+            out,
+            &mut self.changes,
+        );
         if handled.relayed {
             self.counters.received(MessageType::RelayForw);
         }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::core_harness::*;
 use dhcp6d::core::server::Policy;
-use dhcp6d::core::{Handler, LeaseChanges, LeaseOp, LeaseRecord, Server, Timestamp};
+use dhcp6d::core::{Handler, LeaseChanges, LeaseOp, LeaseRecord, Server, Timestamp, WorkerLocal};
 use dhcp6d::wire::MessageType;
 
 /// 64 addresses for 96 clients: every address is fought over.
@@ -56,6 +56,8 @@ fn worker(live: &Server, first: u32, clock: &AtomicU64) -> Believed {
         .collect();
     let mut out = vec![0u8; 4096];
     let mut changes = LeaseChanges::default();
+    // As a data plane worker does: with its own policy cache.
+    let mut local = WorkerLocal::default();
     let mut rng = 0x9e37_79b9_u32.wrapping_mul(first + 1);
     for step in 0..OPS_PER_WORKER {
         rng ^= rng << 13;
@@ -71,7 +73,8 @@ fn worker(live: &Server, first: u32, clock: &AtomicU64) -> Believed {
             Some((a, _)) if rng.is_multiple_of(3) => with_addr(MessageType::Release, n, xid, a),
             Some((a, _)) => with_addr(MessageType::Renew, n, xid, a),
         };
-        let handled = live.handle(
+        let handled = live.handle_local(
+            &mut local,
             &multicast_from_client(),
             &msg,
             Timestamp(now),

@@ -89,8 +89,9 @@ impl Active<'_> {
             // A pool that counts as full (its count includes expired bindings
             // not yet swept) gets only the hashed probes, which find an expired
             // slot in a small pool, not the costly linear scan.
-            let linear =
-                u128::from(self.bindings.pool_used_in(&self.policy.spans, pi)) < pool.capacity;
+            // (Only a pool small enough for the scan needs its count read.)
+            let linear = pool.capacity <= LINEAR_SCAN_LIMIT
+                && u128::from(self.bindings.pool_used_in(&self.policy.spans, pi)) < pool.capacity;
             let found = match pool.kind {
                 PoolKind::Na(p) => p
                     .allocate_with(&pool.hasher, key.duid, key.iaid, linear, |addr| {

@@ -217,7 +217,9 @@ fn serve(path: &Path, io: Option<IoMode>, log_level: Option<LogLevel>) -> Result
         return Err(Failure::Usage(format!("{}: {issue}", path.display())));
     }
     dhcp6d::serve::run(config, path).map_err(|e| match e {
-        dhcp6d::serve::ServeError::Config(m) => Failure::Usage(m),
+        e @ (dhcp6d::serve::ServeError::Config(_) | dhcp6d::serve::ServeError::Core { .. }) => {
+            Failure::Usage(e.to_string())
+        }
         other => Failure::Other(other.to_string()),
     })
 }

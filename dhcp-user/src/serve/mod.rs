@@ -23,23 +23,55 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::{interface_index, user_ids, Config};
 use crate::control::ControlHandle;
-use crate::core::server::{Policy, Server};
+use crate::core::server::{CoreError, Policy, Server};
 use crate::store::{self, Journal, StoreError};
 
-/// Why `serve` stopped with a failure.
+/// Why `serve` stopped with a failure. Each keeps what caused it
+/// ([`std::error::Error::source`]); the message is what the operator reads.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ServeError {
-    /// The configuration cannot be served (exit status 2).
+    /// The configuration cannot be served on this host (exit status 2).
     #[error("{0}")]
     Config(String),
-    /// Something needed at start-up failed (exit status 1).
-    #[error("{0}")]
-    Startup(String),
+    /// The core refused the configuration (exit status 2).
+    #[error("{file}: {source}", file = file.display())]
+    Core {
+        /// The configuration file.
+        file: std::path::PathBuf,
+        /// Why the core cannot be built from it.
+        #[source]
+        source: CoreError,
+    },
+    /// The lease store could not be opened (exit status 1).
+    #[error("{}", store_message(.0))]
+    Store(#[source] StoreError),
+    /// Something else needed at start-up failed (exit status 1).
+    #[error("{what}: {source}")]
+    Startup {
+        /// What was being set up.
+        what: &'static str,
+        /// What failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
-fn startup(what: &str) -> impl FnOnce(String) -> ServeError + '_ {
-    move |e| ServeError::Startup(format!("{what}: {e}"))
+fn store_message(e: &StoreError) -> String {
+    match e {
+        // Says itself which state directory and which process holds it.
+        StoreError::Locked { .. } => e.to_string(),
+        other => format!("lease store: {other}"),
+    }
+}
+
+fn startup<E: std::error::Error + Send + Sync + 'static>(
+    what: &'static str,
+) -> impl FnOnce(E) -> ServeError {
+    move |e| ServeError::Startup {
+        what,
+        source: Box::new(e),
+    }
 }
 
 fn unix_now() -> u64 {
@@ -65,7 +97,7 @@ fn random16() -> [u8; 16] {
 
 /// Run the server until SIGTERM or SIGINT. `file` is re-read on SIGHUP.
 pub fn run(config: Config, file: &Path) -> Result<(), ServeError> {
-    signals::block().map_err(|e| startup("blocking signals")(e.to_string()))?;
+    signals::block().map_err(startup("blocking signals"))?;
     let started = Instant::now();
     let io = config.server.io;
     tracing::info!(
@@ -77,14 +109,11 @@ pub fn run(config: Config, file: &Path) -> Result<(), ServeError> {
 
     // The journal takes the state-dir lock: a second server stops here.
     let state_dir = config.server.state_dir.clone();
-    let (journal, mut recovered) = Journal::open(&state_dir).map_err(|e| match e {
-        StoreError::Locked { .. } => ServeError::Startup(e.to_string()),
-        other => ServeError::Startup(format!("lease store: {other}")),
-    })?;
+    let (journal, mut recovered) = Journal::open(&state_dir).map_err(ServeError::Store)?;
     let duid = match &config.server.duid {
         Some(d) => d.0.clone(),
         None => store::load_or_create_duid(&state_dir, || store::duid_uuid(random16()))
-            .map_err(|e| startup("server DUID")(e.to_string()))?,
+            .map_err(startup("server DUID"))?,
     };
     let interfaces: Vec<(String, u32)> = config
         .server
@@ -101,8 +130,12 @@ pub fn run(config: Config, file: &Path) -> Result<(), ServeError> {
                 })
         })
         .collect::<Result<_, _>>()?;
-    let server = Server::new(&config.settings(), duid.clone(), &interfaces)
-        .map_err(|e| ServeError::Config(format!("{}: {e}", file.display())))?;
+    let server = Server::new(&config.settings(), duid.clone(), &interfaces).map_err(|source| {
+        ServeError::Core {
+            file: file.to_path_buf(),
+            source,
+        }
+    })?;
     recovered.retain_live(unix_now());
     let mut restored = 0u64;
     for rec in recovered.iter() {
@@ -144,7 +177,7 @@ pub fn run(config: Config, file: &Path) -> Result<(), ServeError> {
         config.server.metrics_listen,
         view.clone(),
     )
-    .map_err(|e| startup("control socket")(e.to_string()))?;
+    .map_err(startup("control socket"))?;
     tracing::info!(
         socket = %config.server.control_socket.display(),
         metrics = ?control.metrics_addr,
@@ -159,7 +192,7 @@ pub fn run(config: Config, file: &Path) -> Result<(), ServeError> {
             )));
         };
         privilege::drop_to(user, uid, gid, io, &state_dir)
-            .map_err(|e| startup("dropping privileges")(e.to_string()))?;
+            .map_err(startup("dropping privileges"))?;
         tracing::info!(
             user = user.as_str(),
             kept = ?privilege::kept(io),
@@ -257,4 +290,34 @@ fn reload(
         "configuration reloaded"
     );
     Some(new)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+
+    use super::*;
+
+    /// The operator reads the same line as before; a caller (or a log with
+    /// `{:#}`) can still reach the cause.
+    #[test]
+    fn start_up_errors_keep_their_cause() {
+        let e = startup("control socket")(std::io::Error::from_raw_os_error(libc::EADDRINUSE));
+        assert!(e.to_string().starts_with("control socket: "), "{e}");
+        let cause = e.source().expect("a source");
+        let io = cause
+            .downcast_ref::<std::io::Error>()
+            .expect("the io::Error");
+        assert_eq!(io.raw_os_error(), Some(libc::EADDRINUSE));
+
+        let core = ServeError::Core {
+            file: "/etc/dhcp6d.toml".into(),
+            source: CoreError::TooManyPools(70_000),
+        };
+        assert_eq!(
+            core.to_string(),
+            "/etc/dhcp6d.toml: too many pools (70000); at most 65534"
+        );
+        assert!(core.source().is_some_and(|s| s.is::<CoreError>()));
+    }
 }

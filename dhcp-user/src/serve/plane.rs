@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::config::IoMode;
 use crate::control::XdpStats;
-use crate::dataplane::{self, Dataplane, DataplaneConfig};
+use crate::dataplane::{self, Dataplane, DataplaneConfig, DataplaneError};
 use crate::stats::WorkerCounters;
 use crate::store::JournalHandle;
 
@@ -25,11 +25,9 @@ impl Plane {
         io: IoMode,
         handler: Arc<Server>,
         journal: Arc<JournalHandle>,
-    ) -> Result<Plane, String> {
+    ) -> Result<Plane, DataplaneError> {
         let cfg = DataplaneConfig::new(interfaces.to_vec(), io);
-        dataplane::start(&cfg, handler, journal)
-            .map(|inner| Plane { inner })
-            .map_err(|e| e.to_string())
+        dataplane::start(&cfg, handler, journal).map(|inner| Plane { inner })
     }
 
     /// Number of worker threads.

@@ -30,7 +30,12 @@
 //! - [`afxdp`]: one socket + one pinned worker thread per RX queue of each
 //!   interface; frames are handled and answered in place in the UMEM.
 //! - [`socket`]: one UDP socket on `[::]:547` and one worker thread.
-//! - [`worker`]: what both do per message (handler call, counters, journal).
+//! - [`worker_loop`]: the one loop both run over their [`worker_loop::Device`]
+//!   (handler call, held replies, sending, pacing, shutdown, counters); the
+//!   backends do I/O only.
+//! - [`worker`]: what the loop does per message (handler call, counters,
+//!   journal) and the queue of replies held for durability.
+//! - [`idle`]: spin, nap or sleep, decided from the time it is given.
 //! - [`frame`]: request parsing and reply building for AF_XDP.
 
 pub mod afxdp;
@@ -41,6 +46,7 @@ pub mod socket;
 pub mod supervise;
 pub mod testing;
 pub mod worker;
+pub mod worker_loop;
 pub mod xdp;
 pub mod xdp_log;
 
@@ -48,6 +54,7 @@ use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::config::IoMode;
 use crate::core::Handler;
@@ -55,30 +62,8 @@ use crate::stats::WorkerCounters;
 use crate::store::Durability;
 
 pub use worker::Processor;
+use worker_loop::{SystemClock, WorkerLoop};
 pub use xdp::XdpTotals;
-
-/// How long an idle worker sleeps in poll() before re-checking for stop.
-const IDLE_POLL_MS: i32 = 100;
-
-/// One packet I/O backend instance (a socket, or one AF_XDP queue). A worker
-/// thread calls [`PacketIo::poll_once`] in a loop.
-pub trait PacketIo {
-    /// Receive a batch, handle it, transmit what may leave. When there was
-    /// nothing to do, spin, nap or block in poll() for up to `idle_timeout_ms`
-    /// (see [`idle::Pace`]; the journal's signal wakes a worker holding
-    /// replies), so an idle server costs no CPU.
-    fn poll_once<H: Handler, D: Durability>(
-        &mut self,
-        proc: &mut Processor<H, D>,
-        idle_timeout_ms: i32,
-    ) -> io::Result<()>;
-
-    /// Replies held for durability.
-    fn pending(&self) -> usize;
-
-    /// At shutdown: drop (and count) held replies, returning their buffers.
-    fn abandon_pending<H: Handler, D: Durability>(&mut self, proc: &mut Processor<H, D>);
-}
 
 /// What the data plane needs from the configuration.
 #[derive(Clone, Debug)]
@@ -256,73 +241,21 @@ pub fn start<H: Handler, D: Durability>(
             // the socket path has no spin to save.
             let io = socket::SocketIo::open(ifaces).map_err(DataplaneError::Socket)?;
             let counters = Arc::new(WorkerCounters::default());
-            let proc = Processor::new(handler, durability, counters.clone());
+            let mut proc = Processor::new(handler, durability, counters.clone());
             dp.counters.push(counters);
-            dp.workers
-                .push(spawn_worker("dhcp6d-sock".into(), io, proc, stop, None));
+            let thread = std::thread::Builder::new()
+                .name("dhcp6d-sock".into())
+                .spawn(move || {
+                    // A socket is polled by syscall: no spin, and no nap.
+                    WorkerLoop::new(io, &mut proc, SystemClock, Duration::ZERO, Duration::ZERO)
+                        .run(&stop);
+                })
+                .expect("spawn worker thread");
+            dp.workers.push(thread);
         }
         IoMode::Xdp => afxdp::start_all(&mut dp, cfg, &ifaces, &handler, &durability)?,
     }
     Ok(dp)
-}
-
-fn spawn_worker<IO, H, D>(
-    name: String,
-    mut io: IO,
-    mut proc: Processor<H, D>,
-    stop: Arc<AtomicBool>,
-    cpu: Option<usize>,
-) -> JoinHandle<()>
-where
-    IO: PacketIo + Send + 'static,
-    H: Handler,
-    D: Durability,
-{
-    std::thread::Builder::new()
-        .name(name)
-        .spawn(move || {
-            if let Some(cpu) = cpu {
-                pin_to_cpu(cpu);
-            }
-            if let Err(e) = run_worker(&mut io, &mut proc, &stop) {
-                tracing::error!("data plane worker stopped: {e}");
-            }
-        })
-        .expect("spawn worker thread")
-}
-
-/// The worker loop shared by both backends: Ok when stopped, the error
-/// when I/O failed (after held replies were given their chance).
-pub(crate) fn run_worker<IO: PacketIo, H: Handler, D: Durability>(
-    io: &mut IO,
-    proc: &mut Processor<H, D>,
-    stop: &AtomicBool,
-) -> io::Result<()> {
-    let mut result = Ok(());
-    let mut shed = false;
-    while !stop.load(Ordering::Relaxed) {
-        // Once `serve` dropped root, give up what only the drop needed
-        // (caps.rs); one load per round until then.
-        if !shed && crate::caps::dropped() {
-            shed = true;
-            if let Err(e) = crate::caps::after_drop() {
-                tracing::warn!("worker capabilities after the drop: {e}");
-            }
-        }
-        if let Err(e) = io.poll_once(proc, IDLE_POLL_MS) {
-            result = Err(e);
-            break;
-        }
-    }
-    // Give the journal a moment to make held replies durable, then drop the rest.
-    for _ in 0..200 {
-        if io.pending() == 0 {
-            break;
-        }
-        let _ = io.poll_once(proc, 1);
-    }
-    io.abandon_pending(proc);
-    result
 }
 
 pub(crate) fn pin_to_cpu(cpu: usize) {

@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 use super::afxdp::XskIo;
 use super::netif::NetIf;
 use super::worker::Processor;
+use super::worker_loop::{SystemClock, WorkerLoop};
 use super::xdp::XskSlots;
-use super::{run_worker, DataplaneError};
+use super::DataplaneError;
 use crate::core::Handler;
 use crate::store::Durability;
 
@@ -142,8 +143,7 @@ impl<H: Handler, D: Durability> QueueWorker<H, D> {
         ready: &mut Option<SyncSender<Result<(), DataplaneError>>>,
         serving: &mut bool,
     ) -> Result<(), DataplaneError> {
-        let mut io = XskIo::open(self.netif.clone(), self.queue)?;
-        io.set_pace(self.spin_budget, self.nap);
+        let io = XskIo::open(self.netif.clone(), self.queue)?;
         self.slots
             .bind(self.queue, io.fd())
             .map_err(|e| DataplaneError::Xsk {
@@ -159,11 +159,9 @@ impl<H: Handler, D: Durability> QueueWorker<H, D> {
         if let Some(ready) = ready.take() {
             let _ = ready.send(Ok(()));
         }
-        run_worker(&mut io, &mut self.proc, &self.stop).map_err(|e| DataplaneError::Xsk {
-            iface: self.netif.name.clone(),
-            queue: self.queue,
-            msg: format!("I/O: {e}"),
-        })
+        WorkerLoop::new(io, &mut self.proc, SystemClock, self.spin_budget, self.nap)
+            .run(&self.stop);
+        Ok(())
     }
 
     /// Sleep `d` in short steps; false when stop was requested meanwhile.

@@ -14,6 +14,7 @@ use aya::maps::{MapData, PerCpuArray, XskMap};
 use aya::programs::{Xdp, XdpMode};
 use aya::{Ebpf, EbpfLoader};
 use dhcp_common::counters::{CounterValue, XdpCounter};
+use dhcp_common::{COUNTERS_MAP, XSKS_MAP};
 
 use super::xdp_log::{self, XdpLogReader};
 use super::DataplaneError;
@@ -22,7 +23,7 @@ use super::DataplaneError;
 static XDP_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dhcp-xdp"));
 
 /// Name of the program function in `dhcp-ebpf`.
-pub const PROGRAM_NAME: &str = "dhcp6_xdp";
+pub use dhcp_common::PROGRAM_NAME;
 
 /// The embedded object file (for tests that load it themselves).
 pub fn object() -> Result<&'static [u8], DataplaneError> {
@@ -130,7 +131,7 @@ impl LoadedXdp {
         // Owned out of the Ebpf so workers can hold it; the loaded program
         // keeps referring to the same kernel map.
         let map = ebpf
-            .take_map("XSKS")
+            .take_map(XSKS_MAP)
             .ok_or_else(|| xdp_err("no XSKS map".into()))?;
         let map = XskMap::try_from(map).map_err(|e| xdp_err(format!("XSKS: {e}")))?;
         let log = if level == xdp_log::LEVEL_OFF {
@@ -212,7 +213,7 @@ impl LoadedXdp {
 
     /// Sum of the per-CPU counters.
     pub fn totals(&self) -> XdpTotals {
-        let Some(map) = self.ebpf.map("COUNTERS") else {
+        let Some(map) = self.ebpf.map(COUNTERS_MAP) else {
             return XdpTotals::default();
         };
         let Ok(arr) = PerCpuArray::<_, CounterValue>::try_from(map) else {

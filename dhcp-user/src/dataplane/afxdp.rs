@@ -16,6 +16,7 @@ use std::ptr::NonNull;
 use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
 
+use dhcp_common::MAX_QUEUES;
 use xdpilone::xdp::XdpDesc;
 use xdpilone::{DeviceQueue, IfInfo, RingRx, RingTx, Socket, SocketConfig, Umem, UmemConfig, User};
 
@@ -42,8 +43,6 @@ pub const NUM_FRAMES: u32 = 8192;
 pub const RING_SIZE: u32 = 2048;
 /// Descriptors read from the RX ring per round.
 pub const BATCH: usize = 64;
-/// Most RX queues per interface (the XskMap size in dhcp-ebpf).
-const MAX_QUEUES: u32 = 64;
 
 /// Anonymous, page-aligned, pre-faulted memory for a UMEM; unmapped on
 /// drop (also used by the echo benchmark's bare loop).

@@ -26,7 +26,7 @@ use super::supervise::QueueWorker;
 use super::worker::Processor;
 use super::worker_loop::{Device, Queued, Request, Sent};
 use super::xdp::LoadedXdp;
-use super::{Dataplane, DataplaneConfig, DataplaneError};
+use super::{Dataplane, DataplaneConfig, DataplaneError, XdpCause};
 use crate::core::{DropReason, Handler, Ingress, Reply};
 use crate::stats::WorkerCounters;
 use crate::store::Durability;
@@ -137,11 +137,12 @@ pub struct XskRx {
     req: RequestView,
 }
 
-fn xsk_err(netif: &NetIf, queue: u32, what: &str, e: impl std::fmt::Debug) -> DataplaneError {
+fn xsk_err(netif: &NetIf, queue: u32, what: &str, source: impl Into<XdpCause>) -> DataplaneError {
     DataplaneError::Xsk {
         iface: netif.name.clone(),
         queue,
-        msg: format!("{what}: {e:?}"),
+        what: what.to_string(),
+        source: source.into(),
     }
 }
 
@@ -360,9 +361,10 @@ pub(super) fn start_all<H: Handler, D: Durability>(
     let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
     for netif in ifaces {
         let mut prog = LoadedXdp::load().map_err(|e| match e {
-            DataplaneError::Xdp { msg, .. } => DataplaneError::Xdp {
+            DataplaneError::Xdp { what, source, .. } => DataplaneError::Xdp {
                 iface: netif.name.clone(),
-                msg,
+                what,
+                source,
             },
             other => other,
         })?;
@@ -401,9 +403,10 @@ pub(super) fn start_all<H: Handler, D: Durability>(
                 .map_err(|e| xsk_err(netif, queue, "spawn", e))?;
             dp.workers.push(thread);
             dp.counters.push(counters);
-            ready_rx
-                .recv()
-                .map_err(|e| xsk_err(netif, queue, "worker died", e))??;
+            ready_rx.recv().map_err(|_| {
+                let gone = XdpCause::Other("ended without reporting".into());
+                xsk_err(netif, queue, "worker", gone)
+            })??;
         }
         // Attach last: until now frames would only have been passed anyway.
         let mode = prog.attach(&netif.name)?;

@@ -120,27 +120,64 @@ pub enum DataplaneError {
     /// This binary was built with `DHCP6D_SKIP_EBPF=1` and has no XDP program.
     #[error("this dhcp6d was built without its XDP program (DHCP6D_SKIP_EBPF=1): rebuild without it, or use io = \"socket\"")]
     NoXdpObject,
-    /// Loading or attaching the XDP program failed.
-    #[error("XDP program {iface}: {msg}")]
+    /// Loading or attaching the XDP program, or using its maps, failed.
+    #[error("XDP program {iface}: {what}: {source}")]
     Xdp {
         /// Interface (empty while loading).
         iface: String,
-        /// What failed.
-        msg: String,
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: XdpCause,
     },
-    /// An AF_XDP socket could not be set up.
-    #[error("AF_XDP socket on {iface} queue {queue}: {msg}")]
+    /// An AF_XDP socket could not be set up, or its worker failed.
+    #[error("AF_XDP socket on {iface} queue {queue}: {what}: {source}")]
     Xsk {
         /// Interface name.
         iface: String,
         /// RX queue id.
         queue: u32,
-        /// What failed.
-        msg: String,
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: XdpCause,
     },
     /// The kernel UDP socket could not be set up.
     #[error("UDP socket on [::]:547: {0}")]
     Socket(io::Error),
+}
+
+/// The cause under [`DataplaneError::Xdp`] and [`DataplaneError::Xsk`]: the
+/// library's or the system's own error, kept as this one's source (and shown
+/// in the message, which is what `serve` prints).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum XdpCause {
+    /// Loading the object file (aya).
+    #[error("{0}")]
+    Ebpf(#[from] aya::EbpfError),
+    /// Loading, inspecting or attaching the program (aya).
+    #[error("{0}")]
+    Program(#[from] aya::programs::ProgramError),
+    /// Taking or updating a map (aya).
+    #[error("{0}")]
+    Map(#[from] aya::maps::MapError),
+    /// A system call: the UMEM mapping, the AF_XDP socket and its rings, a
+    /// worker thread.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// What has no error value of its own: a program or map missing from
+    /// the object, a worker that panicked or vanished, the log reader.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<xdpilone::Errno> for XdpCause {
+    fn from(e: xdpilone::Errno) -> Self {
+        XdpCause::Io(io::Error::from_raw_os_error(e.get_raw()))
+    }
 }
 
 /// A running data plane. Dropping it stops it too; [`Dataplane::stop`] is explicit.
@@ -266,5 +303,49 @@ pub(crate) fn pin_to_cpu(cpu: usize) {
         if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
             tracing::warn!(cpu, "cannot pin worker: {}", io::Error::last_os_error());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn xdp_and_xsk_errors_keep_their_cause_and_still_read_well() {
+        let e = DataplaneError::Xsk {
+            iface: "eth0".into(),
+            queue: 3,
+            what: "bind".into(),
+            source: io::Error::from_raw_os_error(libc::EBUSY).into(),
+        };
+        let text = e.to_string();
+        assert!(
+            text.starts_with("AF_XDP socket on eth0 queue 3: bind: ") && text.contains("busy"),
+            "{text}"
+        );
+        let io = e
+            .source()
+            .and_then(|cause| cause.source())
+            .and_then(|s| s.downcast_ref::<io::Error>())
+            .expect("the io::Error is kept");
+        assert_eq!(io.raw_os_error(), Some(libc::EBUSY));
+        // xdpilone's errno becomes an io::Error too.
+        let XdpCause::Io(io) = XdpCause::from(xdpilone::Errno::last_os_error()) else {
+            panic!("an errno is an io::Error");
+        };
+        assert!(io.raw_os_error().is_some());
+
+        let e = DataplaneError::Xdp {
+            iface: "eth0".into(),
+            what: "XSKS".into(),
+            source: aya::maps::MapError::KeyNotFound.into(),
+        };
+        let map_error = e
+            .source()
+            .and_then(|cause| cause.source())
+            .and_then(|s| s.downcast_ref::<aya::maps::MapError>());
+        assert!(matches!(map_error, Some(aya::maps::MapError::KeyNotFound)));
+        assert!(e.to_string().starts_with("XDP program eth0: XSKS: "), "{e}");
     }
 }

@@ -20,7 +20,7 @@ use super::netif::NetIf;
 use super::worker::Processor;
 use super::worker_loop::{SystemClock, WorkerLoop};
 use super::xdp::XskSlots;
-use super::DataplaneError;
+use super::{DataplaneError, XdpCause};
 use crate::core::Handler;
 use crate::store::Durability;
 
@@ -95,7 +95,8 @@ impl<H: Handler, D: Durability> QueueWorker<H, D> {
                 Err(panic) => DataplaneError::Xsk {
                     iface: self.netif.name.clone(),
                     queue: self.queue,
-                    msg: format!("worker panicked: {}", panic_message(&*panic)),
+                    what: "worker panicked".into(),
+                    source: XdpCause::Other(panic_message(&*panic).to_string()),
                 },
             };
             if ready.is_some() {
@@ -149,7 +150,8 @@ impl<H: Handler, D: Durability> QueueWorker<H, D> {
             .map_err(|e| DataplaneError::Xsk {
                 iface: self.netif.name.clone(),
                 queue: self.queue,
-                msg: format!("XskMap: {e}"),
+                what: "XskMap".into(),
+                source: e.into(),
             })?;
         let _slot = SlotGuard {
             slots: &self.slots,

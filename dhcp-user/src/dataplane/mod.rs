@@ -145,7 +145,7 @@ pub enum DataplaneError {
         source: XdpCause,
     },
     /// The kernel UDP socket could not be set up.
-    #[error("UDP socket on [::]:547: {0}")]
+    #[error("UDP socket on [::]:{port}: {0}", port = dhcp_common::SERVER_PORT)]
     Socket(io::Error),
 }
 

@@ -142,7 +142,7 @@ fn xsk_err(netif: &NetIf, queue: u32, what: &str, source: impl Into<XdpCause>) -
         iface: netif.name.clone(),
         queue,
         what: what.to_string(),
-        source: source.into(),
+        source: Box::new(source.into()),
     }
 }
 

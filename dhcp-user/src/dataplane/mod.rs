@@ -127,9 +127,9 @@ pub enum DataplaneError {
         iface: String,
         /// What was being done.
         what: String,
-        /// Why it failed.
+        /// Why it failed (boxed: aya's errors are large).
         #[source]
-        source: XdpCause,
+        source: Box<XdpCause>,
     },
     /// An AF_XDP socket could not be set up, or its worker failed.
     #[error("AF_XDP socket on {iface} queue {queue}: {what}: {source}")]
@@ -140,9 +140,9 @@ pub enum DataplaneError {
         queue: u32,
         /// What was being done.
         what: String,
-        /// Why it failed.
+        /// Why it failed (boxed: aya's errors are large).
         #[source]
-        source: XdpCause,
+        source: Box<XdpCause>,
     },
     /// The kernel UDP socket could not be set up.
     #[error("UDP socket on [::]:{port}: {0}", port = dhcp_common::SERVER_PORT)]
@@ -317,7 +317,7 @@ mod tests {
             iface: "eth0".into(),
             queue: 3,
             what: "bind".into(),
-            source: io::Error::from_raw_os_error(libc::EBUSY).into(),
+            source: Box::new(io::Error::from_raw_os_error(libc::EBUSY).into()),
         };
         let text = e.to_string();
         assert!(
@@ -339,7 +339,7 @@ mod tests {
         let e = DataplaneError::Xdp {
             iface: "eth0".into(),
             what: "XSKS".into(),
-            source: aya::maps::MapError::KeyNotFound.into(),
+            source: Box::new(aya::maps::MapError::KeyNotFound.into()),
         };
         let map_error = e
             .source()

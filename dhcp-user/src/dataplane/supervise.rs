@@ -96,7 +96,7 @@ impl<H: Handler, D: Durability> QueueWorker<H, D> {
                     iface: self.netif.name.clone(),
                     queue: self.queue,
                     what: "worker panicked".into(),
-                    source: XdpCause::Other(panic_message(&*panic).to_string()),
+                    source: Box::new(XdpCause::Other(panic_message(&*panic).to_string())),
                 },
             };
             if ready.is_some() {
@@ -151,7 +151,7 @@ impl<H: Handler, D: Durability> QueueWorker<H, D> {
                 iface: self.netif.name.clone(),
                 queue: self.queue,
                 what: "XskMap".into(),
-                source: e.into(),
+                source: Box::new(e.into()),
             })?;
         let _slot = SlotGuard {
             slots: &self.slots,

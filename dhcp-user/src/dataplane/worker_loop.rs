@@ -376,9 +376,9 @@ impl<'p, Dev: Device, H: Handler, D: Durability, C: Clock> WorkerLoop<'p, Dev, H
     /// soon); while replies wait for the journal, as long as when idle if
     /// the journal wakes us, else 1 ms between looks at `durable_seq`.
     fn sleep_timeout(&self, idle_timeout_ms: i32) -> i32 {
-        if !self.txq.is_empty() {
-            1
-        } else if !self.pending.is_empty() && self.proc.signal().is_none() {
+        let device_full = !self.txq.is_empty();
+        let holding_unwoken = !self.pending.is_empty() && self.proc.signal().is_none();
+        if device_full || holding_unwoken {
             1
         } else {
             idle_timeout_ms

@@ -109,7 +109,7 @@ impl LoadedXdp {
         let xdp_err = |what: &str, source: XdpCause| DataplaneError::Xdp {
             iface: String::new(),
             what: what.to_string(),
-            source,
+            source: Box::new(source),
         };
         let mut ebpf = EbpfLoader::new()
             .override_global(xdp_log::LEVEL_GLOBAL, &level, true)
@@ -208,7 +208,7 @@ impl LoadedXdp {
         Err(DataplaneError::Xdp {
             iface: iface.to_string(),
             what: format!("attach failed ({mode:?})"),
-            source: e.into(),
+            source: Box::new(e.into()),
         })
     }
 
@@ -217,7 +217,7 @@ impl LoadedXdp {
         self.xsks.bind(queue, fd).map_err(|e| DataplaneError::Xdp {
             iface: String::new(),
             what: format!("{XSKS_MAP}[{queue}] = fd {fd}"),
-            source: e.into(),
+            source: Box::new(e.into()),
         })
     }
 

@@ -146,7 +146,7 @@ pub enum DataplaneError {
     },
     /// The kernel UDP socket could not be set up.
     #[error("UDP socket on [::]:{port}: {0}", port = dhcp_common::SERVER_PORT)]
-    Socket(io::Error),
+    Socket(#[source] io::Error),
 }
 
 /// The cause under [`DataplaneError::Xdp`] and [`DataplaneError::Xsk`]: the

@@ -9,7 +9,28 @@ pub mod counters;
 
 pub use classify::{classify, DhcpFrame, FrameBytes, Reject};
 
+use core::net::Ipv6Addr;
+
 /// UDP port DHCPv6 servers and relay agents listen on (RFC 9915 §7.2).
 pub const SERVER_PORT: u16 = 547;
 /// UDP port DHCPv6 clients listen on (RFC 9915 §7.2).
 pub const CLIENT_PORT: u16 = 546;
+/// All_DHCP_Relay_Agents_and_Servers, ff02::1:2 (RFC 9915 §7.1).
+pub const ALL_DHCP_RELAY_AGENTS_AND_SERVERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
+/// All_DHCP_Servers, ff05::1:3 (RFC 9915 §7.1).
+pub const ALL_DHCP_SERVERS: Ipv6Addr = Ipv6Addr::new(0xff05, 0, 0, 0, 0, 0, 1, 3);
+
+/// Longest DUID identifier, not counting the 2-octet type code (RFC 9915 §11.1).
+pub const MAX_DUID_IDENTIFIER_LEN: usize = 128;
+/// Longest DUID in wire form, type code included.
+pub const MAX_DUID_LEN: usize = 2 + MAX_DUID_IDENTIFIER_LEN;
+
+/// Most RX queues per interface the XDP program steers: the size of its
+/// [`XSKS_MAP`], whose slot N holds the AF_XDP socket of RX queue N.
+pub const MAX_QUEUES: u32 = 64;
+/// Name of the XDP program function in `dhcp-ebpf` (what user space loads).
+pub const PROGRAM_NAME: &str = "dhcp6_xdp";
+/// Name of the program's XskMap (AF_XDP sockets by RX queue).
+pub const XSKS_MAP: &str = "XSKS";
+/// Name of the program's per-CPU counter array ([`counters::XdpCounter`]).
+pub const COUNTERS_MAP: &str = "COUNTERS";

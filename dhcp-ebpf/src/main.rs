@@ -21,13 +21,15 @@ use aya_log_ebpf::debug;
 use dhcp_common::{
     classify,
     counters::{CounterValue, XdpCounter, XDP_COUNTER_SLOTS},
-    FrameBytes,
+    FrameBytes, MAX_QUEUES,
 };
 
-/// Most RX queues per interface we steer; user space fills slot = queue id.
-const MAX_QUEUES: u32 = 64;
+// The names user space looks these up by are `dhcp_common::{XSKS_MAP,
+// COUNTERS_MAP, PROGRAM_NAME}`: the map and program macros take the names
+// of the items below, so keep them equal (`LoadedXdp::load` fails otherwise,
+// and every XDP test with it).
 
-/// AF_XDP sockets, indexed by RX queue id.
+/// AF_XDP sockets, indexed by RX queue id; user space fills slot = queue id.
 #[map]
 static XSKS: XskMap = XskMap::with_max_entries(MAX_QUEUES, 0);
 

@@ -87,7 +87,7 @@ pub fn ingress() -> Ingress {
     Ingress {
         ifindex: 2,
         src: "fe80::1".parse().unwrap(),
-        src_port: 546,
+        src_port: dhcp6d::wire::CLIENT_PORT,
         dst_multicast: true,
     }
 }

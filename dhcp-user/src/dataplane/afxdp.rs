@@ -1,33 +1,35 @@
 //! AF_XDP backend: one socket, one UMEM and one worker thread per RX queue.
 //!
+//! I/O only: the worker loop ([`super::worker_loop`]) runs it as a [`Device`].
+//!
 //! Every UMEM frame is always in exactly one place: our free list, the fill
-//! ring, the kernel (RX), the pending queue (reply waiting for the journal),
-//! our TX batch, or the TX/completion rings. A request's frame becomes its
-//! reply's frame (rewritten in place), so TX needs no extra frames, and every
-//! drop path puts the frame back on the free list: nothing leaks.
+//! ring, the kernel (RX), the worker loop (a request being handled, a reply
+//! queued or held for the journal), or the TX/completion rings. A request's
+//! frame becomes its reply's frame (rewritten in place), so TX needs no extra
+//! frames, and every drop path puts the frame back on the free list: nothing
+//! leaks.
 
 use std::io;
 use std::num::NonZeroU32;
+use std::os::fd::RawFd;
 use std::ptr::NonNull;
 use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
+use dhcp_common::MAX_QUEUES;
 use xdpilone::xdp::XdpDesc;
 use xdpilone::{DeviceQueue, IfInfo, RingRx, RingTx, Socket, SocketConfig, Umem, UmemConfig, User};
 
-use super::frame::{parse_request, reply_room, write_reply};
-use super::idle::{Next, Pace, NAP, SPIN_BUDGET};
+use super::frame::{parse_request, reply_room, write_reply, RequestView};
 use super::netif::NetIf;
 use super::supervise::QueueWorker;
-use super::worker::{PendingQueue, Processor, Verdict};
+use super::worker::Processor;
+use super::worker_loop::{Device, Queued, Request, Sent};
 use super::xdp::LoadedXdp;
-use super::{Dataplane, DataplaneConfig, DataplaneError, PacketIo};
-use crate::core::DropReason;
-use crate::core::{Handler, Ingress};
+use super::{Dataplane, DataplaneConfig, DataplaneError, XdpCause};
+use crate::core::{DropReason, Handler, Ingress, Reply};
 use crate::stats::WorkerCounters;
 use crate::store::Durability;
-use crate::wire::MessageType;
 
 /// Bytes per UMEM frame.
 pub const FRAME_SIZE: u32 = 4096;
@@ -41,8 +43,6 @@ pub const NUM_FRAMES: u32 = 8192;
 pub const RING_SIZE: u32 = 2048;
 /// Descriptors read from the RX ring per round.
 pub const BATCH: usize = 64;
-/// Most RX queues per interface (the XskMap size in dhcp-ebpf).
-const MAX_QUEUES: u32 = 64;
 
 /// Anonymous, page-aligned, pre-faulted memory for a UMEM; unmapped on
 /// drop (also used by the echo benchmark's bare loop).
@@ -110,8 +110,8 @@ impl Drop for Area {
     }
 }
 
-/// One AF_XDP queue. Field order is drop order: rings and socket first, the
-/// memory they point into last.
+/// One AF_XDP queue: its rings and UMEM, as a [`Device`]. Field order is
+/// drop order: rings and socket first, the memory they point into last.
 pub struct XskIo {
     rx: RingRx,
     tx: RingTx,
@@ -122,18 +122,27 @@ pub struct XskIo {
     area: Area,
     netif: NetIf,
     free: Vec<u64>,
-    txq: Vec<(XdpDesc, MessageType)>,
-    pending: PendingQueue<(XdpDesc, MessageType)>,
+    /// The last RX batch.
+    batch: [XdpDesc; BATCH],
+    /// The handler writes replies here; [`Device::reply`] builds the frame
+    /// around them in the request's own frame.
     scratch: Box<[u8]>,
-    pace: Pace,
     fd: i32,
 }
 
-fn xsk_err(netif: &NetIf, queue: u32, what: &str, e: impl std::fmt::Debug) -> DataplaneError {
+/// A request's frame and what its reply needs from it.
+#[derive(Clone, Copy, Debug)]
+pub struct XskRx {
+    desc: XdpDesc,
+    req: RequestView,
+}
+
+fn xsk_err(netif: &NetIf, queue: u32, what: &str, source: impl Into<XdpCause>) -> DataplaneError {
     DataplaneError::Xsk {
         iface: netif.name.clone(),
         queue,
-        msg: format!("{what}: {e:?}"),
+        what: what.to_string(),
+        source: Box::new(source.into()),
     }
 }
 
@@ -194,10 +203,12 @@ impl XskIo {
                 .rev()
                 .map(|i| i * u64::from(FRAME_SIZE))
                 .collect(),
-            txq: Vec::with_capacity(NUM_FRAMES as usize),
-            pending: PendingQueue::new(),
+            batch: [XdpDesc {
+                addr: 0,
+                len: 0,
+                options: 0,
+            }; BATCH],
             scratch: vec![0u8; FRAME_SIZE as usize].into_boxed_slice(),
-            pace: Pace::new(SPIN_BUDGET, NAP),
             fd,
         };
         io.refill();
@@ -207,13 +218,6 @@ impl XskIo {
     /// The socket fd to put into the XskMap.
     pub fn fd(&self) -> i32 {
         self.fd
-    }
-
-    /// Keep polling the rings for `spin` after the last frame before
-    /// napping or sleeping, and nap `nap` while requests are dense
-    /// (defaults [`super::idle::SPIN_BUDGET`], [`super::idle::NAP`]).
-    pub fn set_pace(&mut self, spin: std::time::Duration, nap: std::time::Duration) {
-        self.pace = Pace::new(spin, nap);
     }
 
     /// Frames the free list holds (for leak tests).
@@ -241,167 +245,107 @@ impl XskIo {
         self.free.truncate(self.free.len() - n);
     }
 
-    fn handle_frame<H: Handler, D: Durability>(
-        &mut self,
-        desc: XdpDesc,
-        proc: &mut Processor<H, D>,
-    ) {
-        let base = desc.addr & !u64::from(FRAME_SIZE - 1);
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let outcome = self.answer(desc, proc, &mut scratch);
-        self.scratch = scratch;
-        match outcome {
-            Ok((out, kind, None)) => self.txq.push((out, kind)),
-            Ok((out, kind, Some(seq))) => {
-                if self.pending.push(seq, (out, kind)).is_err() {
-                    proc.drop_frame(DropReason::HoldQueueFull);
-                    self.free.push(base);
-                }
-            }
-            Err(reason) => {
-                // `None`: the processor already counted why.
-                if let Some(reason) = reason {
-                    proc.drop_frame(reason);
-                }
-                self.free.push(base);
-            }
-        }
+    fn free_frame(&mut self, addr: u64) {
+        self.free.push(addr & !u64::from(FRAME_SIZE - 1));
+    }
+}
+
+impl Device for XskIo {
+    type Rx = XskRx;
+    type Tx = XdpDesc;
+    const BATCH: usize = BATCH;
+    const BUFFERS: usize = NUM_FRAMES as usize;
+
+    fn fd(&self) -> RawFd {
+        self.fd
     }
 
-    /// Handle the request in `desc` and rewrite its frame into the reply.
-    fn answer<H: Handler, D: Durability>(
-        &self,
-        desc: XdpDesc,
-        proc: &mut Processor<H, D>,
-        scratch: &mut [u8],
-    ) -> Result<(XdpDesc, MessageType, Option<u64>), Option<DropReason>> {
+    fn receive(&mut self) -> usize {
+        self.reclaim_completions();
+        self.refill();
+        let mut got = 0;
+        let mut r = self.rx.receive(BATCH as u32);
+        while let Some(d) = r.read() {
+            self.batch[got] = d;
+            got += 1;
+        }
+        r.release();
+        got
+    }
+
+    fn request(&mut self, i: usize) -> Result<Request<'_, XskRx>, DropReason> {
+        let desc = self.batch[i];
+        let parsed = {
+            let chunk = self.area.chunk(desc.addr);
+            let len = (desc.len as usize).min(chunk.len());
+            parse_request(&chunk[..len])
+        };
+        let Some(req) = parsed else {
+            self.free_frame(desc.addr);
+            return Err(DropReason::Malformed);
+        };
         let chunk = self.area.chunk(desc.addr);
-        let len = (desc.len as usize).min(chunk.len());
-        let req = parse_request(&chunk[..len]).ok_or(Some(DropReason::Malformed))?;
-        let ingress = Ingress {
-            ifindex: self.netif.index,
-            src: req.src,
-            src_port: req.src_port,
-            dst_multicast: req.dst.is_multicast(),
-        };
-        let room = reply_room(&req, chunk.len()).min(scratch.len());
-        let payload = &chunk[req.payload_start..req.payload_end];
-        let (reply, seq) = match proc.process(&ingress, payload, &mut scratch[..room]) {
-            Verdict::Drop => return Err(None),
-            Verdict::Send(reply) => (reply, None),
-            Verdict::Hold(reply, seq) => (reply, Some(seq)),
-        };
+        let room = reply_room(&req, chunk.len()).min(self.scratch.len());
+        Ok(Request {
+            ingress: Ingress {
+                ifindex: self.netif.index,
+                src: req.src,
+                src_port: req.src_port,
+                dst_multicast: req.dst.is_multicast(),
+            },
+            payload: &chunk[req.payload_start..req.payload_end],
+            out: &mut self.scratch[..room],
+            rx: XskRx { desc, req },
+        })
+    }
+
+    /// Rewrite the request's frame into the reply.
+    fn reply(&mut self, rx: XskRx, reply: &Reply) -> Result<XdpDesc, DropReason> {
         let src = self
             .netif
-            .reply_source(req.dst, reply.to)
-            .ok_or(Some(DropReason::NoSourceAddress))?;
+            .reply_source(rx.req.dst, reply.to)
+            .ok_or(DropReason::NoSourceAddress)?;
+        let chunk = self.area.chunk(rx.desc.addr);
         let n = write_reply(
             chunk,
-            &req,
+            &rx.req,
             self.netif.mac,
             src,
-            &reply,
-            &scratch[..reply.len],
+            reply,
+            &self.scratch[..reply.len],
         )
-        .ok_or(Some(DropReason::ReplyTooLarge))?;
-        let out = XdpDesc {
-            addr: desc.addr,
+        .ok_or(DropReason::ReplyTooLarge)?;
+        Ok(XdpDesc {
+            addr: rx.desc.addr,
             len: n as u32,
             options: 0,
-        };
-        Ok((out, reply.sent, seq))
+        })
     }
 
-    fn transmit<H: Handler, D: Durability>(&mut self, proc: &Processor<H, D>) {
-        if self.txq.is_empty() {
-            return;
-        }
-        let mut w = self.tx.transmit(self.txq.len() as u32);
-        let n = w.insert(self.txq.iter().map(|(d, _)| *d)) as usize;
+    fn free_rx(&mut self, rx: XskRx) {
+        self.free_frame(rx.desc.addr);
+    }
+
+    fn free_tx(&mut self, tx: XdpDesc) {
+        self.free_frame(tx.addr);
+    }
+
+    /// As many as the TX ring takes; their frames come back through the
+    /// completion ring.
+    fn transmit(&mut self, queue: &[Queued<XdpDesc>]) -> Sent {
+        let mut w = self.tx.transmit(queue.len() as u32);
+        let n = w.insert(queue.iter().map(|q| q.tx)) as usize;
         w.commit();
         drop(w);
-        for (_, kind) in self.txq.drain(..n) {
-            proc.sent(kind);
-        }
         // Copy mode (veth) only sends on a wake-up; with need_wakeup the
         // kernel tells us when one is needed.
         if self.tx.needs_wakeup() {
             self.tx.wake();
         }
-    }
-}
-
-impl PacketIo for XskIo {
-    fn poll_once<H: Handler, D: Durability>(
-        &mut self,
-        proc: &mut Processor<H, D>,
-        idle_timeout_ms: i32,
-    ) -> io::Result<()> {
-        self.reclaim_completions();
-        self.refill();
-        let mut descs = [XdpDesc {
-            addr: 0,
-            len: 0,
-            options: 0,
-        }; BATCH];
-        let mut got = 0;
-        {
-            let mut r = self.rx.receive(BATCH as u32);
-            while let Some(d) = r.read() {
-                descs[got] = d;
-                got += 1;
-            }
-            r.release();
-        }
-        if got > 0 {
-            proc.start_batch();
-            for d in &descs[..got] {
-                self.handle_frame(*d, proc);
-            }
-        }
-        if !self.pending.is_empty() {
-            let durable = proc.durable_seq();
-            while let Some(item) = self.pending.pop_ready(durable) {
-                self.txq.push(item);
-            }
-        }
-        self.transmit(proc);
-        match self.pace.after_round(got, BATCH) {
-            Next::Again => {}
-            Next::Nap => self.pace.nap(),
-            Next::Sleep => {
-                let timeout = if !self.txq.is_empty() {
-                    // The TX ring was full: retry soon.
-                    1
-                } else if !self.pending.is_empty() {
-                    proc.holding_timeout(idle_timeout_ms)
-                } else {
-                    idle_timeout_ms
-                };
-                let began = Instant::now();
-                let request = proc.wait(self.fd, timeout);
-                self.pace.woke(began, request);
-            }
-        }
-        Ok(())
-    }
-
-    fn pending(&self) -> usize {
-        self.pending.len()
-    }
-
-    fn abandon_pending<H: Handler, D: Durability>(&mut self, proc: &mut Processor<H, D>) {
-        let mut freed = 0;
-        for (desc, _) in self.pending.drain() {
-            self.free.push(desc.addr & !u64::from(FRAME_SIZE - 1));
-            freed += 1;
-        }
-        for (desc, _) in self.txq.drain(..) {
-            self.free.push(desc.addr & !u64::from(FRAME_SIZE - 1));
-            freed += 1;
-        }
-        for _ in 0..freed {
-            proc.drop_frame(DropReason::AbandonedAtShutdown);
+        Sent {
+            sent: n,
+            failed: 0,
+            more: false,
         }
     }
 }
@@ -417,9 +361,10 @@ pub(super) fn start_all<H: Handler, D: Durability>(
     let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
     for netif in ifaces {
         let mut prog = LoadedXdp::load().map_err(|e| match e {
-            DataplaneError::Xdp { msg, .. } => DataplaneError::Xdp {
+            DataplaneError::Xdp { what, source, .. } => DataplaneError::Xdp {
                 iface: netif.name.clone(),
-                msg,
+                what,
+                source,
             },
             other => other,
         })?;
@@ -458,9 +403,10 @@ pub(super) fn start_all<H: Handler, D: Durability>(
                 .map_err(|e| xsk_err(netif, queue, "spawn", e))?;
             dp.workers.push(thread);
             dp.counters.push(counters);
-            ready_rx
-                .recv()
-                .map_err(|e| xsk_err(netif, queue, "worker died", e))??;
+            ready_rx.recv().map_err(|_| {
+                let gone = XdpCause::Other("ended without reporting".into());
+                xsk_err(netif, queue, "worker", gone)
+            })??;
         }
         // Attach last: until now frames would only have been passed anyway.
         let mode = prog.attach(&netif.name)?;

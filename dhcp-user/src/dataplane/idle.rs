@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 /// again.
 pub const SPIN_BUDGET: Duration = Duration::from_micros(10);
 
-/// Spin-then-sleep state of one worker.
+/// Spin-then-sleep state of one worker. Pure: the caller reads the clock.
 #[derive(Debug)]
 pub struct IdleSpin {
     last_work: Instant,
@@ -43,38 +43,30 @@ pub struct IdleSpin {
 }
 
 impl IdleSpin {
-    /// A worker with the default [`SPIN_BUDGET`].
-    pub fn new() -> Self {
-        Self::with_budget(SPIN_BUDGET)
+    /// A worker with the default [`SPIN_BUDGET`], started at `now`.
+    pub fn new(now: Instant) -> Self {
+        Self::with_budget(SPIN_BUDGET, now)
     }
 
-    /// A worker with its own budget (benchmarks compare budgets).
-    pub fn with_budget(budget: Duration) -> Self {
+    /// A worker with its own budget (benchmarks compare budgets), started
+    /// at `now` (which counts as work: it spins first).
+    pub fn with_budget(budget: Duration, now: Instant) -> Self {
         IdleSpin {
-            last_work: Instant::now(),
+            last_work: now,
             budget,
         }
     }
 
-    /// Call once per loop round. `did_work`: frames were received or sent
-    /// this round. Returns true when the worker should sleep in poll() now;
-    /// false when it should poll its rings again (after a spin hint).
-    pub fn should_sleep(&mut self, did_work: bool) -> bool {
+    /// Call once per loop round with the time now. `did_work`: frames were
+    /// received or sent this round. Returns true when the worker should
+    /// sleep in poll() now; false when it should poll its rings again
+    /// (after a [`std::hint::spin_loop`] if it did no work).
+    pub fn should_sleep(&mut self, now: Instant, did_work: bool) -> bool {
         if did_work {
-            self.last_work = Instant::now();
+            self.last_work = now;
             return false;
         }
-        if self.last_work.elapsed() < self.budget {
-            std::hint::spin_loop();
-            return false;
-        }
-        true
-    }
-}
-
-impl Default for IdleSpin {
-    fn default() -> Self {
-        Self::new()
+        now.saturating_duration_since(self.last_work) >= self.budget
     }
 }
 
@@ -107,13 +99,15 @@ pub const FAST_HOLD: Duration = Duration::from_millis(50);
 pub enum Next {
     /// Poll the rings or the socket again now.
     Again,
-    /// Sleep [`Pace::nap`] without polling, then poll again.
-    Nap,
-    /// Block in poll() until a request (or the journal) wakes the worker.
+    /// Sleep this long without polling, then poll again.
+    Nap(Duration),
+    /// Block in poll() until a request (or the journal) wakes the worker;
+    /// then report with [`Pace::woke`].
     Sleep,
 }
 
-/// Spin, nap or sleep: the pacing of one worker.
+/// Spin, nap or sleep: the pacing of one worker. Pure: the time comes in,
+/// a [`Next`] goes out; the worker loop does the sleeping.
 ///
 /// Requests are *dense* once a poll() sleep ended, woken by a request,
 /// within [`dense_gap`]; they stay dense while naps keep finding requests,
@@ -132,10 +126,10 @@ pub struct Pace {
 
 impl Pace {
     /// `spin`: see [`SPIN_BUDGET`] (zero for a socket, whose polling is a
-    /// syscall). `nap`: see [`NAP`]; zero never naps.
-    pub fn new(spin: Duration, nap: Duration) -> Self {
+    /// syscall). `nap`: see [`NAP`]; zero never naps. `now`: the start.
+    pub fn new(spin: Duration, nap: Duration, now: Instant) -> Self {
         Pace {
-            idle: IdleSpin::with_budget(spin),
+            idle: IdleSpin::with_budget(spin, now),
             nap,
             dense: false,
             napped: false,
@@ -143,48 +137,48 @@ impl Pace {
         }
     }
 
-    /// Call once per round with the number of requests received and the
-    /// batch size (a full batch: more may be waiting).
-    pub fn after_round(&mut self, got: usize, batch: usize) -> Next {
+    /// Call once per round with the time now, the number of requests
+    /// received and the batch size (a full batch: more may be waiting).
+    pub fn after_round(&mut self, now: Instant, got: usize, batch: usize) -> Next {
         let full = got >= batch;
         if std::mem::take(&mut self.napped) {
             if got == 0 {
                 self.dense = false;
             } else if got * 2 >= batch {
-                self.no_nap_until = Some(Instant::now() + FAST_HOLD);
+                self.no_nap_until = Some(now + FAST_HOLD);
             }
         }
         if full {
-            self.idle.should_sleep(true);
+            self.idle.should_sleep(now, true);
             return Next::Again;
         }
         // Requests trickling in densely: nap at once. Spinning first would
         // rarely catch the next one (profiled at 12,700 leases/s, the spin's
         // clock reads were 7 % of the worker's CPU).
-        if got > 0 && self.may_nap() {
+        if got > 0 && self.may_nap(now) {
             self.napped = true;
-            return Next::Nap;
+            return Next::Nap(self.nap);
         }
         // Without a spin budget a batch that did not fill drained the queue:
         // polling again at once would find it empty.
         let drained = got > 0 && self.idle.budget.is_zero();
-        if !drained && !self.idle.should_sleep(got > 0) {
+        if !drained && !self.idle.should_sleep(now, got > 0) {
             return Next::Again;
         }
-        if self.may_nap() {
+        if self.may_nap(now) {
             self.napped = true;
-            return Next::Nap;
+            return Next::Nap(self.nap);
         }
         Next::Sleep
     }
 
-    fn may_nap(&mut self) -> bool {
-        self.dense && !self.nap.is_zero() && !self.holding_off()
+    fn may_nap(&mut self, now: Instant) -> bool {
+        self.dense && !self.nap.is_zero() && !self.holding_off(now)
     }
 
-    fn holding_off(&mut self) -> bool {
+    fn holding_off(&mut self, now: Instant) -> bool {
         match self.no_nap_until {
-            Some(t) if Instant::now() < t => true,
+            Some(t) if now < t => true,
             Some(_) => {
                 self.no_nap_until = None;
                 false
@@ -193,16 +187,11 @@ impl Pace {
         }
     }
 
-    /// Sleep one nap.
-    pub fn nap(&self) {
-        std::thread::sleep(self.nap);
-    }
-
-    /// After a poll() sleep that began at `began`: `request` is whether a
-    /// request (not a timeout or the journal) woke it.
-    pub fn woke(&mut self, began: Instant, request: bool) {
+    /// After a poll() sleep of `slept`: `request` is whether a request (not
+    /// a timeout or the journal) woke it.
+    pub fn woke(&mut self, slept: Duration, request: bool) {
         if request {
-            self.dense = began.elapsed() < dense_gap(self.nap);
+            self.dense = slept < dense_gap(self.nap);
         }
     }
 }
@@ -211,93 +200,161 @@ impl Pace {
 mod tests {
     use super::*;
 
+    const MS: Duration = Duration::from_millis(1);
+    const SEC: Duration = Duration::from_secs(1);
+
     #[test]
     fn spins_after_work_while_the_budget_lasts() {
-        // A budget no scheduler hiccup can exceed between two calls.
-        let mut idle = IdleSpin::with_budget(Duration::from_secs(60));
-        assert!(!idle.should_sleep(true), "work never sleeps");
-        assert!(!idle.should_sleep(false), "just after work: spin");
+        let t0 = Instant::now();
+        let mut idle = IdleSpin::with_budget(MS, t0);
+        assert!(!idle.should_sleep(t0, true), "work never sleeps");
+        assert!(
+            !idle.should_sleep(t0 + MS / 2, false),
+            "just after work: spin"
+        );
     }
 
     #[test]
     fn sleeps_once_the_budget_is_spent_and_work_restarts_it() {
-        let mut idle = IdleSpin::with_budget(Duration::from_millis(1));
-        assert!(!idle.should_sleep(true));
-        std::thread::sleep(Duration::from_millis(5));
-        assert!(idle.should_sleep(false), "budget spent: sleep");
-        assert!(!idle.should_sleep(true), "frames after the sleep: work");
+        let t0 = Instant::now();
+        let mut idle = IdleSpin::with_budget(MS, t0);
+        assert!(!idle.should_sleep(t0, true));
+        assert!(idle.should_sleep(t0 + 5 * MS, false), "budget spent: sleep");
+        assert!(
+            !idle.should_sleep(t0 + 6 * MS, true),
+            "frames after the sleep: work"
+        );
+        assert!(
+            !idle.should_sleep(t0 + 6 * MS + MS / 2, false),
+            "spin again"
+        );
     }
 
-    /// A socket-like pace: no spin, the default nap.
-    fn socket_pace() -> Pace {
-        Pace::new(Duration::ZERO, Duration::from_secs(1))
+    #[test]
+    fn a_new_worker_spins_for_its_budget_first() {
+        let t0 = Instant::now();
+        let mut idle = IdleSpin::new(t0);
+        assert!(!idle.should_sleep(t0, false));
+        assert!(idle.should_sleep(t0 + SPIN_BUDGET, false));
+    }
+
+    /// A socket-like pace: no spin, a one second nap.
+    fn socket_pace(t0: Instant) -> Pace {
+        Pace::new(Duration::ZERO, SEC, t0)
     }
 
     #[test]
     fn a_sparse_worker_sleeps_and_never_naps() {
-        let mut p = socket_pace();
-        assert_eq!(p.after_round(0, 32), Next::Sleep);
+        let t0 = Instant::now();
+        let mut p = socket_pace(t0);
+        assert_eq!(p.after_round(t0, 0, 32), Next::Sleep);
         // Woken by a request after a long sleep: still sparse.
-        p.woke(Instant::now() - Duration::from_secs(5), true);
-        assert_eq!(p.after_round(1, 32), Next::Sleep, "drained, sparse");
+        p.woke(5 * SEC, true);
+        assert_eq!(
+            p.after_round(t0 + 5 * SEC, 1, 32),
+            Next::Sleep,
+            "drained, sparse"
+        );
     }
 
     #[test]
     fn a_full_batch_polls_again() {
-        let mut p = socket_pace();
-        assert_eq!(p.after_round(32, 32), Next::Again);
+        let t0 = Instant::now();
+        let mut p = socket_pace(t0);
+        assert_eq!(p.after_round(t0, 32, 32), Next::Again);
     }
 
     #[test]
     fn dense_requests_nap_until_a_nap_finds_nothing() {
-        let mut p = socket_pace();
+        let t0 = Instant::now();
+        let mut p = socket_pace(t0);
         // Woken by a request right after going to sleep: dense.
-        p.woke(Instant::now(), true);
-        assert_eq!(p.after_round(3, 32), Next::Nap);
-        assert_eq!(p.after_round(5, 32), Next::Nap, "the nap found requests");
-        assert_eq!(p.after_round(0, 32), Next::Sleep, "the nap found none");
-        assert_eq!(p.after_round(2, 32), Next::Sleep, "sparse again");
+        p.woke(Duration::ZERO, true);
+        assert_eq!(p.after_round(t0, 3, 32), Next::Nap(SEC));
+        assert_eq!(
+            p.after_round(t0 + SEC, 5, 32),
+            Next::Nap(SEC),
+            "the nap found requests"
+        );
+        assert_eq!(
+            p.after_round(t0 + 2 * SEC, 0, 32),
+            Next::Sleep,
+            "the nap found none"
+        );
+        assert_eq!(
+            p.after_round(t0 + 3 * SEC, 2, 32),
+            Next::Sleep,
+            "sparse again"
+        );
     }
 
     #[test]
     fn a_nap_that_gathers_half_a_batch_stops_napping_for_a_while() {
-        let mut p = socket_pace();
-        p.woke(Instant::now(), true);
-        assert_eq!(p.after_round(3, 32), Next::Nap);
+        let t0 = Instant::now();
+        let mut p = socket_pace(t0);
+        p.woke(Duration::ZERO, true);
+        assert_eq!(p.after_round(t0, 3, 32), Next::Nap(SEC));
         // The nap gathered 20 of 32: too fast to nap for.
-        assert_eq!(p.after_round(20, 32), Next::Sleep);
-        p.woke(Instant::now(), true);
-        assert_eq!(p.after_round(3, 32), Next::Sleep, "held off");
+        let t1 = t0 + SEC;
+        assert_eq!(p.after_round(t1, 20, 32), Next::Sleep);
+        p.woke(Duration::ZERO, true);
+        assert_eq!(p.after_round(t1 + MS, 3, 32), Next::Sleep, "held off");
+        assert_eq!(
+            p.after_round(t1 + FAST_HOLD - MS, 3, 32),
+            Next::Sleep,
+            "still held off"
+        );
         // Once the hold has passed, naps resume.
-        p.no_nap_until = Some(Instant::now());
-        std::thread::sleep(Duration::from_millis(1));
-        assert_eq!(p.after_round(3, 32), Next::Nap);
+        assert_eq!(p.after_round(t1 + FAST_HOLD, 3, 32), Next::Nap(SEC));
     }
 
     #[test]
     fn a_quick_wake_by_the_journal_or_a_timeout_is_not_a_request() {
-        let mut p = socket_pace();
-        p.woke(Instant::now(), false);
-        assert_eq!(p.after_round(1, 32), Next::Sleep);
+        let t0 = Instant::now();
+        let mut p = socket_pace(t0);
+        p.woke(Duration::ZERO, false);
+        assert_eq!(p.after_round(t0, 1, 32), Next::Sleep);
+    }
+
+    #[test]
+    fn a_slow_wake_by_a_request_ends_the_naps() {
+        let t0 = Instant::now();
+        let mut p = socket_pace(t0);
+        p.woke(Duration::ZERO, true);
+        assert_eq!(p.after_round(t0, 3, 32), Next::Nap(SEC));
+        assert_eq!(p.after_round(t0 + SEC, 0, 32), Next::Sleep);
+        p.woke(dense_gap(SEC), true);
+        assert_eq!(p.after_round(t0 + 4 * SEC, 3, 32), Next::Sleep);
     }
 
     #[test]
     fn a_zero_nap_never_naps() {
-        let mut p = Pace::new(Duration::ZERO, Duration::ZERO);
-        p.woke(Instant::now(), true);
-        assert_eq!(p.after_round(3, 32), Next::Sleep);
+        let t0 = Instant::now();
+        let mut p = Pace::new(Duration::ZERO, Duration::ZERO, t0);
+        p.woke(Duration::ZERO, true);
+        assert_eq!(p.after_round(t0, 3, 32), Next::Sleep);
     }
 
     #[test]
     fn a_spinning_worker_spins_while_sparse_and_naps_without_spinning_while_dense() {
-        let mut p = Pace::new(Duration::from_secs(60), Duration::from_secs(1));
-        p.woke(Instant::now() - Duration::from_secs(5), true);
-        assert_eq!(p.after_round(3, 32), Next::Again, "work: spin");
-        assert_eq!(p.after_round(0, 32), Next::Again, "budget left: spin");
-        p.woke(Instant::now(), true);
-        assert_eq!(p.after_round(3, 32), Next::Nap, "dense: nap, no spin");
+        let t0 = Instant::now();
+        let mut p = Pace::new(MS, SEC, t0);
+        p.woke(5 * SEC, true);
+        assert_eq!(p.after_round(t0, 3, 32), Next::Again, "work: spin");
         assert_eq!(
-            p.after_round(32, 32),
+            p.after_round(t0 + MS / 2, 0, 32),
+            Next::Again,
+            "budget left: spin"
+        );
+        assert_eq!(p.after_round(t0 + MS, 0, 32), Next::Sleep, "budget spent");
+        p.woke(Duration::ZERO, true);
+        assert_eq!(
+            p.after_round(t0 + 2 * MS, 3, 32),
+            Next::Nap(SEC),
+            "dense: nap, no spin"
+        );
+        assert_eq!(
+            p.after_round(t0 + 2 * MS + SEC, 32, 32),
             Next::Again,
             "a full batch: poll again"
         );
@@ -305,8 +362,9 @@ mod tests {
 
     #[test]
     fn zero_budget_sleeps_at_once() {
-        let mut idle = IdleSpin::with_budget(Duration::ZERO);
-        assert!(!idle.should_sleep(true));
-        assert!(idle.should_sleep(false));
+        let t0 = Instant::now();
+        let mut idle = IdleSpin::with_budget(Duration::ZERO, t0);
+        assert!(!idle.should_sleep(t0, true));
+        assert!(idle.should_sleep(t0, false));
     }
 }

@@ -30,7 +30,12 @@
 //! - [`afxdp`]: one socket + one pinned worker thread per RX queue of each
 //!   interface; frames are handled and answered in place in the UMEM.
 //! - [`socket`]: one UDP socket on `[::]:547` and one worker thread.
-//! - [`worker`]: what both do per message (handler call, counters, journal).
+//! - [`worker_loop`]: the one loop both run over their [`worker_loop::Device`]
+//!   (handler call, held replies, sending, pacing, shutdown, counters); the
+//!   backends do I/O only.
+//! - [`worker`]: what the loop does per message (handler call, counters,
+//!   journal) and the queue of replies held for durability.
+//! - [`idle`]: spin, nap or sleep, decided from the time it is given.
 //! - [`frame`]: request parsing and reply building for AF_XDP.
 
 pub mod afxdp;
@@ -42,6 +47,7 @@ pub mod supervise;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod worker;
+pub mod worker_loop;
 pub mod xdp;
 pub mod xdp_log;
 
@@ -49,6 +55,7 @@ use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::config::IoMode;
 use crate::core::Handler;
@@ -56,30 +63,8 @@ use crate::stats::WorkerCounters;
 use crate::store::Durability;
 
 pub use worker::Processor;
+use worker_loop::{SystemClock, WorkerLoop};
 pub use xdp::XdpTotals;
-
-/// How long an idle worker sleeps in poll() before re-checking for stop.
-const IDLE_POLL_MS: i32 = 100;
-
-/// One packet I/O backend instance (a socket, or one AF_XDP queue). A worker
-/// thread calls [`PacketIo::poll_once`] in a loop.
-pub trait PacketIo {
-    /// Receive a batch, handle it, transmit what may leave. When there was
-    /// nothing to do, spin, nap or block in poll() for up to `idle_timeout_ms`
-    /// (see [`idle::Pace`]; the journal's signal wakes a worker holding
-    /// replies), so an idle server costs no CPU.
-    fn poll_once<H: Handler, D: Durability>(
-        &mut self,
-        proc: &mut Processor<H, D>,
-        idle_timeout_ms: i32,
-    ) -> io::Result<()>;
-
-    /// Replies held for durability.
-    fn pending(&self) -> usize;
-
-    /// At shutdown: drop (and count) held replies, returning their buffers.
-    fn abandon_pending<H: Handler, D: Durability>(&mut self, proc: &mut Processor<H, D>);
-}
 
 /// What the data plane needs from the configuration.
 #[derive(Clone, Debug)]
@@ -136,27 +121,64 @@ pub enum DataplaneError {
     /// This binary was built with `DHCP6D_SKIP_EBPF=1` and has no XDP program.
     #[error("this dhcp6d was built without its XDP program (DHCP6D_SKIP_EBPF=1): rebuild without it, or use io = \"socket\"")]
     NoXdpObject,
-    /// Loading or attaching the XDP program failed.
-    #[error("XDP program {iface}: {msg}")]
+    /// Loading or attaching the XDP program, or using its maps, failed.
+    #[error("XDP program {iface}: {what}: {source}")]
     Xdp {
         /// Interface (empty while loading).
         iface: String,
-        /// What failed.
-        msg: String,
+        /// What was being done.
+        what: String,
+        /// Why it failed (boxed: aya's errors are large).
+        #[source]
+        source: Box<XdpCause>,
     },
-    /// An AF_XDP socket could not be set up.
-    #[error("AF_XDP socket on {iface} queue {queue}: {msg}")]
+    /// An AF_XDP socket could not be set up, or its worker failed.
+    #[error("AF_XDP socket on {iface} queue {queue}: {what}: {source}")]
     Xsk {
         /// Interface name.
         iface: String,
         /// RX queue id.
         queue: u32,
-        /// What failed.
-        msg: String,
+        /// What was being done.
+        what: String,
+        /// Why it failed (boxed: aya's errors are large).
+        #[source]
+        source: Box<XdpCause>,
     },
     /// The kernel UDP socket could not be set up.
-    #[error("UDP socket on [::]:547: {0}")]
-    Socket(io::Error),
+    #[error("UDP socket on [::]:{port}: {0}", port = dhcp_common::SERVER_PORT)]
+    Socket(#[source] io::Error),
+}
+
+/// The cause under [`DataplaneError::Xdp`] and [`DataplaneError::Xsk`]: the
+/// library's or the system's own error, kept as this one's source (and shown
+/// in the message, which is what `serve` prints).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum XdpCause {
+    /// Loading the object file (aya).
+    #[error("{0}")]
+    Ebpf(#[from] aya::EbpfError),
+    /// Loading, inspecting or attaching the program (aya).
+    #[error("{0}")]
+    Program(#[from] aya::programs::ProgramError),
+    /// Taking or updating a map (aya).
+    #[error("{0}")]
+    Map(#[from] aya::maps::MapError),
+    /// A system call: the UMEM mapping, the AF_XDP socket and its rings, a
+    /// worker thread.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// What has no error value of its own: a program or map missing from
+    /// the object, a worker that panicked or vanished, the log reader.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<xdpilone::Errno> for XdpCause {
+    fn from(e: xdpilone::Errno) -> Self {
+        XdpCause::Io(io::Error::from_raw_os_error(e.get_raw()))
+    }
 }
 
 /// A running data plane. Dropping it stops it too; [`Dataplane::stop`] is explicit.
@@ -257,73 +279,21 @@ pub fn start<H: Handler, D: Durability>(
             // the socket path has no spin to save.
             let io = socket::SocketIo::open(ifaces).map_err(DataplaneError::Socket)?;
             let counters = Arc::new(WorkerCounters::default());
-            let proc = Processor::new(handler, durability, counters.clone());
+            let mut proc = Processor::new(handler, durability, counters.clone());
             dp.counters.push(counters);
-            dp.workers
-                .push(spawn_worker("dhcp6d-sock".into(), io, proc, stop, None));
+            let thread = std::thread::Builder::new()
+                .name("dhcp6d-sock".into())
+                .spawn(move || {
+                    // A socket is polled by syscall: no spin, and no nap.
+                    WorkerLoop::new(io, &mut proc, SystemClock, Duration::ZERO, Duration::ZERO)
+                        .run(&stop);
+                })
+                .expect("spawn worker thread");
+            dp.workers.push(thread);
         }
         IoMode::Xdp => afxdp::start_all(&mut dp, cfg, &ifaces, &handler, &durability)?,
     }
     Ok(dp)
-}
-
-fn spawn_worker<IO, H, D>(
-    name: String,
-    mut io: IO,
-    mut proc: Processor<H, D>,
-    stop: Arc<AtomicBool>,
-    cpu: Option<usize>,
-) -> JoinHandle<()>
-where
-    IO: PacketIo + Send + 'static,
-    H: Handler,
-    D: Durability,
-{
-    std::thread::Builder::new()
-        .name(name)
-        .spawn(move || {
-            if let Some(cpu) = cpu {
-                pin_to_cpu(cpu);
-            }
-            if let Err(e) = run_worker(&mut io, &mut proc, &stop) {
-                tracing::error!("data plane worker stopped: {e}");
-            }
-        })
-        .expect("spawn worker thread")
-}
-
-/// The worker loop shared by both backends: Ok when stopped, the error
-/// when I/O failed (after held replies were given their chance).
-pub(crate) fn run_worker<IO: PacketIo, H: Handler, D: Durability>(
-    io: &mut IO,
-    proc: &mut Processor<H, D>,
-    stop: &AtomicBool,
-) -> io::Result<()> {
-    let mut result = Ok(());
-    let mut shed = false;
-    while !stop.load(Ordering::Relaxed) {
-        // Once `serve` dropped root, give up what only the drop needed
-        // (caps.rs); one load per round until then.
-        if !shed && crate::caps::dropped() {
-            shed = true;
-            if let Err(e) = crate::caps::after_drop() {
-                tracing::warn!("worker capabilities after the drop: {e}");
-            }
-        }
-        if let Err(e) = io.poll_once(proc, IDLE_POLL_MS) {
-            result = Err(e);
-            break;
-        }
-    }
-    // Give the journal a moment to make held replies durable, then drop the rest.
-    for _ in 0..200 {
-        if io.pending() == 0 {
-            break;
-        }
-        let _ = io.poll_once(proc, 1);
-    }
-    io.abandon_pending(proc);
-    result
 }
 
 pub(crate) fn pin_to_cpu(cpu: usize) {
@@ -334,5 +304,49 @@ pub(crate) fn pin_to_cpu(cpu: usize) {
         if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
             tracing::warn!(cpu, "cannot pin worker: {}", io::Error::last_os_error());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn xdp_and_xsk_errors_keep_their_cause_and_still_read_well() {
+        let e = DataplaneError::Xsk {
+            iface: "eth0".into(),
+            queue: 3,
+            what: "bind".into(),
+            source: Box::new(io::Error::from_raw_os_error(libc::EBUSY).into()),
+        };
+        let text = e.to_string();
+        assert!(
+            text.starts_with("AF_XDP socket on eth0 queue 3: bind: ") && text.contains("busy"),
+            "{text}"
+        );
+        let io = e
+            .source()
+            .and_then(|cause| cause.source())
+            .and_then(|s| s.downcast_ref::<io::Error>())
+            .expect("the io::Error is kept");
+        assert_eq!(io.raw_os_error(), Some(libc::EBUSY));
+        // xdpilone's errno becomes an io::Error too.
+        let XdpCause::Io(io) = XdpCause::from(xdpilone::Errno::last_os_error()) else {
+            panic!("an errno is an io::Error");
+        };
+        assert!(io.raw_os_error().is_some());
+
+        let e = DataplaneError::Xdp {
+            iface: "eth0".into(),
+            what: "XSKS".into(),
+            source: Box::new(aya::maps::MapError::KeyNotFound.into()),
+        };
+        let map_error = e
+            .source()
+            .and_then(|cause| cause.source())
+            .and_then(|s| s.downcast_ref::<aya::maps::MapError>());
+        assert!(matches!(map_error, Some(aya::maps::MapError::KeyNotFound)));
+        assert!(e.to_string().starts_with("XDP program eth0: XSKS: "), "{e}");
     }
 }

@@ -6,58 +6,77 @@
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::Ipv6Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::Instant;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use dhcp_common::SERVER_PORT;
+use dhcp_common::{ALL_DHCP_RELAY_AGENTS_AND_SERVERS, ALL_DHCP_SERVERS, SERVER_PORT};
 
-use super::idle::{Next, Pace};
 use super::netif::NetIf;
-use super::worker::{PendingQueue, Processor, Verdict, PENDING_CAPACITY};
-use super::PacketIo;
-use crate::core::DropReason;
-use crate::core::{Handler, Ingress};
-use crate::store::Durability;
-use crate::wire::MessageType;
+use super::worker::PENDING_CAPACITY;
+use super::worker_loop::{Device, Queued, Request, Sent};
+use crate::core::{DropReason, Ingress, Reply};
 
 /// Messages per recvmmsg/sendmmsg call.
 const BATCH: usize = 32;
 /// Largest datagram we read or write (a UMEM-frame-sized reply fits).
 const BUF: usize = 4096;
 const CMSG_SPACE: usize = 64;
-const ALL_SERVERS_AND_RELAYS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
+/// Reply buffers: a full hold queue plus a batch being answered.
+const SLOTS: usize = PENDING_CAPACITY + BATCH;
 /// Receive buffer asked for: an avalanche of clients arrives faster than a
 /// worker is scheduled, and the default (about 200 kB, some 230 requests)
 /// overflowed with 100,000 clients starting within a second; each overflow
 /// costs that client a 1 s retransmission. 8 MB holds several thousand.
 const RCVBUF: libc::c_int = 8 << 20;
-const ALL_SERVERS: Ipv6Addr = Ipv6Addr::new(0xff05, 0, 0, 0, 0, 0, 1, 3);
+
+/// What recvmmsg said about one datagram of the last batch.
+#[derive(Clone, Copy)]
+struct Received {
+    len: usize,
+    truncated: bool,
+    /// Destination address and arrival interface (IPV6_PKTINFO).
+    pktinfo: Option<(Ipv6Addr, u32)>,
+    src: Ipv6Addr,
+    src_port: u16,
+}
+
+const NOTHING: Received = Received {
+    len: 0,
+    truncated: false,
+    pktinfo: None,
+    src: Ipv6Addr::UNSPECIFIED,
+    src_port: 0,
+};
+
+/// A request's reply buffer and what its reply needs from it.
+#[derive(Clone, Copy, Debug)]
+pub struct SockRx {
+    slot: u16,
+    dst: Ipv6Addr,
+    ifindex: u32,
+    /// Index of the arrival interface in `ifaces`.
+    iface: u16,
+}
 
 /// A reply ready to go (or held): which buffer slot, and where to.
-#[derive(Clone, Copy)]
-struct Outgoing {
+#[derive(Clone, Copy, Debug)]
+pub struct SockTx {
     slot: u16,
     len: u16,
     to: Ipv6Addr,
     port: u16,
     src: Ipv6Addr,
     ifindex: u32,
-    kind: MessageType,
 }
 
-/// The socket backend (one per server).
+/// The socket backend (one per server), as a [`Device`].
 pub struct SocketIo {
     fd: OwnedFd,
     ifaces: Vec<NetIf>,
     rx: Box<[[u8; BUF]]>,
-    // Reply buffers: every one is either free, in `ready` or in `pending`.
+    received: [Received; BATCH],
+    // Reply buffers: every one is either free or the worker loop's.
     tx: Box<[[u8; BUF]]>,
     free: Vec<u16>,
-    ready: Vec<Outgoing>,
-    pending: PendingQueue<Outgoing>,
-    // A socket is polled by syscall: no spin. No nap either (measured, see
-    // `start` in mod.rs).
-    pace: Pace,
 }
 
 fn setsockopt<T>(fd: &OwnedFd, level: i32, name: i32, val: &T) -> io::Result<()> {
@@ -117,7 +136,7 @@ impl SocketIo {
             return Err(io::Error::last_os_error());
         }
         for netif in &ifaces {
-            for group in [ALL_SERVERS_AND_RELAYS, ALL_SERVERS] {
+            for group in [ALL_DHCP_RELAY_AGENTS_AND_SERVERS, ALL_DHCP_SERVERS] {
                 let mreq = libc::ipv6_mreq {
                     ipv6mr_multiaddr: libc::in6_addr {
                         s6_addr: group.octets(),
@@ -127,20 +146,44 @@ impl SocketIo {
                 setsockopt(&fd, libc::IPPROTO_IPV6, libc::IPV6_ADD_MEMBERSHIP, &mreq)?;
             }
         }
-        let slots = PENDING_CAPACITY + BATCH;
         Ok(SocketIo {
             fd,
             ifaces,
             rx: vec![[0u8; BUF]; BATCH].into_boxed_slice(),
-            tx: vec![[0u8; BUF]; slots].into_boxed_slice(),
-            free: (0..slots as u16).collect(),
-            ready: Vec::with_capacity(slots),
-            pending: PendingQueue::new(),
-            pace: Pace::new(std::time::Duration::ZERO, std::time::Duration::ZERO),
+            received: [NOTHING; BATCH],
+            tx: vec![[0u8; BUF]; SLOTS].into_boxed_slice(),
+            free: (0..SLOTS as u16).collect(),
         })
     }
+}
 
-    fn receive<H: Handler, D: Durability>(&mut self, proc: &mut Processor<H, D>) -> usize {
+/// Destination address and arrival interface from IPV6_PKTINFO.
+fn pktinfo(h: &libc::msghdr) -> Option<(Ipv6Addr, u32)> {
+    // SAFETY: walking the control buffer the kernel filled, within controllen.
+    unsafe {
+        let mut cm = libc::CMSG_FIRSTHDR(h);
+        while !cm.is_null() {
+            if (*cm).cmsg_level == libc::IPPROTO_IPV6 && (*cm).cmsg_type == libc::IPV6_PKTINFO {
+                let info: libc::in6_pktinfo = std::ptr::read_unaligned(libc::CMSG_DATA(cm).cast());
+                return Some((Ipv6Addr::from(info.ipi6_addr.s6_addr), info.ipi6_ifindex));
+            }
+            cm = libc::CMSG_NXTHDR(h, cm);
+        }
+    }
+    None
+}
+
+impl Device for SocketIo {
+    type Rx = SockRx;
+    type Tx = SockTx;
+    const BATCH: usize = BATCH;
+    const BUFFERS: usize = SLOTS;
+
+    fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    fn receive(&mut self) -> usize {
         // SAFETY (all zeroed below): plain C structs for which zero is valid.
         let mut names: [libc::sockaddr_in6; BATCH] = unsafe { zeroed() };
         let mut ctrl = [[0u8; CMSG_SPACE]; BATCH];
@@ -172,202 +215,131 @@ impl SocketIo {
         if n <= 0 {
             return 0;
         }
-        proc.start_batch();
-        for i in 0..n as usize {
-            let len = hdrs[i].msg_len as usize;
-            let truncated = hdrs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
-            let Some((dst, ifindex)) = pktinfo(&hdrs[i].msg_hdr) else {
-                proc.drop_frame(DropReason::Malformed);
-                continue;
-            };
-            if truncated {
-                proc.drop_frame(DropReason::Malformed);
-                continue;
-            }
-            let Some(netif) = self.ifaces.iter().find(|n| n.index == ifindex) else {
-                // Arrived on an interface we do not serve.
-                proc.drop_frame(DropReason::NotOurInterface);
-                continue;
-            };
-            let Some(slot) = self.free.pop() else {
-                proc.drop_frame(DropReason::NoBuffer);
-                continue;
-            };
-            let ingress = Ingress {
-                ifindex,
+        let n = n as usize;
+        for i in 0..n {
+            self.received[i] = Received {
+                len: hdrs[i].msg_len as usize,
+                truncated: hdrs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+                pktinfo: pktinfo(&hdrs[i].msg_hdr),
                 src: Ipv6Addr::from(names[i].sin6_addr.s6_addr),
                 src_port: u16::from_be(names[i].sin6_port),
+            };
+        }
+        n
+    }
+
+    fn request(&mut self, i: usize) -> Result<Request<'_, SockRx>, DropReason> {
+        let r = self.received[i];
+        let (dst, ifindex) = r.pktinfo.ok_or(DropReason::Malformed)?;
+        if r.truncated {
+            return Err(DropReason::Malformed);
+        }
+        let iface = self
+            .ifaces
+            .iter()
+            .position(|n| n.index == ifindex)
+            // Arrived on an interface we do not serve.
+            .ok_or(DropReason::NotOurInterface)?;
+        let slot = self.free.pop().ok_or(DropReason::NoBuffer)?;
+        Ok(Request {
+            ingress: Ingress {
+                ifindex,
+                src: r.src,
+                src_port: r.src_port,
                 dst_multicast: dst.is_multicast(),
-            };
-            let out = &mut self.tx[usize::from(slot)];
-            let verdict = proc.process(&ingress, &self.rx[i][..len], out);
-            let make = |reply: crate::core::Reply| -> Option<Outgoing> {
-                Some(Outgoing {
-                    slot,
-                    len: reply.len as u16,
-                    to: reply.to,
-                    port: reply.port,
-                    src: netif.reply_source(dst, reply.to)?,
-                    ifindex,
-                    kind: reply.sent,
-                })
-            };
-            match verdict {
-                Verdict::Send(reply) => match make(reply) {
-                    Some(o) => self.ready.push(o),
-                    None => {
-                        proc.drop_frame(DropReason::NoSourceAddress);
-                        self.free.push(slot);
-                    }
-                },
-                Verdict::Hold(reply, seq) => match make(reply).map(|o| self.pending.push(seq, o)) {
-                    Some(Ok(())) => {}
-                    Some(Err(_)) => {
-                        proc.drop_frame(DropReason::HoldQueueFull);
-                        self.free.push(slot);
-                    }
-                    None => {
-                        proc.drop_frame(DropReason::NoSourceAddress);
-                        self.free.push(slot);
-                    }
-                },
-                Verdict::Drop => self.free.push(slot),
-            }
-        }
-        n as usize
+            },
+            payload: &self.rx[i][..r.len],
+            out: &mut self.tx[usize::from(slot)],
+            rx: SockRx {
+                slot,
+                dst,
+                ifindex,
+                iface: iface as u16,
+            },
+        })
     }
 
-    fn release_durable<H: Handler, D: Durability>(&mut self, proc: &Processor<H, D>) {
-        if self.pending.is_empty() {
-            return;
-        }
-        let durable = proc.durable_seq();
-        while let Some(o) = self.pending.pop_ready(durable) {
-            self.ready.push(o);
-        }
+    fn reply(&mut self, rx: SockRx, reply: &Reply) -> Result<SockTx, DropReason> {
+        let src = self.ifaces[usize::from(rx.iface)]
+            .reply_source(rx.dst, reply.to)
+            .ok_or(DropReason::NoSourceAddress)?;
+        Ok(SockTx {
+            slot: rx.slot,
+            len: reply.len as u16,
+            to: reply.to,
+            port: reply.port,
+            src,
+            ifindex: rx.ifindex,
+        })
     }
 
-    fn send<H: Handler, D: Durability>(&mut self, proc: &Processor<H, D>) {
-        let mut done = 0;
-        while done < self.ready.len() {
-            let chunk = &self.ready[done..(done + BATCH).min(self.ready.len())];
-            // SAFETY (zeroed): plain C structs for which zero is valid.
-            let mut names: [libc::sockaddr_in6; BATCH] = unsafe { zeroed() };
-            let mut ctrl = [[0u64; CMSG_SPACE / 8]; BATCH];
-            let mut iov: [libc::iovec; BATCH] = unsafe { zeroed() };
-            let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
-            for (i, o) in chunk.iter().enumerate() {
-                names[i].sin6_family = libc::AF_INET6 as libc::sa_family_t;
-                names[i].sin6_port = o.port.to_be();
-                names[i].sin6_addr.s6_addr = o.to.octets();
-                names[i].sin6_scope_id = o.ifindex;
-                iov[i] = libc::iovec {
-                    iov_base: self.tx[usize::from(o.slot)].as_mut_ptr().cast(),
-                    iov_len: usize::from(o.len),
+    fn free_rx(&mut self, rx: SockRx) {
+        self.free.push(rx.slot);
+    }
+
+    fn free_tx(&mut self, tx: SockTx) {
+        self.free.push(tx.slot);
+    }
+
+    /// One sendmmsg of up to a batch. What did not go out is dropped, never
+    /// retried; every buffer of the batch is free again afterwards.
+    fn transmit(&mut self, queue: &[Queued<SockTx>]) -> Sent {
+        let chunk = &queue[..queue.len().min(BATCH)];
+        // SAFETY (zeroed): plain C structs for which zero is valid.
+        let mut names: [libc::sockaddr_in6; BATCH] = unsafe { zeroed() };
+        let mut ctrl = [[0u64; CMSG_SPACE / 8]; BATCH];
+        let mut iov: [libc::iovec; BATCH] = unsafe { zeroed() };
+        let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
+        for (i, q) in chunk.iter().enumerate() {
+            let o = &q.tx;
+            names[i].sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            names[i].sin6_port = o.port.to_be();
+            names[i].sin6_addr.s6_addr = o.to.octets();
+            names[i].sin6_scope_id = o.ifindex;
+            iov[i] = libc::iovec {
+                iov_base: self.tx[usize::from(o.slot)].as_mut_ptr().cast(),
+                iov_len: usize::from(o.len),
+            };
+            let h = &mut hdrs[i].msg_hdr;
+            h.msg_name = (&mut names[i] as *mut libc::sockaddr_in6).cast();
+            h.msg_namelen = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+            h.msg_iov = &mut iov[i];
+            h.msg_iovlen = 1;
+            h.msg_control = ctrl[i].as_mut_ptr().cast();
+            // SAFETY: CMSG_* on a header whose control buffer we own.
+            unsafe {
+                h.msg_controllen = libc::CMSG_SPACE(size_of::<libc::in6_pktinfo>() as u32) as usize;
+                let cm = libc::CMSG_FIRSTHDR(h);
+                (*cm).cmsg_level = libc::IPPROTO_IPV6;
+                (*cm).cmsg_type = libc::IPV6_PKTINFO;
+                (*cm).cmsg_len = libc::CMSG_LEN(size_of::<libc::in6_pktinfo>() as u32) as usize;
+                let info = libc::in6_pktinfo {
+                    ipi6_addr: libc::in6_addr {
+                        s6_addr: o.src.octets(),
+                    },
+                    ipi6_ifindex: o.ifindex,
                 };
-                let h = &mut hdrs[i].msg_hdr;
-                h.msg_name = (&mut names[i] as *mut libc::sockaddr_in6).cast();
-                h.msg_namelen = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
-                h.msg_iov = &mut iov[i];
-                h.msg_iovlen = 1;
-                h.msg_control = ctrl[i].as_mut_ptr().cast();
-                // SAFETY: CMSG_* on a header whose control buffer we own.
-                unsafe {
-                    h.msg_controllen =
-                        libc::CMSG_SPACE(size_of::<libc::in6_pktinfo>() as u32) as usize;
-                    let cm = libc::CMSG_FIRSTHDR(h);
-                    (*cm).cmsg_level = libc::IPPROTO_IPV6;
-                    (*cm).cmsg_type = libc::IPV6_PKTINFO;
-                    (*cm).cmsg_len = libc::CMSG_LEN(size_of::<libc::in6_pktinfo>() as u32) as usize;
-                    let info = libc::in6_pktinfo {
-                        ipi6_addr: libc::in6_addr {
-                            s6_addr: o.src.octets(),
-                        },
-                        ipi6_ifindex: o.ifindex,
-                    };
-                    std::ptr::write_unaligned(libc::CMSG_DATA(cm).cast(), info);
-                }
-            }
-            // SAFETY: headers point at live buffers; the socket is blocking,
-            // so a full send buffer makes us wait rather than drop.
-            let sent = unsafe {
-                libc::sendmmsg(
-                    self.fd.as_raw_fd(),
-                    hdrs.as_mut_ptr(),
-                    chunk.len() as u32,
-                    0,
-                )
-            };
-            let sent = if sent < 0 { 0 } else { sent as usize };
-            for (i, o) in chunk.iter().enumerate() {
-                if i < sent {
-                    proc.sent(o.kind);
-                } else {
-                    proc.drop_frame(DropReason::TransmitFailed);
-                }
-            }
-            // Whatever did not go out was counted as dropped: never retried forever.
-            done += chunk.len();
-        }
-        for o in self.ready.drain(..) {
-            self.free.push(o.slot);
-        }
-    }
-}
-
-/// Destination address and arrival interface from IPV6_PKTINFO.
-fn pktinfo(h: &libc::msghdr) -> Option<(Ipv6Addr, u32)> {
-    // SAFETY: walking the control buffer the kernel filled, within controllen.
-    unsafe {
-        let mut cm = libc::CMSG_FIRSTHDR(h);
-        while !cm.is_null() {
-            if (*cm).cmsg_level == libc::IPPROTO_IPV6 && (*cm).cmsg_type == libc::IPV6_PKTINFO {
-                let info: libc::in6_pktinfo = std::ptr::read_unaligned(libc::CMSG_DATA(cm).cast());
-                return Some((Ipv6Addr::from(info.ipi6_addr.s6_addr), info.ipi6_ifindex));
-            }
-            cm = libc::CMSG_NXTHDR(h, cm);
-        }
-    }
-    None
-}
-
-impl PacketIo for SocketIo {
-    fn poll_once<H: Handler, D: Durability>(
-        &mut self,
-        proc: &mut Processor<H, D>,
-        idle_timeout_ms: i32,
-    ) -> io::Result<()> {
-        let got = self.receive(proc);
-        self.release_durable(proc);
-        if !self.ready.is_empty() {
-            self.send(proc);
-        }
-        match self.pace.after_round(got, BATCH) {
-            Next::Again => {}
-            Next::Nap => self.pace.nap(),
-            Next::Sleep => {
-                let timeout = if self.pending.is_empty() {
-                    idle_timeout_ms
-                } else {
-                    proc.holding_timeout(idle_timeout_ms)
-                };
-                let began = Instant::now();
-                let request = proc.wait(self.fd.as_raw_fd(), timeout);
-                self.pace.woke(began, request);
+                std::ptr::write_unaligned(libc::CMSG_DATA(cm).cast(), info);
             }
         }
-        Ok(())
-    }
-
-    fn pending(&self) -> usize {
-        self.pending.len()
-    }
-
-    fn abandon_pending<H: Handler, D: Durability>(&mut self, proc: &mut Processor<H, D>) {
-        let slots: Vec<u16> = self.pending.drain().map(|o| o.slot).collect();
-        for slot in slots {
-            proc.drop_frame(DropReason::AbandonedAtShutdown);
-            self.free.push(slot);
+        // SAFETY: headers point at live buffers; the socket is blocking,
+        // so a full send buffer makes us wait rather than drop.
+        let sent = unsafe {
+            libc::sendmmsg(
+                self.fd.as_raw_fd(),
+                hdrs.as_mut_ptr(),
+                chunk.len() as u32,
+                0,
+            )
+        };
+        let sent = if sent < 0 { 0 } else { sent as usize };
+        for q in chunk {
+            self.free.push(q.tx.slot);
+        }
+        Sent {
+            sent,
+            failed: chunk.len() - sent,
+            more: true,
         }
     }
 }

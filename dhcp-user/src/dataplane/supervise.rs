@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 use super::afxdp::XskIo;
 use super::netif::NetIf;
 use super::worker::Processor;
+use super::worker_loop::{SystemClock, WorkerLoop};
 use super::xdp::XskSlots;
-use super::{run_worker, DataplaneError};
+use super::{DataplaneError, XdpCause};
 use crate::core::Handler;
 use crate::store::Durability;
 
@@ -94,7 +95,8 @@ impl<H: Handler, D: Durability> QueueWorker<H, D> {
                 Err(panic) => DataplaneError::Xsk {
                     iface: self.netif.name.clone(),
                     queue: self.queue,
-                    msg: format!("worker panicked: {}", panic_message(&*panic)),
+                    what: "worker panicked".into(),
+                    source: Box::new(XdpCause::Other(panic_message(&*panic).to_string())),
                 },
             };
             if ready.is_some() {
@@ -142,14 +144,14 @@ impl<H: Handler, D: Durability> QueueWorker<H, D> {
         ready: &mut Option<SyncSender<Result<(), DataplaneError>>>,
         serving: &mut bool,
     ) -> Result<(), DataplaneError> {
-        let mut io = XskIo::open(self.netif.clone(), self.queue)?;
-        io.set_pace(self.spin_budget, self.nap);
+        let io = XskIo::open(self.netif.clone(), self.queue)?;
         self.slots
             .bind(self.queue, io.fd())
             .map_err(|e| DataplaneError::Xsk {
                 iface: self.netif.name.clone(),
                 queue: self.queue,
-                msg: format!("XskMap: {e}"),
+                what: "XskMap".into(),
+                source: Box::new(e.into()),
             })?;
         let _slot = SlotGuard {
             slots: &self.slots,
@@ -159,11 +161,9 @@ impl<H: Handler, D: Durability> QueueWorker<H, D> {
         if let Some(ready) = ready.take() {
             let _ = ready.send(Ok(()));
         }
-        run_worker(&mut io, &mut self.proc, &self.stop).map_err(|e| DataplaneError::Xsk {
-            iface: self.netif.name.clone(),
-            queue: self.queue,
-            msg: format!("I/O: {e}"),
-        })
+        WorkerLoop::new(io, &mut self.proc, SystemClock, self.spin_budget, self.nap)
+            .run(&self.stop);
+        Ok(())
     }
 
     /// Sleep `d` in short steps; false when stop was requested meanwhile.

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::core::DropReason;
 use crate::core::{Handled, Handler, Ingress, LeaseChanges, Reply, Timestamp};
 use crate::store::Durability;
-use crate::wire::MessageType;
+use crate::wire::{MessageType, CLIENT_PORT, SERVER_PORT};
 
 /// Answers every message with the same bytes, message type rewritten to
 /// Advertise (2), sent back to where it came from (546 for clients, 547 for
@@ -47,7 +47,11 @@ impl Handler for EchoHandler {
             result: Ok(Reply {
                 len: payload.len(),
                 to: ingress.src,
-                port: if ingress.src_port == 547 { 547 } else { 546 },
+                port: if ingress.src_port == SERVER_PORT {
+                    SERVER_PORT
+                } else {
+                    CLIENT_PORT
+                },
                 sent: MessageType::Advertise,
                 needs_durable: payload[0] == 3,
             }),

@@ -1,9 +1,9 @@
-//! What every backend's worker does with one DHCPv6 message: call the
-//! [`Handler`], count, hand lease changes to the journal, and hold replies
-//! that must wait for durability.
+//! What a worker does with one DHCPv6 message: call the [`Handler`], count,
+//! hand lease changes to the journal, and say whether the reply must wait for
+//! durability; and the queue such replies wait in. The loop around it is
+//! [`super::worker_loop`].
 
 use std::collections::VecDeque;
-use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -14,7 +14,7 @@ use crate::store::{Durability, DurableSignal};
 use crate::wire::MessageType;
 
 /// Most replies a worker holds while they wait for the journal. When full,
-/// new replies that need durability are dropped (and counted as `Other`):
+/// new replies that need durability are dropped (and counted as [`DropReason::HoldQueueFull`]):
 /// the client retransmits, which is better than unbounded memory.
 pub const PENDING_CAPACITY: usize = 4096;
 
@@ -77,44 +77,10 @@ impl<H: Handler, D: Durability> Processor<H, D> {
         self.durability.durable_seq()
     }
 
-    /// How long to sleep while replies wait for the journal: as long as when
-    /// idle if the journal wakes us, else 1 ms between looks at `durable_seq`.
-    pub fn holding_timeout(&self, idle_timeout_ms: i32) -> i32 {
-        if self.signal.is_some() {
-            idle_timeout_ms
-        } else {
-            1
-        }
-    }
-
-    /// Block in poll() until `fd` is readable, the journal made more replies
-    /// durable, or `timeout_ms` passed. True when `fd` became readable.
-    pub fn wait(&self, fd: RawFd, timeout_ms: i32) -> bool {
-        let mut pfds = [
-            libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                // poll() skips a negative fd.
-                fd: self.signal.as_ref().map_or(-1, |s| s.fd()),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        // SAFETY: two valid pollfds. For AF_XDP, poll() also kicks the fill
-        // queue when the driver asked for a wake-up (need_wakeup).
-        let n = unsafe { libc::poll(pfds.as_mut_ptr(), 2, timeout_ms) };
-        if n <= 0 {
-            return false;
-        }
-        if pfds[1].revents & libc::POLLIN != 0 {
-            if let Some(s) = &self.signal {
-                s.clear();
-            }
-        }
-        pfds[0].revents & libc::POLLIN != 0
+    /// Readable when the journal made more replies durable (None: it cannot
+    /// tell, and a worker holding replies must look at `durable_seq` often).
+    pub fn signal(&self) -> Option<&DurableSignal> {
+        self.signal.as_deref()
     }
 
     /// Handle one message; the reply payload (if any) is left in `out[..reply.len]`.
@@ -245,62 +211,5 @@ mod tests {
         }
         assert_eq!(q.push(0, 'y'), Err('y'));
         assert_eq!(q.drain().count(), PENDING_CAPACITY);
-    }
-
-    /// A pipe whose read end never becomes readable while the write end lives.
-    fn quiet_pipe() -> [std::os::fd::OwnedFd; 2] {
-        use std::os::fd::FromRawFd;
-        let mut fds = [0; 2];
-        // SAFETY: pipe(2) into a two-int array; both fds owned right away.
-        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-        fds.map(|fd| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
-    }
-
-    #[test]
-    fn a_worker_holding_replies_wakes_when_the_journal_syncs() {
-        use crate::dataplane::testing::{EchoHandler, ManualDurability};
-        use std::os::fd::AsRawFd;
-        let journal = Arc::new(ManualDurability::default());
-        let proc = Processor::new(
-            Arc::new(EchoHandler),
-            journal.clone(),
-            Arc::new(WorkerCounters::default()),
-        );
-        // With a signal the worker may sleep as long as when idle.
-        assert_eq!(proc.holding_timeout(100), 100);
-        let [rd, _wr] = quiet_pipe();
-        let syncer = std::thread::spawn(move || {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-            journal.sync();
-        });
-        // A minute-long timeout: only the journal's signal can end this wait
-        // within the test's lifetime.
-        let began = std::time::Instant::now();
-        let readable = proc.wait(rd.as_raw_fd(), 60_000);
-        syncer.join().unwrap();
-        assert!(!readable, "the socket had nothing");
-        assert!(
-            began.elapsed() < std::time::Duration::from_secs(30),
-            "woken by the sync, not the timeout"
-        );
-    }
-
-    #[test]
-    fn without_a_signal_a_holding_worker_looks_again_after_1_ms() {
-        struct Plain;
-        impl Durability for Plain {
-            fn append(&self, _: &LeaseChanges) -> Option<u64> {
-                Some(1)
-            }
-            fn durable_seq(&self) -> u64 {
-                0
-            }
-        }
-        let proc = Processor::new(
-            Arc::new(crate::dataplane::testing::EchoHandler),
-            Arc::new(Plain),
-            Arc::new(WorkerCounters::default()),
-        );
-        assert_eq!(proc.holding_timeout(100), 1);
     }
 }

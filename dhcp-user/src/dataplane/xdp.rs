@@ -10,19 +10,20 @@ use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use aya::maps::{MapData, PerCpuArray, XskMap};
-use aya::programs::{Xdp, XdpMode};
+use aya::maps::{MapData, MapError, PerCpuArray, XskMap};
+use aya::programs::{ProgramError, Xdp, XdpMode};
 use aya::{Ebpf, EbpfLoader};
 use dhcp_common::counters::{CounterValue, XdpCounter};
+use dhcp_common::{COUNTERS_MAP, XSKS_MAP};
 
 use super::xdp_log::{self, XdpLogReader};
-use super::DataplaneError;
+use super::{DataplaneError, XdpCause};
 
 /// The compiled program, built by `build.rs` (empty with `DHCP6D_SKIP_EBPF=1`).
 static XDP_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dhcp-xdp"));
 
 /// Name of the program function in `dhcp-ebpf`.
-pub const PROGRAM_NAME: &str = "dhcp6_xdp";
+pub use dhcp_common::PROGRAM_NAME;
 
 /// The embedded object file (for tests that load it themselves).
 pub fn object() -> Result<&'static [u8], DataplaneError> {
@@ -68,12 +69,9 @@ pub struct XskSlots {
 
 impl XskSlots {
     /// Steer `queue`'s DHCPv6 frames to the socket `fd`.
-    pub fn bind(&self, queue: u32, fd: RawFd) -> Result<(), DataplaneError> {
+    pub fn bind(&self, queue: u32, fd: RawFd) -> Result<(), MapError> {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.set(queue, fd, 0).map_err(|e| DataplaneError::Xdp {
-            iface: String::new(),
-            msg: format!("XSKS[{queue}] = fd {fd}: {e}"),
-        })
+        map.set(queue, fd, 0)
     }
 
     /// Empty `queue`'s slot: the program passes its frames to the kernel.
@@ -108,35 +106,40 @@ impl LoadedXdp {
         level: u8,
         sink: L,
     ) -> Result<LoadedXdp, DataplaneError> {
-        let xdp_err = |msg: String| DataplaneError::Xdp {
+        let xdp_err = |what: &str, source: XdpCause| DataplaneError::Xdp {
             iface: String::new(),
-            msg,
+            what: what.to_string(),
+            source: Box::new(source),
         };
         let mut ebpf = EbpfLoader::new()
             .override_global(xdp_log::LEVEL_GLOBAL, &level, true)
             .load(object()?)
-            .map_err(|e| xdp_err(format!("load object: {e}")))?;
+            .map_err(|e| xdp_err("load object", e.into()))?;
+        let missing = |what: String| xdp_err("load object", XdpCause::Other(what));
         let prog: &mut Xdp = ebpf
             .program_mut(PROGRAM_NAME)
-            .ok_or_else(|| xdp_err(format!("no program {PROGRAM_NAME} in the object")))?
+            .ok_or_else(|| missing(format!("no program {PROGRAM_NAME} in the object")))?
             .try_into()
-            .map_err(|e| xdp_err(format!("{e}")))?;
+            .map_err(|e: ProgramError| xdp_err(PROGRAM_NAME, e.into()))?;
         prog.load()
-            .map_err(|e| xdp_err(format!("verifier/load: {e}")))?;
+            .map_err(|e| xdp_err("verifier/load", e.into()))?;
         let program_id = prog
             .info()
-            .map_err(|e| xdp_err(format!("program info: {e}")))?
+            .map_err(|e| xdp_err("program info", e.into()))?
             .id();
         // Owned out of the Ebpf so workers can hold it; the loaded program
         // keeps referring to the same kernel map.
         let map = ebpf
-            .take_map("XSKS")
-            .ok_or_else(|| xdp_err("no XSKS map".into()))?;
-        let map = XskMap::try_from(map).map_err(|e| xdp_err(format!("XSKS: {e}")))?;
+            .take_map(XSKS_MAP)
+            .ok_or_else(|| missing(format!("no {XSKS_MAP} map")))?;
+        let map = XskMap::try_from(map).map_err(|e| xdp_err(XSKS_MAP, e.into()))?;
         let log = if level == xdp_log::LEVEL_OFF {
             None
         } else {
-            Some(XdpLogReader::start(program_id, sink).map_err(xdp_err)?)
+            Some(
+                XdpLogReader::start(program_id, sink)
+                    .map_err(|e| xdp_err("debug log", XdpCause::Other(e)))?,
+            )
         };
         Ok(LoadedXdp {
             ebpf,
@@ -175,7 +178,7 @@ impl LoadedXdp {
     /// A program left attached by netlink (e.g. `ip link set xdp`, or an old
     /// build) is removed first so ours replaces it. Returns the mode used.
     pub fn attach(&mut self, iface: &str) -> Result<XdpMode, DataplaneError> {
-        let mut last = String::new();
+        let mut last = None;
         for round in 0..2 {
             for mode in [XdpMode::Driver, XdpMode::Skb] {
                 match self.program().attach(iface, mode) {
@@ -183,36 +186,44 @@ impl LoadedXdp {
                         if mode == XdpMode::Skb {
                             tracing::warn!(
                                 iface,
-                                "native XDP unavailable ({last}); using generic XDP"
+                                "native XDP unavailable ({}); using generic XDP",
+                                attempt(&last)
                             );
                         }
                         return Ok(mode);
                     }
-                    Err(e) => last = format!("{mode:?}: {e}"),
+                    Err(e) => last = Some((mode, e)),
                 }
             }
             if round == 0 {
                 tracing::warn!(
                     iface,
-                    "XDP attach failed ({last}); removing a stale program and retrying"
+                    "XDP attach failed ({}); removing a stale program and retrying",
+                    attempt(&last)
                 );
                 remove_stale_program(iface);
             }
         }
+        let (mode, e) = last.expect("attach was tried");
         Err(DataplaneError::Xdp {
             iface: iface.to_string(),
-            msg: format!("attach failed: {last}"),
+            what: format!("attach failed ({mode:?})"),
+            source: Box::new(e.into()),
         })
     }
 
     /// Put an AF_XDP socket into the XskMap slot for `queue`.
     pub fn bind_socket(&mut self, queue: u32, fd: RawFd) -> Result<(), DataplaneError> {
-        self.xsks.bind(queue, fd)
+        self.xsks.bind(queue, fd).map_err(|e| DataplaneError::Xdp {
+            iface: String::new(),
+            what: format!("{XSKS_MAP}[{queue}] = fd {fd}"),
+            source: Box::new(e.into()),
+        })
     }
 
     /// Sum of the per-CPU counters.
     pub fn totals(&self) -> XdpTotals {
-        let Some(map) = self.ebpf.map("COUNTERS") else {
+        let Some(map) = self.ebpf.map(COUNTERS_MAP) else {
             return XdpTotals::default();
         };
         let Ok(arr) = PerCpuArray::<_, CounterValue>::try_from(map) else {
@@ -230,6 +241,14 @@ impl LoadedXdp {
             malformed: sum(XdpCounter::Malformed),
             no_socket: sum(XdpCounter::NoSocket),
         }
+    }
+}
+
+/// The last attach attempt, for the log: `Skb: <error>`.
+fn attempt(last: &Option<(XdpMode, ProgramError)>) -> String {
+    match last {
+        Some((mode, e)) => format!("{mode:?}: {e}"),
+        None => String::new(),
     }
 }
 

@@ -12,8 +12,8 @@ const DUID_FILE: &str = "server-duid";
 
 /// Shortest DUID: a 2-byte type code and at least one byte of content.
 const MIN_DUID_LEN: usize = 3;
-/// Longest DUID (RFC 9915 §11.1: at most 128 octets after the type code).
-const MAX_DUID_LEN: usize = 130;
+// Longest DUID: RFC 9915 §11.1, at most 128 octets after the type code.
+use dhcp_common::MAX_DUID_LEN;
 
 /// Return the DUID stored in `dir/server-duid`, or create it from `fresh()`
 /// (written to a temp file, fsynced, renamed, directory fsynced) when the file

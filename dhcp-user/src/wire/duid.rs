@@ -4,10 +4,7 @@
 
 use super::{be16, be32, WireError};
 
-/// Longest DUID identifier, not counting the 2-octet type code (RFC 9915 §11.1).
-pub const MAX_DUID_IDENTIFIER_LEN: usize = 128;
-/// Longest DUID in wire form, type code included.
-pub const MAX_DUID_LEN: usize = 2 + MAX_DUID_IDENTIFIER_LEN;
+pub use dhcp_common::{MAX_DUID_IDENTIFIER_LEN, MAX_DUID_LEN};
 
 /// DUID type: link-layer address plus time (RFC 9915 §11.2).
 pub const DUID_LLT: u16 = 1;

@@ -75,16 +75,10 @@ pub use message::{AnyMessage, Message, MessageType, Xid};
 pub use options::{code, status, DhcpOption, Options, RawOption};
 pub use relay::{RelayChain, RelayMessage, HOP_COUNT_LIMIT, RELAY_HEADER_LEN};
 
-/// UDP port servers and relay agents listen on (RFC 9915 §7.2).
-pub const SERVER_PORT: u16 = 547;
-/// UDP port clients listen on (RFC 9915 §7.2).
-pub const CLIENT_PORT: u16 = 546;
-/// All_DHCP_Relay_Agents_and_Servers, ff02::1:2 (RFC 9915 §7.1).
-pub const ALL_DHCP_RELAY_AGENTS_AND_SERVERS: std::net::Ipv6Addr =
-    std::net::Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
-/// All_DHCP_Servers, ff05::1:3 (RFC 9915 §7.1).
-pub const ALL_DHCP_SERVERS: std::net::Ipv6Addr =
-    std::net::Ipv6Addr::new(0xff05, 0, 0, 0, 0, 0, 1, 3);
+// Ports and groups (RFC 9915 §7) live in `dhcp-common`, shared with the XDP program.
+pub use dhcp_common::{
+    ALL_DHCP_RELAY_AGENTS_AND_SERVERS, ALL_DHCP_SERVERS, CLIENT_PORT, SERVER_PORT,
+};
 
 /// Big-endian u16 at `at`, or 0 past the end (callers check lengths first;
 /// this only guarantees that a mistake cannot panic).

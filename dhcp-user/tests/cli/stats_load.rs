@@ -39,8 +39,12 @@ fn solicit_rate(lab: &Lab, first_client: u32, stop: impl Fn(Duration) -> bool + 
         let s = client_socket();
         s.set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
-        let to =
-            std::net::SocketAddrV6::new("ff02::1:2".parse().unwrap(), 547, 0, ifindex(CLIENT_IF));
+        let to = std::net::SocketAddrV6::new(
+            dhcp6d::wire::ALL_DHCP_RELAY_AGENTS_AND_SERVERS,
+            dhcp6d::wire::SERVER_PORT,
+            0,
+            ifindex(CLIENT_IF),
+        );
         let mut next = first_client;
         let mut send = |s: &std::net::UdpSocket| {
             s.send_to(&core_harness::solicit(next), to).unwrap();

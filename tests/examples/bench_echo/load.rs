@@ -6,6 +6,7 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use crate::dataplane_common::{Lab, CLIENT_GLOBAL, SERVER_GLOBAL};
+use dhcp6d::wire::SERVER_PORT;
 
 /// Requests kept in flight by the generator.
 pub const WINDOW: usize = 64;
@@ -85,8 +86,9 @@ fn warmed_socket(cpu: Option<usize>) -> (UdpSocket, [u8; 2048]) {
     if let Some(cpu) = cpu {
         crate::pin(cpu);
     }
-    let sock = UdpSocket::bind(format!("[{CLIENT_GLOBAL}]:547")).expect("bind generator");
-    sock.connect(format!("[{SERVER_GLOBAL}]:547")).unwrap();
+    let sock = UdpSocket::bind(format!("[{CLIENT_GLOBAL}]:{SERVER_PORT}")).expect("bind generator");
+    sock.connect(format!("[{SERVER_GLOBAL}]:{SERVER_PORT}"))
+        .unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(20)))
         .unwrap();
     let mut buf = [0u8; 2048];

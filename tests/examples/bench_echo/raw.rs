@@ -70,7 +70,7 @@ pub fn echo(stop: &AtomicBool, spin_budget: Duration, bound: SyncSender<i32>) {
             .collect();
         let mut batch: Vec<XdpDesc> = Vec::with_capacity(BATCH);
         let mut txq: Vec<XdpDesc> = Vec::with_capacity(FRAMES as usize);
-        let mut idle = IdleSpin::with_budget(spin_budget);
+        let mut idle = IdleSpin::with_budget(spin_budget, Instant::now());
         // Diagnostics (BENCH_ECHO_DEBUG): how the loop spent its rounds.
         let (mut rounds, mut busy, mut frames) = (0u64, 0u64, 0u64);
         let (mut sleeps, mut wakes, mut left, mut sleep_ns) = (0u64, 0u64, 0u64, 0u128);
@@ -131,7 +131,11 @@ pub fn echo(stop: &AtomicBool, spin_budget: Duration, bound: SyncSender<i32>) {
                     }
                 }
             }
-            if idle.should_sleep(got) && txq.is_empty() {
+            let sleep = idle.should_sleep(Instant::now(), got);
+            if !sleep && !got {
+                std::hint::spin_loop();
+            }
+            if sleep && txq.is_empty() {
                 let mut pfd = libc::pollfd {
                     fd: rx.as_raw_fd(),
                     events: libc::POLLIN,

@@ -1,6 +1,6 @@
 //! Reply frames checked against etherparse as an independent oracle.
 use super::*;
-use crate::wire::MessageType;
+use crate::wire::{MessageType, ALL_DHCP_RELAY_AGENTS_AND_SERVERS, CLIENT_PORT, SERVER_PORT};
 
 const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xc1];
 const OUR_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x51];
@@ -13,9 +13,9 @@ fn request(vlans: &[(u16, u16)]) -> Vec<u8> {
         CLIENT_MAC,
         vlans,
         "fe80::c1".parse().unwrap(),
-        "ff02::1:2".parse().unwrap(),
-        546,
-        547,
+        ALL_DHCP_RELAY_AGENTS_AND_SERVERS,
+        CLIENT_PORT,
+        SERVER_PORT,
         &[1, 0xaa, 0xbb, 0xcc, 0, 1, 0, 0],
     );
     buf.truncate(len);
@@ -27,7 +27,7 @@ fn request_parses_and_payload_is_the_dhcp_message() {
     let f = request(&[(0x88a8, 7), (0x8100, 100)]);
     let req = parse_request(&f).unwrap();
     assert_eq!(req.src, "fe80::c1".parse::<Ipv6Addr>().unwrap());
-    assert_eq!(req.src_port, 546);
+    assert_eq!(req.src_port, CLIENT_PORT);
     assert_eq!(
         &f[req.payload_start..req.payload_end],
         &[1, 0xaa, 0xbb, 0xcc, 0, 1, 0, 0]
@@ -78,7 +78,10 @@ fn reply_keeps_vlan_tags_reflects_macs_and_has_a_valid_checksum() {
     let Some(etherparse::TransportSlice::Udp(udp)) = parsed.transport else {
         panic!("no udp")
     };
-    assert_eq!((udp.source_port(), udp.destination_port()), (547, 546));
+    assert_eq!(
+        (udp.source_port(), udp.destination_port()),
+        (SERVER_PORT, CLIENT_PORT)
+    );
     assert_eq!(udp.payload(), &[2, 0xaa, 0xbb, 0xcc, 9]);
     let expect = udp
         .to_header()

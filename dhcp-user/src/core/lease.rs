@@ -5,8 +5,9 @@
 
 use std::net::Ipv6Addr;
 
-/// Longest DUID allowed (RFC 9915 §11.1: 128 octets, not counting the type code... we keep 130).
-pub const MAX_DUID_LEN: usize = 130;
+/// Longest DUID a lease record holds: the codec's limit (RFC 9915 §11.1,
+/// one place for the whole workspace, `dhcp-common`).
+pub use crate::wire::MAX_DUID_LEN;
 
 /// Kind of binding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

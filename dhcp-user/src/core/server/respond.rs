@@ -402,7 +402,11 @@ pools = ["2001:db8:2:2::100-2001:db8:2:2::1ff"]
             let ingress = Ingress {
                 ifindex,
                 src: "fe80::1".parse().unwrap(),
-                src_port: if link.is_some() { 547 } else { 546 },
+                src_port: if link.is_some() {
+                    crate::wire::SERVER_PORT
+                } else {
+                    crate::wire::CLIENT_PORT
+                },
                 dst_multicast: link.is_none(),
             };
             let mut out = [0u8; 1024];

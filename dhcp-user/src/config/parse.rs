@@ -58,7 +58,12 @@ fn explain(root: &toml::Table, path: &serde_path_to_error::Path, message: &str) 
         };
         return (join(&key, name), reason.into());
     }
-    let reason = plain_words(message);
+    let shown = value_at(root, path).map(toml::Value::to_string);
+    let reason = match (message, &shown) {
+        // An enum (`io`, `log_level`, `redundancy.model`) given a number or a list.
+        ("wanted string or table", Some(shown)) => format!("must be a string, found {shown}"),
+        _ => plain_words(message),
+    };
     // serde's own messages ("invalid type: ...") already say what was found;
     // our FromStr messages may not repeat the value, so add it.
     let says_what = [
@@ -68,7 +73,7 @@ fn explain(root: &toml::Table, path: &serde_path_to_error::Path, message: &str) 
         "unknown variant",
         "must be",
     ];
-    match value_at(root, path).map(toml::Value::to_string) {
+    match shown {
         Some(shown)
             if !says_what.iter().any(|p| reason.starts_with(p)) && !reason.contains(&shown) =>
         {
@@ -140,4 +145,148 @@ fn value_at<'a>(
         Segment::Seq { index } => v.get(*index),
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::Config;
+
+    const SERVER: &str = "[server]\ninterfaces = [\"lo\"]\n";
+
+    /// The `key: reason` part of the error for `text`.
+    fn error(text: &str) -> String {
+        let e = Config::from_toml(text, Path::new("f.toml")).unwrap_err();
+        let shown = e.to_string();
+        let rest = shown.strip_prefix("f.toml: ").expect("names the file");
+        assert_eq!(Some(rest.split(": ").next().unwrap()), e.key(), "{shown}");
+        rest.to_string()
+    }
+
+    #[test]
+    fn numbers_out_of_range_or_of_the_wrong_type() {
+        assert_eq!(
+            error(&format!("{SERVER}preference = 300\n")),
+            "server.preference: invalid value: integer `300`, expected an integer from 0 to 255"
+        );
+        assert_eq!(
+            error(&format!("{SERVER}preference = \"high\"\n")),
+            "server.preference: invalid type: string \"high\", expected an integer from 0 to 255"
+        );
+        assert_eq!(
+            error(&format!("{SERVER}[lifetimes]\nt1 = 1.5\n")),
+            "lifetimes.t1: invalid type: floating point `1.5`, expected an integer from 0 to \
+             4294967295"
+        );
+        assert_eq!(
+            error(&format!(
+                "{SERVER}[[subnet]]\nprefix = \"2001:db8::/64\"\n\
+                 pd_pools = [ {{ prefix = \"2001:db8:100::/40\", delegated_length = 256 }} ]\n"
+            )),
+            "subnet[0].pd_pools[0].delegated_length: invalid value: integer `256`, expected an \
+             integer from 0 to 255"
+        );
+        assert_eq!(
+            error(&format!("{SERVER}rapid_commit = \"yes\"\n")),
+            "server.rapid_commit: invalid type: string \"yes\", expected a boolean"
+        );
+    }
+
+    #[test]
+    fn names_and_strings_say_what_was_written() {
+        assert_eq!(
+            error(&format!("{SERVER}io = \"dpdk\"\n")),
+            "server.io: unknown variant `dpdk`, expected `xdp` or `socket`"
+        );
+        assert_eq!(
+            error(&format!("{SERVER}log_level = 3\n")),
+            "server.log_level: must be a string, found 3"
+        );
+        // A FromStr message that does not repeat the value gets it in front,
+        // as written in the file (a literal string shown as a basic one).
+        assert_eq!(
+            error(&format!("{SERVER}metrics_listen = 'nope'\n")),
+            "server.metrics_listen: \"nope\": invalid socket address syntax"
+        );
+        assert_eq!(
+            error(&format!(
+                "{SERVER}[redundancy]\nallocation_key = \"0011\"\n"
+            )),
+            "redundancy.allocation_key: \"0011\" must be 16 bytes (32 hex digits), got 2 bytes"
+        );
+        assert_eq!(
+            error(&format!(
+                "{SERVER}[[subnet]]\nprefix = \"2001:db8::/64\"\n\
+                 pools = [\"2001:db8::/65\", \"2001:db8::9-2001:db8::1\"]\n"
+            )),
+            "subnet[0].pools[1]: \"2001:db8::9-2001:db8::1\": the first address is after the last"
+        );
+    }
+
+    #[test]
+    fn tables_and_arrays_of_the_wrong_shape() {
+        assert_eq!(
+            error("server = 5\n"),
+            "server: must be a table, found integer `5`"
+        );
+        assert_eq!(
+            error(&format!(
+                "{SERVER}[[subnet]]\nprefix = \"2001:db8::/64\"\npools = \"2001:db8::/65\"\n"
+            )),
+            "subnet[0].pools: must be an array, found string \"2001:db8::/65\""
+        );
+    }
+
+    #[test]
+    fn missing_and_unknown_keys() {
+        assert_eq!(
+            error(""),
+            "server: missing (the [server] table is required)"
+        );
+        assert_eq!(error("[server]\n"), "server.interfaces: missing (required)");
+        assert_eq!(
+            error(&format!("{SERVER}[[subnet]]\npools = []\n")),
+            "subnet[0].prefix: missing (required)"
+        );
+        assert_eq!(
+            error(&format!("{SERVER}[extra]\n")),
+            "extra: unknown key (known keys here: server, redundancy, lifetimes, options, subnet)"
+        );
+        assert_eq!(
+            error(&format!("{SERVER}[lifetimes]\nt9 = 1\n")),
+            "lifetimes.t9: unknown key (known keys here: preferred, valid, t1, t2)"
+        );
+        // A misspelt required key is reported as unknown, not as missing.
+        assert_eq!(
+            error("[server]\ninterface = [\"lo\"]\n"),
+            "server.interface: unknown key (known keys here: interfaces, io, duid, preference, \
+             rapid_commit, state_dir, control_socket, metrics_listen, log_level, user)"
+        );
+    }
+
+    /// The first mistake in the file is the one reported, whatever the tables.
+    #[test]
+    fn first_mistake_in_file_order() {
+        assert_eq!(
+            error(&format!(
+                "[options]\nsol_max_rt = \"x\"\n{SERVER}preference = 300\n"
+            )),
+            "options.sol_max_rt: invalid type: string \"x\", expected an integer from 0 to \
+             4294967295"
+        );
+        assert_eq!(
+            error(&format!("{SERVER}[lifetimes]\nt1 = \"x\"\nt9 = 1\n")),
+            "lifetimes.t1: invalid type: string \"x\", expected an integer from 0 to 4294967295"
+        );
+    }
+
+    /// A well-formed file still goes through the cross-key checks.
+    #[test]
+    fn parsed_then_validated() {
+        assert_eq!(
+            error("[server]\ninterfaces = []\n"),
+            "server.interfaces: must list at least one interface"
+        );
+    }
 }

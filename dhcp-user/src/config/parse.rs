@@ -114,12 +114,22 @@ fn key_path(path: &serde_path_to_error::Path) -> String {
         match segment {
             Segment::Seq { index } => key.push_str(&format!("[{index}]")),
             Segment::Map { key: name } | Segment::Enum { variant: name } => {
-                key = join(&key, name);
+                key = join(&key, &toml_key(name));
             }
             Segment::Unknown => key = join(&key, "?"),
         }
     }
     key
+}
+
+/// A key as TOML writes it: bare when it can be, quoted otherwise (`""`, `"a b"`).
+fn toml_key(name: &str) -> String {
+    let bare = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if !name.is_empty() && name.chars().all(bare) {
+        name.to_string()
+    } else {
+        format!("{name:?}")
+    }
 }
 
 fn join(path: &str, name: &str) -> String {
@@ -261,6 +271,20 @@ mod tests {
         assert_eq!(
             error("[server]\ninterface = [\"lo\"]\n"),
             "server.interface: unknown key (known keys here: interfaces, io, duid, preference, \
+             rapid_commit, state_dir, control_socket, metrics_listen, log_level, user)"
+        );
+    }
+
+    /// A key that TOML had to quote is shown quoted, never as an empty path.
+    #[test]
+    fn quoted_keys_stay_quoted() {
+        assert_eq!(
+            error("[\"\"]\nx = 1\n"),
+            "\"\": unknown key (known keys here: server, redundancy, lifetimes, options, subnet)"
+        );
+        assert_eq!(
+            error(&format!("{SERVER}\"sol max\" = 1\n")),
+            "server.\"sol max\": unknown key (known keys here: interfaces, io, duid, preference, \
              rapid_commit, state_dir, control_socket, metrics_listen, log_level, user)"
         );
     }

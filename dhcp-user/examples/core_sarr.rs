@@ -31,7 +31,7 @@ dns_servers = ["2001:db8::53"]
 
 /// The server the benchmark and this example use.
 pub fn server() -> Server {
-    let config: Config = toml::from_str(CONFIG).expect("config");
+    let config = Config::from_toml(CONFIG, std::path::Path::new("core_sarr.toml")).expect("config");
     Server::new(
         &config.settings(),
         SERVER_DUID.to_vec(),

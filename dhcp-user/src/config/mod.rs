@@ -1,16 +1,21 @@
 //! The configuration file (TOML), as written in `shared/CONTRACT.md`.
 //!
-//! This module owns parsing and validation; it never opens sockets or touches
-//! the state directory. Unknown keys are errors (`deny_unknown_fields`).
+//! This module owns the file's shape (the serde derives below, every table
+//! `deny_unknown_fields`), its parsing (private `parse`: TOML through
+//! `serde_path_to_error`, so that every error names its key path,
+//! `subnet[0].pools[1]: ...`), the cross-key checks (private `validate`),
+//! the host checks `check-config` warns about, the summary it prints, and the
+//! translation into the core's [`Settings`](crate::core::Settings). It never
+//! opens sockets, binds, attaches XDP or touches the state directory, and it
+//! does not decide what a reload may change (that is `serve`).
 //!
-//! [`Config::load`] is the way in: it reads the file key by key so that every
-//! error names its key path (`subnet[0].pools[1]: ...`), then runs the
-//! cross-key checks of the private `validate` module. The serde derives stay
-//! for callers that build a `Config` from a TOML string in tests; they skip
-//! the cross-key checks.
+//! [`Config::load`] (a file) and [`Config::from_toml`] (text) are the ways in,
+//! for the server and for tests alike. The `Deserialize` derives are public
+//! only because serde needs them to be; a `Config` from `toml::from_str`
+//! would skip the cross-key checks, so nothing builds one that way.
 
+mod parse;
 mod policy;
-mod read;
 mod summary;
 mod validate;
 
@@ -404,7 +409,7 @@ impl Config {
 
     /// Parse and validate TOML text; `file` only names the source in errors.
     pub fn from_toml(text: &str, file: &Path) -> Result<Config, ConfigError> {
-        let config = read::parse(text, file)?;
+        let config = parse::parse(text, file)?;
         validate::validate(&config).map_err(|(key, reason)| ConfigError::Invalid {
             file: file.to_path_buf(),
             key,
@@ -470,10 +475,10 @@ domain_search = ["example.net"]
         assert_eq!(c.subnets[0].pools[0].size(), 1 << 63);
         assert_eq!(c.subnets[0].pd_pools[0].capacity(), "65536");
         assert_eq!(c.subnet_lifetimes(0), Lifetimes::default());
-        // The serde derive (used by other modules' tests) agrees with the reader.
-        let derived: Config = toml::from_str(text).unwrap();
-        assert_eq!(derived.subnets[0].pools, c.subnets[0].pools);
-        assert_eq!(derived.server.control_socket, c.server.control_socket);
+        assert_eq!(
+            c.server.control_socket,
+            PathBuf::from("/run/dhcp6d/control.sock")
+        );
     }
 
     #[test]

@@ -144,7 +144,9 @@ proptest! {
         short in any::<bool>(),
     ) {
         let config = if short {
+            // The relayed subnet's own t1 (500) shrinks too: t1 <= t2 is checked.
             BASE.replace("preferred = 3000\nvalid = 4000\nt1 = 1000\nt2 = 2000", "preferred = 25\nvalid = 30\nt1 = 10\nt2 = 20")
+                .replace("\nt1 = 500\n", "\nt1 = 5\n")
         } else {
             BASE.to_string()
         };

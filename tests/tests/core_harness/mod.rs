@@ -40,7 +40,8 @@ t1 = 500
 "#;
 
 pub fn config(text: &str) -> Config {
-    toml::from_str(text).expect("test config parses")
+    Config::from_toml(text, std::path::Path::new("core_harness.toml"))
+        .expect("test config is valid")
 }
 
 pub fn server(text: &str) -> Server {

@@ -349,7 +349,8 @@ pools = ["2001:db8:2:2::100-2001:db8:2:2::1ff"]
     const CLIENT: &[u8] = &[0, 2, 0, 0, 0x7f, 0xf1, 0xde, 0xad, 0xbe, 0xef, 0x42];
 
     fn server() -> Server {
-        let config: crate::config::Config = toml::from_str(CONFIG).expect("test config parses");
+        let config = crate::config::Config::from_toml(CONFIG, std::path::Path::new("respond.toml"))
+            .expect("test config is valid");
         Server::new(
             &config.settings(),
             vec![0, 3, 0, 1, 2, 0, 0, 0, 0, 1],

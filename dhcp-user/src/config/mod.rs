@@ -22,6 +22,7 @@ mod validate;
 pub use crate::core::settings::{
     Lifetimes, Model, OptionValues, PoolRange, IRT_MINIMUM, MAX_RT_RANGE,
 };
+pub use crate::dataplane::IoMode;
 pub use validate::{interface_index, user_ids};
 
 use std::net::{Ipv6Addr, SocketAddr};
@@ -49,17 +50,6 @@ pub struct Config {
     /// The `[[subnet]]` tables, in file order; the index is the `subnet[N]` of error messages.
     #[serde(default, rename = "subnet")]
     pub subnets: Vec<SubnetConfig>,
-}
-
-/// Which packet I/O backend serves clients.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum IoMode {
-    /// XDP program steering DHCPv6 into AF_XDP sockets.
-    #[default]
-    Xdp,
-    /// Kernel UDP sockets on port 547.
-    Socket,
 }
 
 /// `[server]`.
@@ -158,27 +148,6 @@ pub const DEFAULT_CONTROL_SOCKET: &str = "/run/dhcp6d/control.sock";
 
 fn default_control_socket() -> PathBuf {
     PathBuf::from(DEFAULT_CONTROL_SOCKET)
-}
-
-impl std::str::FromStr for IoMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "xdp" => Ok(IoMode::Xdp),
-            "socket" => Ok(IoMode::Socket),
-            _ => Err(format!("{s:?} is not an io mode (xdp, socket)")),
-        }
-    }
-}
-
-impl IoMode {
-    /// The name used in the config file and in stats.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IoMode::Xdp => "xdp",
-            IoMode::Socket => "socket",
-        }
-    }
 }
 
 /// `[redundancy]`.

@@ -12,7 +12,7 @@
 //! # use std::sync::Arc;
 //! # fn demo<H: dhcp6d::core::Handler, D: dhcp6d::store::Durability>(h: Arc<H>, d: Arc<D>)
 //! # -> Result<(), dhcp6d::dataplane::DataplaneError> {
-//! use dhcp6d::config::IoMode;
+//! use dhcp6d::dataplane::IoMode;
 //! use dhcp6d::dataplane::{start, DataplaneConfig};
 //! let cfg = DataplaneConfig::new(vec!["eth0".into()], IoMode::Xdp);
 //! let dp = start(&cfg, h, d)?;          // attaches XDP, spawns workers
@@ -57,7 +57,6 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::config::IoMode;
 use crate::core::Handler;
 use crate::stats::WorkerCounters;
 use crate::store::Durability;
@@ -65,6 +64,38 @@ use crate::store::Durability;
 pub use worker::Processor;
 use worker_loop::{SystemClock, WorkerLoop};
 pub use xdp::XdpTotals;
+
+/// Which packet I/O backend serves clients.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IoMode {
+    /// XDP program steering DHCPv6 into AF_XDP sockets.
+    #[default]
+    Xdp,
+    /// Kernel UDP sockets on port 547.
+    Socket,
+}
+
+impl std::str::FromStr for IoMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "xdp" => Ok(IoMode::Xdp),
+            "socket" => Ok(IoMode::Socket),
+            _ => Err(format!("{s:?} is not an io mode (xdp, socket)")),
+        }
+    }
+}
+
+impl IoMode {
+    /// The name used in the config file and in stats.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IoMode::Xdp => "xdp",
+            IoMode::Socket => "socket",
+        }
+    }
+}
 
 /// What the data plane needs from the configuration.
 #[derive(Clone, Debug)]

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use dhcp6d::core::{Handler, LeaseChanges, Timestamp};
+use dhcp6d::protocol::{Handler, LeaseChanges, Timestamp};
 
 #[path = "../examples/core_sarr.rs"]
 #[allow(dead_code)] // its main() is the callgrind driver, unused here

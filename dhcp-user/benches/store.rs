@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dhcp6d::core::{LeaseChanges, LeaseKind, LeaseOp, LeaseRecord};
+use dhcp6d::protocol::{LeaseChanges, LeaseKind, LeaseOp, LeaseRecord};
 use dhcp6d::store::{Durability, Journal, JournalOptions, SyncFn};
 
 /// Replies one producer may hold while their leases are not yet durable (group commit).

@@ -8,8 +8,8 @@
 
 use std::net::Ipv6Addr;
 
-use dhcp6d::core::bindings::{Bindings, ClientKey, PoolSpan, PoolSpans};
-use dhcp6d::core::{LeaseKind, Timestamp};
+use dhcp6d::protocol::bindings::{Bindings, ClientKey, PoolSpan, PoolSpans};
+use dhcp6d::protocol::{LeaseKind, Timestamp};
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").expect("procfs");

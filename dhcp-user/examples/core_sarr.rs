@@ -11,7 +11,7 @@
 use std::hint::black_box;
 
 use dhcp6d::config::Config;
-use dhcp6d::core::{Handler, Ingress, LeaseChanges, Server, Timestamp, WorkerLocal};
+use dhcp6d::protocol::{Handler, Ingress, LeaseChanges, Server, Timestamp, WorkerLocal};
 use dhcp6d::wire::{Encoder, MessageType, Xid};
 
 const SERVER_DUID: &[u8] = &[0, 3, 0, 1, 2, 0, 0, 0, 0, 1];

@@ -2,7 +2,7 @@
 //!
 //! The pipeline, one folder each:
 //! - [`wire`]: the DHCPv6 codec (bytes ⇄ typed views), no I/O;
-//! - [`core`]: the protocol core (server state machine, allocation), no I/O;
+//! - [`protocol`]: the protocol core (server state machine, allocation, bindings), no I/O;
 //! - [`store`]: the durable lease journal and snapshots;
 //! - [`dataplane`]: packet I/O (XDP + AF_XDP, or kernel sockets) and workers;
 //! - [`control`]: the control socket, stats and the operator commands.
@@ -11,9 +11,9 @@
 pub mod caps;
 pub mod config;
 pub mod control;
-pub mod core;
 pub mod dataplane;
 pub mod plan;
+pub mod protocol;
 pub mod serve;
 pub mod stats;
 pub mod store;

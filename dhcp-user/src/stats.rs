@@ -11,7 +11,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use crate::core::DropReason;
+pub use crate::protocol::DropReason;
 use crate::wire::MessageType;
 
 /// Counter slots per message type: one per msg-type code 1..=17 (RFC 9915

@@ -5,7 +5,7 @@
 //! `serde_path_to_error`, so that every error names its key path,
 //! `subnet[0].pools[1]: ...`), the cross-key checks (private `validate`),
 //! the host checks `check-config` warns about, the summary it prints, and the
-//! translation into the core's [`Settings`](crate::core::Settings). It never
+//! translation into the core's [`Settings`](crate::protocol::Settings). It never
 //! opens sockets, binds, attaches XDP or touches the state directory, and it
 //! does not decide what a reload may change (that is `serve`).
 //!
@@ -19,10 +19,10 @@ mod policy;
 mod summary;
 mod validate;
 
-pub use crate::core::settings::{
+pub use crate::dataplane::IoMode;
+pub use crate::protocol::settings::{
     Lifetimes, Model, OptionValues, PoolRange, IRT_MINIMUM, MAX_RT_RANGE,
 };
-pub use crate::dataplane::IoMode;
 pub use validate::{interface_index, user_ids};
 
 use std::net::{Ipv6Addr, SocketAddr};

@@ -1,7 +1,7 @@
 //! From the file's shape to the core's: [`Config::settings`].
 
 use super::Config;
-use crate::core::{Settings, SubnetSettings};
+use crate::protocol::{Settings, SubnetSettings};
 
 impl Config {
     /// The policy this configuration describes, with every subnet's

@@ -80,7 +80,7 @@ fn write_summary(o: &mut String, c: &Config) -> std::fmt::Result {
         }
         for p in &sub.pools {
             // The allocator's own count, so check-config and `stats` agree.
-            let usable = crate::core::alloc::NaPool {
+            let usable = crate::protocol::alloc::NaPool {
                 first: p.first.into(),
                 last: p.last.into(),
                 subnet_prefix: sub.prefix.network().into(),

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::protocol::{LeaseList, StatsSnapshot};
-use crate::core::DropReason;
+use crate::protocol::DropReason;
 
 /// The stats table. With `previous` (an earlier sample and the seconds
 /// between them) a per-second rate column is added, as `--watch` shows.

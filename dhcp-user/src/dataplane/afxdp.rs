@@ -27,7 +27,7 @@ use super::worker::Processor;
 use super::worker_loop::{Device, Queued, Request, Sent};
 use super::xdp::LoadedXdp;
 use super::{Dataplane, DataplaneConfig, DataplaneError, XdpCause};
-use crate::core::{DropReason, Handler, Ingress, Reply};
+use crate::protocol::{DropReason, Handler, Ingress, Reply};
 use crate::stats::WorkerCounters;
 use crate::store::Durability;
 

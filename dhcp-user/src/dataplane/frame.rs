@@ -10,7 +10,7 @@ use std::net::Ipv6Addr;
 
 use dhcp_common::{classify, DhcpFrame, SERVER_PORT};
 
-use crate::core::Reply;
+use crate::protocol::Reply;
 
 const IPV6_HLEN: usize = 40;
 const UDP_HLEN: usize = 8;

@@ -2,7 +2,7 @@
 //! replies back, either through XDP + AF_XDP or through kernel UDP sockets.
 //!
 //! This module owns sockets, the XDP program, worker threads and frame
-//! building. It never looks inside a DHCPv6 message (that is `core`) and never
+//! building. It never looks inside a DHCPv6 message (that is `protocol`) and never
 //! writes the journal (that is `store`): it only waits for
 //! [`Durability::durable_seq`] before releasing a reply that needs it.
 //!
@@ -10,7 +10,7 @@
 //!
 //! ```no_run
 //! # use std::sync::Arc;
-//! # fn demo<H: dhcp6d::core::Handler, D: dhcp6d::store::Durability>(h: Arc<H>, d: Arc<D>)
+//! # fn demo<H: dhcp6d::protocol::Handler, D: dhcp6d::store::Durability>(h: Arc<H>, d: Arc<D>)
 //! # -> Result<(), dhcp6d::dataplane::DataplaneError> {
 //! use dhcp6d::dataplane::IoMode;
 //! use dhcp6d::dataplane::{start, DataplaneConfig};
@@ -57,7 +57,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::core::Handler;
+use crate::protocol::Handler;
 use crate::stats::WorkerCounters;
 use crate::store::Durability;
 

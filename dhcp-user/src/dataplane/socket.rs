@@ -13,7 +13,7 @@ use dhcp_common::{ALL_DHCP_RELAY_AGENTS_AND_SERVERS, ALL_DHCP_SERVERS, SERVER_PO
 use super::netif::NetIf;
 use super::worker::PENDING_CAPACITY;
 use super::worker_loop::{Device, Queued, Request, Sent};
-use crate::core::{DropReason, Ingress, Reply};
+use crate::protocol::{DropReason, Ingress, Reply};
 
 /// Messages per recvmmsg/sendmmsg call.
 const BATCH: usize = 32;

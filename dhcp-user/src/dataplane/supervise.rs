@@ -21,7 +21,7 @@ use super::worker::Processor;
 use super::worker_loop::{SystemClock, WorkerLoop};
 use super::xdp::XskSlots;
 use super::{DataplaneError, XdpCause};
-use crate::core::Handler;
+use crate::protocol::Handler;
 use crate::store::Durability;
 
 /// First wait before a dead worker is restarted; it doubles per death.

@@ -4,8 +4,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::core::DropReason;
-use crate::core::{Handled, Handler, Ingress, LeaseChanges, Reply, Timestamp};
+use crate::protocol::DropReason;
+use crate::protocol::{Handled, Handler, Ingress, LeaseChanges, Reply, Timestamp};
 use crate::store::Durability;
 use crate::wire::{MessageType, CLIENT_PORT, SERVER_PORT};
 

@@ -7,8 +7,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::core::DropReason;
-use crate::core::{Handler, Ingress, LeaseChanges, Reply, Timestamp, WorkerLocal};
+use crate::protocol::DropReason;
+use crate::protocol::{Handler, Ingress, LeaseChanges, Reply, Timestamp, WorkerLocal};
 use crate::stats::WorkerCounters;
 use crate::store::{Durability, DurableSignal};
 use crate::wire::MessageType;

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::idle::{Next, Pace};
 use super::worker::{PendingQueue, Processor, Verdict};
-use crate::core::{DropReason, Handler, Ingress, Reply};
+use crate::protocol::{DropReason, Handler, Ingress, Reply};
 use crate::store::{Durability, DurableSignal};
 use crate::wire::MessageType;
 

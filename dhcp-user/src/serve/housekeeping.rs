@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::core::{LeaseChanges, Timestamp};
+use crate::protocol::{LeaseChanges, Timestamp};
 use crate::store::{Durability, JournalHandle};
 
-use crate::core::Server;
+use crate::protocol::Server;
 
 /// How often expired bindings are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(10);

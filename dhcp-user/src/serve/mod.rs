@@ -23,7 +23,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::{interface_index, user_ids, Config};
 use crate::control::ControlHandle;
-use crate::core::server::{CoreError, Policy, Server};
+use crate::protocol::server::{CoreError, Policy, Server};
 use crate::store::{self, Journal, StoreError};
 
 /// Why `serve` stopped with a failure. Each keeps what caused it

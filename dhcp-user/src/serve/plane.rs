@@ -11,7 +11,7 @@ use crate::dataplane::{self, Dataplane, DataplaneConfig, DataplaneError};
 use crate::stats::WorkerCounters;
 use crate::store::JournalHandle;
 
-use crate::core::Server;
+use crate::protocol::Server;
 
 /// A running data plane.
 pub struct Plane {

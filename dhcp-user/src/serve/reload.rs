@@ -8,7 +8,7 @@
 use std::fmt::Write;
 
 use crate::config::Config;
-use crate::core::{LeaseKind, LeaseOp, LeaseRecord};
+use crate::protocol::{LeaseKind, LeaseOp, LeaseRecord};
 
 /// Why a reload is refused (logged; the old configuration stays in force).
 pub type Refusal = String;

@@ -9,12 +9,12 @@ use crate::control::{
     JournalStats, LeaseCounts, LeaseEntry, LeaseFilter, LeaseList, PoolStats, ServerView,
     StatsSnapshot,
 };
-use crate::core::{LeaseKind, LeaseOp, Timestamp};
+use crate::protocol::{LeaseKind, LeaseOp, Timestamp};
 use crate::stats::{CounterTotals, WorkerCounters};
 use crate::store::JournalHandle;
 
 use super::plane::Plane;
-use crate::core::Server;
+use crate::protocol::Server;
 
 /// The running server as the control thread reads it.
 pub struct ServeView {

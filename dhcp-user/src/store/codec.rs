@@ -21,8 +21,8 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::net::Ipv6Addr;
 
-use crate::core::lease::MAX_DUID_LEN;
-use crate::core::{LeaseKind, LeaseOp, LeaseRecord};
+use crate::protocol::lease::MAX_DUID_LEN;
+use crate::protocol::{LeaseKind, LeaseOp, LeaseRecord};
 
 const OP_MASK: u8 = 0b0000_0111;
 const FLAG_PD: u8 = 1 << 3;

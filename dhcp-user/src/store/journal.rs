@@ -19,7 +19,7 @@ use super::signal::{DurableSignal, Signals};
 use super::snapshot::{self, SnapshotInfo};
 use super::writer::{self, Ctl, Msg, Writer};
 use super::{Durability, StoreError};
-use crate::core::{LeaseChanges, LeaseRecord};
+use crate::protocol::{LeaseChanges, LeaseRecord};
 
 /// How the journal makes a file durable; `File::sync_data` (fdatasync) unless
 /// a test or benchmark swaps it.

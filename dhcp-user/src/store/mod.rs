@@ -5,7 +5,7 @@
 //! touches packets or the protocol: the core hands over [`LeaseRecord`]s and
 //! gets them back at start-up as [`Recovered`].
 //!
-//! [`LeaseRecord`]: crate::core::LeaseRecord
+//! [`LeaseRecord`]: crate::protocol::LeaseRecord
 
 mod codec;
 mod duid;
@@ -29,7 +29,7 @@ pub use signal::DurableSignal;
 pub(crate) use signal::Signals;
 pub use snapshot::SnapshotInfo;
 
-use crate::core::LeaseChanges;
+use crate::protocol::LeaseChanges;
 
 /// What a worker needs from the journal: hand over records, learn when they
 /// are on disk. A reply that needs durability is held until

@@ -17,7 +17,7 @@ use std::path::Path;
 use super::codec::{next_frame, Binding, Decoder, DuidArena, PassThrough};
 use super::layout::{self, HEADER_LEN, SEGMENT_MAGIC, SNAPSHOT_END, SNAPSHOT_MAGIC, TRAILER_LEN};
 use super::StoreError;
-use crate::core::{LeaseKind, LeaseOp, LeaseRecord};
+use crate::protocol::{LeaseKind, LeaseOp, LeaseRecord};
 
 /// What start-up found and did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use std::path::Path;
 use super::codec::Encoder;
 use super::layout::{self, SNAPSHOT_END, SNAPSHOT_MAGIC};
 use super::StoreError;
-use crate::core::{LeaseOp, LeaseRecord};
+use crate::protocol::{LeaseOp, LeaseRecord};
 
 /// What a snapshot wrote.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -26,7 +26,7 @@ use crossbeam_channel::{after, never, select, Receiver, RecvTimeoutError, Sender
 use super::codec::Encoder;
 use super::journal::{JournalOptions, Shared};
 use super::layout::{self, HEADER_LEN, SEGMENT_MAGIC};
-use crate::core::LeaseRecord;
+use crate::protocol::LeaseRecord;
 
 /// One record on its way to disk. `last` marks the final record of an append.
 #[derive(Clone, Copy)]

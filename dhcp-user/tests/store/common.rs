@@ -5,7 +5,7 @@ use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use dhcp6d::core::{LeaseKind, LeaseOp, LeaseRecord};
+use dhcp6d::protocol::{LeaseKind, LeaseOp, LeaseRecord};
 use dhcp6d::store::Recovered;
 
 /// A directory removed on drop.

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::{model_of, rec, Model, TempDir};
-use dhcp6d::core::{LeaseChanges, LeaseOp};
+use dhcp6d::protocol::{LeaseChanges, LeaseOp};
 use dhcp6d::store::{Durability, Journal, JournalOptions};
 
 /// A tmpfs of `size` mounted on a fresh directory; unmounted on drop.

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::common::{model_of, rec, Model, TempDir};
 use crossbeam_channel::bounded;
-use dhcp6d::core::{LeaseChanges, LeaseOp};
+use dhcp6d::protocol::{LeaseChanges, LeaseOp};
 use dhcp6d::store::{Durability, Journal, JournalOptions};
 
 const WAIT: Duration = Duration::from_secs(10);

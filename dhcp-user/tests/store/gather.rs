@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::common::{rec, TempDir};
-use dhcp6d::core::{LeaseChanges, LeaseOp};
+use dhcp6d::protocol::{LeaseChanges, LeaseOp};
 use dhcp6d::store::{Durability, Journal, JournalOptions, SyncFn};
 
 const WAIT: Duration = Duration::from_secs(10);

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::common::{key, rec, Key, TempDir};
-use dhcp6d::core::{LeaseChanges, LeaseOp, LeaseRecord};
+use dhcp6d::protocol::{LeaseChanges, LeaseOp, LeaseRecord};
 use dhcp6d::store::{Durability, Journal};
 
 /// This test's name as libtest knows it inside the `store` test binary (the

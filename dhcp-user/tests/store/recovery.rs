@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use crate::common::{model_of, pd, rec, Model, TempDir, T0};
-use dhcp6d::core::{LeaseChanges, LeaseOp, LeaseRecord};
+use dhcp6d::protocol::{LeaseChanges, LeaseOp, LeaseRecord};
 use dhcp6d::store::{Durability, Journal, JournalHandle, StoreError};
 
 const WAIT: Duration = Duration::from_secs(10);

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::common::{key, model_of, Model, TempDir, T0};
-use dhcp6d::core::{LeaseChanges, LeaseKind, LeaseOp, LeaseRecord};
+use dhcp6d::protocol::{LeaseChanges, LeaseKind, LeaseOp, LeaseRecord};
 use dhcp6d::store::{Durability, Journal};
 
 /// Records that exercise the encoding: shared DUIDs (dictionary references),

@@ -6,7 +6,7 @@ use crate::core_harness::*;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use dhcp6d::core::{Handler, LeaseChanges, Timestamp};
+use dhcp6d::protocol::{Handler, LeaseChanges, Timestamp};
 use dhcp6d::wire::MessageType;
 
 struct Counting;

@@ -1,7 +1,7 @@
 //! Property tests of the core's allocation invariants (issue #4).
 use crate::core_harness::*;
 
-use dhcp6d::core::{LeaseOp, Timestamp};
+use dhcp6d::protocol::{LeaseOp, Timestamp};
 use dhcp6d::wire::{status, MessageType};
 use proptest::prelude::*;
 use std::collections::HashMap;

@@ -11,8 +11,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::core_harness::*;
-use dhcp6d::core::server::Policy;
-use dhcp6d::core::{Handler, LeaseChanges, LeaseOp, LeaseRecord, Server, Timestamp, WorkerLocal};
+use dhcp6d::protocol::server::Policy;
+use dhcp6d::protocol::{
+    Handler, LeaseChanges, LeaseOp, LeaseRecord, Server, Timestamp, WorkerLocal,
+};
 use dhcp6d::wire::MessageType;
 
 /// 64 addresses for 96 clients: every address is fought over.

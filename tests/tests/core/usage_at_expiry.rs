@@ -7,7 +7,7 @@ use crate::core_harness::*;
 
 use std::net::Ipv6Addr;
 
-use dhcp6d::core::{LeaseRecord, Server, Timestamp};
+use dhcp6d::protocol::{LeaseRecord, Server, Timestamp};
 use dhcp6d::wire::MessageType;
 use proptest::prelude::*;
 

@@ -5,7 +5,7 @@
 use std::net::Ipv6Addr;
 
 use dhcp6d::config::Config;
-use dhcp6d::core::{Handled, Handler, Ingress, LeaseChanges, Server, Timestamp};
+use dhcp6d::protocol::{Handled, Handler, Ingress, LeaseChanges, Server, Timestamp};
 use dhcp6d::wire::{AnyMessage, Encoder, Message, MessageType, WireError, Xid};
 
 pub const SERVER_DUID: &[u8] = &[0, 3, 0, 1, 0x02, 0, 0, 0, 0, 0x01];

@@ -10,11 +10,11 @@ use std::sync::Arc;
 
 use crate::dataplane_common::*;
 use dhcp6d::config::IoMode;
-use dhcp6d::core::DropReason;
 use dhcp6d::dataplane::frame::build_udp6_frame;
 use dhcp6d::dataplane::netif::NetIf;
 use dhcp6d::dataplane::testing::{EchoHandler, ManualDurability};
 use dhcp6d::dataplane::{start, DataplaneConfig};
+use dhcp6d::protocol::DropReason;
 use dhcp6d::wire::MessageType;
 
 const ROUNDS: u64 = 30;

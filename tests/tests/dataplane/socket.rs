@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use crate::dataplane_common::*;
 use dhcp6d::config::IoMode;
-use dhcp6d::core::DropReason;
 use dhcp6d::dataplane::testing::{EchoHandler, ManualDurability};
 use dhcp6d::dataplane::{start, Dataplane, DataplaneConfig};
+use dhcp6d::protocol::DropReason;
 use dhcp6d::wire::MessageType;
 
 fn serve(lab: &Lab, durability: Arc<ManualDurability>) -> Dataplane {

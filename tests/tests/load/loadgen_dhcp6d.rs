@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use dhcp6d::config::Config;
-use dhcp6d::core::alloc::{AllocKey, NaPool, PdPool};
+use dhcp6d::protocol::alloc::{AllocKey, NaPool, PdPool};
 use xtask::lab::{Lab, LabOptions, ServerKind};
 use xtask::loadgen::{run_with_predictor, Ia, Mode, Options, Summary};
 

@@ -2,8 +2,8 @@
 //! a discarded message changes nothing.
 use crate::core_harness::*;
 
-use dhcp6d::core::DropReason;
-use dhcp6d::core::Ingress;
+use dhcp6d::protocol::DropReason;
+use dhcp6d::protocol::Ingress;
 use dhcp6d::wire::{code, MessageType};
 
 fn assert_dropped(out: &Outcome, reason: DropReason) {

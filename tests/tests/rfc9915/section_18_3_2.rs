@@ -2,7 +2,7 @@
 //! driven by a simulated clock.
 use crate::core_harness::*;
 
-use dhcp6d::core::LeaseOp;
+use dhcp6d::protocol::LeaseOp;
 use dhcp6d::wire::{status, MessageType};
 use std::net::Ipv6Addr;
 
@@ -78,9 +78,9 @@ fn renew_extends_the_lifetimes_on_the_simulated_clock() {
     assert_eq!((rec.op, rec.valid_until), (LeaseOp::Commit, later + 4000));
     // Without the Renew the binding would have expired at T0 + 4000.
     let mut expired = Vec::new();
-    s.sweep(dhcp6d::core::Timestamp(T0 + 4000), &mut expired);
+    s.sweep(dhcp6d::protocol::Timestamp(T0 + 4000), &mut expired);
     assert!(expired.is_empty());
-    s.sweep(dhcp6d::core::Timestamp(later + 4000), &mut expired);
+    s.sweep(dhcp6d::protocol::Timestamp(later + 4000), &mut expired);
     assert_eq!(expired.len(), 1);
     assert_eq!(expired[0].op, LeaseOp::Expire);
 }

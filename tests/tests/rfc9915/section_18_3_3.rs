@@ -3,7 +3,7 @@
 //! (RFC 6853 §6.2, `link_prefixes`) and delegated prefixes in a Confirm.
 use crate::core_harness::*;
 
-use dhcp6d::core::DropReason;
+use dhcp6d::protocol::DropReason;
 use dhcp6d::wire::{status, MessageType};
 use std::net::Ipv6Addr;
 

@@ -2,8 +2,8 @@
 //! §18.3.8 (Decline).
 use crate::core_harness::*;
 
-use dhcp6d::core::DropReason;
-use dhcp6d::core::LeaseOp;
+use dhcp6d::protocol::DropReason;
+use dhcp6d::protocol::LeaseOp;
 use dhcp6d::wire::{code, status, MessageType};
 use std::net::Ipv6Addr;
 
@@ -93,7 +93,7 @@ fn declined_address_is_quarantined_for_the_valid_lifetime() {
         Some(status::NO_ADDRS_AVAIL)
     );
     let mut swept = Vec::new();
-    s.sweep(dhcp6d::core::Timestamp(T0 + 4005), &mut swept);
+    s.sweep(dhcp6d::protocol::Timestamp(T0 + 4005), &mut swept);
     assert_eq!(swept.len(), 1);
     assert_eq!(acquire(&s, 2, T0 + 4005), a);
 }

@@ -2,8 +2,8 @@
 //! construction and the choice of subnet from the innermost link-address (§13.1).
 use crate::core_harness::*;
 
-use dhcp6d::core::DropReason;
-use dhcp6d::core::Ingress;
+use dhcp6d::protocol::DropReason;
+use dhcp6d::protocol::Ingress;
 use dhcp6d::wire::{AnyMessage, Encoder, MessageType, Xid};
 use std::net::Ipv6Addr;
 

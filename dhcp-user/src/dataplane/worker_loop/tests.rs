@@ -7,10 +7,10 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use super::*;
-use crate::core::LeaseChanges;
 use crate::dataplane::idle::NAP;
 use crate::dataplane::testing::{EchoHandler, ManualDurability};
 use crate::dataplane::worker::PENDING_CAPACITY;
+use crate::protocol::LeaseChanges;
 use crate::stats::WorkerCounters;
 
 const CLIENT: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0x99);

@@ -4,9 +4,9 @@ use super::ia::Mode;
 use super::scan::{Scan, Wanted};
 use super::setup::Subnet;
 use super::Active;
-use crate::core::lease::{LeaseChanges, LeaseKind, MAX_CHANGES};
-use crate::core::DropReason;
-use crate::core::Timestamp;
+use crate::protocol::lease::{LeaseChanges, LeaseKind, MAX_CHANGES};
+use crate::protocol::DropReason;
+use crate::protocol::Timestamp;
 use crate::wire::options::{IaNa, IaPd};
 use crate::wire::{code, status, Encoder, Message, MessageType, WireError};
 
@@ -331,7 +331,7 @@ impl Active<'_> {
 mod tests {
     use std::net::Ipv6Addr;
 
-    use crate::core::{Handler, Ingress, LeaseChanges, Server, Timestamp};
+    use crate::protocol::{Handler, Ingress, LeaseChanges, Server, Timestamp};
     use crate::wire::{status, AnyMessage, Encoder, Message, MessageType, Xid};
 
     const CONFIG: &str = r#"

@@ -5,8 +5,8 @@
 
 use std::net::Ipv6Addr;
 
-use crate::core::alloc::{prefix_mask, AllocKey, NaPool, PdPool, PoolHasher};
-use crate::core::settings::{Lifetimes, OptionValues, Settings, SubnetSettings};
+use crate::protocol::alloc::{prefix_mask, AllocKey, NaPool, PdPool, PoolHasher};
+use crate::protocol::settings::{Lifetimes, OptionValues, Settings, SubnetSettings};
 use crate::wire::{Encoder, WireError};
 
 /// Why a [`super::Server`] could not be built from a configuration.

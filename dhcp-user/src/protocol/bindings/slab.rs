@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::core::table::IdTable;
+use crate::protocol::table::IdTable;
 
 /// DUIDs up to this length live inside the slot; longer ones spill to a side map.
 /// 19 covers DUID-LLT (14), DUID-LL (10) and DUID-UUID (18), the common types.

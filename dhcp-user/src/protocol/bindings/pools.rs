@@ -8,8 +8,8 @@
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use crate::core::alloc::prefix_mask;
-use crate::core::lease::LeaseKind;
+use crate::protocol::alloc::prefix_mask;
+use crate::protocol::lease::LeaseKind;
 
 use super::NO_POOL;
 

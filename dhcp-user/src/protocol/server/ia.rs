@@ -11,10 +11,10 @@ use std::net::Ipv6Addr;
 use super::respond::Exchange;
 use super::setup::{PoolKind, Subnet};
 use super::Active;
-use crate::core::alloc::{HASHED_PROBES, LINEAR_SCAN_LIMIT};
-use crate::core::bindings::{ClientKey, Committed, PoolRef, Taken};
-use crate::core::lease::{LeaseChanges, LeaseKind, LeaseOp, LeaseRecord};
-use crate::core::Timestamp;
+use crate::protocol::alloc::{HASHED_PROBES, LINEAR_SCAN_LIMIT};
+use crate::protocol::bindings::{ClientKey, Committed, PoolRef, Taken};
+use crate::protocol::lease::{LeaseChanges, LeaseKind, LeaseOp, LeaseRecord};
+use crate::protocol::Timestamp;
 use crate::wire::options::Options;
 use crate::wire::{status, Encoder, WireError};
 

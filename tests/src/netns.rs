@@ -1,15 +1,22 @@
-//! Network namespaces and the links between them.
+//! Network namespaces and the links between them: the one namespace helper
+//! of the workspace (the integration tests, the data-plane tests, the
+//! `cargo xtask lab` and the load generator all use it).
 //!
 //! A [`Netns`] is created with DAD disabled (so link-local and static
 //! addresses are usable at once: dhclient -6 refuses to start on a tentative
 //! link-local address) and is deleted on drop, after stopping whatever we
-//! left running in it. A [`Segment`] is one Ethernet link: a bridge in its
-//! own namespace, with a veth port per attached node.
+//! left running in it ([`Netns::persist`] keeps it, for `cargo xtask lab up`).
+//! [`Netns::run`] runs a closure on a thread inside it, [`Entered`] moves the
+//! calling thread in and back. A [`Segment`] is one Ethernet link: a bridge in
+//! its own namespace, with a veth port per attached node.
 
+use std::fs::File;
 use std::net::Ipv6Addr;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use crate::error::io;
 use crate::process::{require, require_root, run};
 use crate::{wait, Error, Result};
 
@@ -22,30 +29,61 @@ fn unique(tag: &str) -> String {
     format!("d6-{}-{n}-{tag}", std::process::id())
 }
 
-/// A network namespace, deleted on drop.
+/// A network namespace, deleted on drop (unless [`Netns::persist`]ed).
 #[derive(Debug)]
 pub struct Netns {
     name: String,
+    keep: bool,
 }
 
 impl Netns {
-    /// Creates a namespace (`tag` makes it recognisable in `ip netns list`).
+    /// Creates a namespace with a name unique to this process and call
+    /// (`tag` makes it recognisable in `ip netns list`).
     pub fn new(tag: &str) -> Result<Netns> {
+        Netns::named(&unique(tag))
+    }
+
+    /// Creates the namespace `name` (the caller makes it unique: the lab
+    /// prefixes its namespaces with the lab's name).
+    pub fn named(name: &str) -> Result<Netns> {
         require_root()?;
         require("ip")?;
-        let name = unique(tag);
-        run(&["ip", "netns", "add", &name])?;
-        let ns = Netns { name };
+        run(&["ip", "netns", "add", name])?;
+        let ns = Netns {
+            name: name.to_owned(),
+            keep: false,
+        };
         ns.exec(&[
             "sysctl",
             "-qw",
             "net.ipv6.conf.all.accept_dad=0",
             "net.ipv6.conf.default.accept_dad=0",
-            // Nodes are hosts; a router advertisement would not come anyway.
+            "net.ipv6.conf.all.dad_transmits=0",
+            "net.ipv6.conf.default.dad_transmits=0",
+            // Nodes are hosts unless made routers (a relay sets forwarding=1).
             "net.ipv6.conf.all.forwarding=0",
         ])?;
         ns.ip(&["link", "set", "lo", "up"])?;
         Ok(ns)
+    }
+
+    /// Keeps the namespace, and whatever runs in it, after this value is
+    /// dropped; [`delete`] (or `ip netns del`) removes it later.
+    pub fn persist(mut self) {
+        self.keep = true;
+    }
+
+    /// Runs `f` on a thread that lives in this namespace (threads it spawns,
+    /// and sockets it opens, stay there); `f`'s result.
+    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> Result<T> {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let _inside = Entered::enter(&self.name)?;
+                Ok(f())
+            })
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
     }
 
     /// The namespace's name (for `ip netns exec`).
@@ -121,20 +159,61 @@ pub fn run_in(ns: &Netns, argv: &[&str]) -> Result<String> {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        // Anything still running in the namespace was started by this test
-        // (the name is unique to it): stop it by pid so the namespace can go.
-        if let Ok(pids) = run(&["ip", "netns", "pids", &self.name]) {
-            for pid in pids
-                .split_whitespace()
-                .filter_map(|p| p.parse::<i32>().ok())
-            {
-                // SAFETY: kill(2) has no memory-safety preconditions.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                }
-            }
+        if !self.keep {
+            let _ = delete(&self.name);
         }
-        let _ = run(&["ip", "netns", "del", &self.name]);
+    }
+}
+
+/// Deletes namespace `name`, first killing what runs in it (only what its
+/// owner started lives there: names are unique to a test or a lab).
+pub fn delete(name: &str) -> Result<()> {
+    let pids = run(&["ip", "netns", "pids", name])?;
+    for pid in pids
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+    {
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+    run(&["ip", "netns", "del", name]).map(drop)
+}
+
+/// The names of the namespaces that exist now (`ip netns list`).
+pub fn list() -> Result<Vec<String>> {
+    Ok(run(&["ip", "netns", "list"])?
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect())
+}
+
+/// The calling thread, moved into a namespace; it moves back on drop.
+#[derive(Debug)]
+pub struct Entered {
+    home: OwnedFd,
+}
+
+impl Entered {
+    /// Moves this thread into `/run/netns/NAME` (sockets it opens from now
+    /// on are there).
+    pub fn enter(name: &str) -> Result<Entered> {
+        let home = File::open("/proc/thread-self/ns/net").map_err(io("open own netns"))?;
+        let path = format!("/run/netns/{name}");
+        let target = File::open(&path).map_err(io(format!("open {path}")))?;
+        // SAFETY: setns(2) on this thread only, with a namespace fd we hold.
+        if unsafe { libc::setns(target.as_raw_fd(), libc::CLONE_NEWNET) } < 0 {
+            return Err(io(format!("setns {path}"))(std::io::Error::last_os_error()));
+        }
+        Ok(Entered { home: home.into() })
+    }
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        // SAFETY: setns(2) back to the namespace fd opened in `enter`.
+        unsafe { libc::setns(self.home.as_raw_fd(), libc::CLONE_NEWNET) };
     }
 }
 

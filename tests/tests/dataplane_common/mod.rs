@@ -1,17 +1,15 @@
-//! Network-namespace lab for the data-plane tests: two namespaces joined by a
-//! veth pair, created with unique names and removed on drop. Needs root and
+//! Network-namespace lab for the data-plane tests: two namespaces of the
+//! harness's one helper (`dhcp6d_tests::netns`) joined by a veth pair,
+//! created with unique names and removed on drop. Needs root and
 //! iproute2; a missing prerequisite fails the test loudly.
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::fs::File;
 use std::net::{Ipv6Addr, SocketAddrV6, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-static NEXT: AtomicU32 = AtomicU32::new(0);
+use dhcp6d_tests::netns;
 
 /// Labs alive in this process, and whether one of them is alone.
 struct Turns {
@@ -76,62 +74,37 @@ pub fn sh(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// A named network namespace, deleted on drop.
+/// A network namespace of the harness ([`dhcp6d_tests::netns::Netns`], the
+/// workspace's one namespace helper), deleted on drop; these tests panic
+/// where the harness returns an error.
 pub struct Netns {
     pub name: String,
+    inner: netns::Netns,
 }
 
 impl Netns {
     pub fn new(role: &str) -> Netns {
-        let name = format!(
-            "d6dp-{role}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        sh(&["ip", "netns", "add", &name]);
-        let ns = Netns { name };
-        // No duplicate address detection: addresses are usable at once.
-        for key in ["all", "default"] {
-            ns.exec(&[
-                "sysctl",
-                "-qw",
-                &format!("net.ipv6.conf.{key}.accept_dad=0"),
-            ]);
+        let inner = netns::Netns::new(&format!("dp-{role}"))
+            .unwrap_or_else(|e| panic!("namespace {role}: {e}"));
+        Netns {
+            name: inner.name().to_owned(),
+            inner,
         }
-        ns.exec(&["ip", "link", "set", "lo", "up"]);
-        ns
     }
 
     /// Run a command inside the namespace.
     pub fn exec(&self, args: &[&str]) -> String {
-        let mut full = vec!["ip", "netns", "exec", &self.name];
-        full.extend_from_slice(args);
-        sh(&full)
+        self.inner
+            .exec(args)
+            .unwrap_or_else(|e| panic!("in {}: {e}", self.name))
     }
 
     /// Run `f` on a thread that lives in this namespace (threads it spawns,
     /// and sockets it opens, stay there).
     pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        let path = format!("/run/netns/{}", self.name);
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                let file = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-                // SAFETY: setns on this thread only, with a netns fd.
-                let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-                assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
-                f()
-            })
-            .join()
-            .expect("namespace thread panicked")
-        })
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
+        self.inner
+            .run(f)
+            .unwrap_or_else(|e| panic!("entering {}: {e}", self.name))
     }
 }
 

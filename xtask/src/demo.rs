@@ -12,7 +12,7 @@
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use dhcp6d_tests::capture::Capture;
 use dhcp6d_tests::dhclient::{Ask, LeaseEvent};
 use dhcp6d_tests::dhcp6d::{binary, ServerConfig};
@@ -26,33 +26,32 @@ use dhcp6d_tests::topology::{node, OneLink, IF};
 const LIFETIMES: (u32, u32, u32, u32) = (8, 10, 2, 3);
 const PREFIX: &str = "2001:db8:1:1::/64";
 
-struct Options {
-    io: String,
+#[derive(clap::Args)]
+pub struct Args {
+    /// The data path the servers use.
+    #[arg(long, value_enum, default_value = "socket")]
+    io: Io,
+    /// How many dhclient clients to start.
+    #[arg(long, default_value_t = 4)]
     clients: usize,
+    /// Keep the temp dir with configs, logs and the capture.
+    #[arg(long)]
     keep: bool,
 }
 
-fn options(args: &[String]) -> Result<Options> {
-    let mut o = Options {
-        io: "socket".into(),
-        clients: 4,
-        keep: false,
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--io" => o.io = it.next().context("--io needs socket or xdp")?.clone(),
-            "--clients" => o.clients = it.next().context("--clients needs a number")?.parse()?,
-            "--keep" => o.keep = true,
-            other => {
-                bail!("demo: unknown option {other:?} (use --io socket|xdp, --clients N, --keep)")
-            }
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Io {
+    Socket,
+    Xdp,
+}
+
+impl Io {
+    fn as_str(self) -> &'static str {
+        match self {
+            Io::Socket => "socket",
+            Io::Xdp => "xdp",
         }
     }
-    if o.io != "socket" && o.io != "xdp" {
-        bail!("demo: --io must be socket or xdp");
-    }
-    Ok(o)
 }
 
 fn step(start: Instant, text: &str) {
@@ -83,8 +82,7 @@ fn print_stats(table: &str) {
 }
 
 /// Runs the demo.
-pub fn run(args: &[String]) -> Result<()> {
-    let o = options(args)?;
+pub fn run(o: &Args) -> Result<()> {
     if o.keep {
         std::env::set_var("DHCP6D_TESTS_KEEP", "1");
     }
@@ -113,9 +111,9 @@ pub fn run(args: &[String]) -> Result<()> {
 
     step(
         start,
-        &format!("starting both servers (--io {}) on one link", o.io),
+        &format!("starting both servers (--io {}) on one link", o.io.as_str()),
     );
-    let mut lab = OneLink::new("demo", &cfgs, &o.io)?;
+    let mut lab = OneLink::new("demo", &cfgs, o.io.as_str())?;
     let capture = Capture::start(lab.link.hub(), BRIDGE, lab.dir.path(), "link")?;
     let duids: Vec<String> = lab
         .servers

@@ -14,7 +14,15 @@ use crate::{sh, workspace_root};
 /// Seconds each fuzz target runs in the test suite (the long run is `cargo xtask fuzz`).
 const FUZZ_SMOKE_SECS: u64 = 15;
 
-pub fn run(args: &[String]) -> Result<()> {
+#[derive(clap::Args)]
+pub struct Args {
+    /// Passed to `cargo test` after `--workspace --no-fail-fast` (a filter, `-- --nocapture` ...).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    cargo_test: Vec<String>,
+}
+
+pub fn run(a: &Args) -> Result<()> {
+    let args = &a.cargo_test;
     if !crate::setup::is_root() {
         bail!("cargo xtask test needs root: the namespace tests create network namespaces and attach XDP programs");
     }
@@ -36,7 +44,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let totals = cargo_test(&root, args)?;
     let fuzz_runs = if root.join("fuzz/Cargo.toml").exists() {
         step("fuzz smoke");
-        fuzz(FUZZ_SMOKE_SECS)?
+        crate::fuzz::run(FUZZ_SMOKE_SECS)?
     } else {
         0
     };
@@ -99,51 +107,6 @@ fn count(line: &str, label: &str) -> u64 {
             n.trim().rsplit(' ').next()?.parse().ok()
         })
         .unwrap_or(0)
-}
-
-/// Runs every cargo-fuzz target for `secs` seconds; returns how many ran.
-pub fn fuzz(secs: u64) -> Result<usize> {
-    let dir = workspace_root().join("fuzz");
-    let out = Command::new("cargo")
-        .current_dir(&dir)
-        .args(["+nightly", "fuzz", "list"])
-        .output()
-        .context("cargo fuzz list")?;
-    if !out.status.success() {
-        bail!(
-            "cargo fuzz list failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let targets: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    for target in &targets {
-        println!("fuzz {target} for {secs}s");
-        let corpus = format!("corpus/{target}");
-        std::fs::create_dir_all(dir.join(&corpus))?;
-        // The fuzzed code (wire/, config/) has no `unsafe` beyond config's
-        // if_nametoindex call on a NUL-free name, so no sanitizer is needed,
-        // and the targets do not need the XDP object: both keep the build short.
-        // Targets come from `cargo fuzz list` (fuzz/Cargo.toml's [[bin]]s).
-        sh(Command::new("cargo")
-            .current_dir(&dir)
-            .env("DHCP6D_SKIP_EBPF", "1")
-            .args([
-                "+nightly",
-                "fuzz",
-                "run",
-                "-s",
-                "none",
-                target,
-                &corpus,
-                "seeds",
-                "--",
-                &format!("-max_total_time={secs}"),
-            ]))?;
-    }
-    Ok(targets.len())
 }
 
 #[cfg(test)]

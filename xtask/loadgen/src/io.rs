@@ -327,28 +327,3 @@ pub fn ifindex(name: &str) -> Result<u32> {
     }
     Ok(i)
 }
-
-/// Enter network namespace `/run/netns/NAME` for this thread; the guard returns on drop.
-pub struct NetnsGuard {
-    home: OwnedFd,
-}
-
-impl NetnsGuard {
-    pub fn enter(name: &str) -> Result<NetnsGuard> {
-        let home = std::fs::File::open("/proc/thread-self/ns/net").context("opening own netns")?;
-        let target = std::fs::File::open(format!("/run/netns/{name}"))
-            .with_context(|| format!("no namespace {name}"))?;
-        // SAFETY: setns on a valid namespace fd.
-        if unsafe { libc::setns(target.as_raw_fd(), libc::CLONE_NEWNET) } < 0 {
-            bail!("setns {name}: {}", io::Error::last_os_error());
-        }
-        Ok(NetnsGuard { home: home.into() })
-    }
-}
-
-impl Drop for NetnsGuard {
-    fn drop(&mut self) {
-        // SAFETY: setns back to the namespace fd we opened.
-        unsafe { libc::setns(self.home.as_raw_fd(), libc::CLONE_NEWNET) };
-    }
-}

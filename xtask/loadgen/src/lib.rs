@@ -1,11 +1,20 @@
-//! `cargo xtask loadgen`: simulated DHCPv6 clients with distinct DUIDs, driven at a
-//! target rate or all at once, directly or through 1..=8 simulated relays, checking
-//! every binding the server hands out. See `--help` for the modes.
+//! The load generator of `cargo xtask loadgen` and `cargo xtask bench`:
+//! simulated DHCPv6 clients with distinct DUIDs, driven at a target rate or all
+//! at once, directly or through 1..=8 simulated relays, checking every binding
+//! the server hands out. See `--help` for the modes. [`lab`] is the namespace
+//! lab it attaches to (`--lab NAME`).
+//!
+//! A library of its own so that the xtask binary, the tests (`tests/dhcp6d.rs`
+//! checks it against dhcp6d's allocation function) and the benchmarks share it
+//! without xtask and the test crate depending on each other. It owns the
+//! simulated clients, their packet and socket I/O and the binding checks; it
+//! never links dhcp6d itself (only its tests do, to predict allocations).
 
 pub mod check;
 pub mod engine;
 pub mod frame;
 pub mod io;
+pub mod lab;
 pub mod mirror;
 pub mod packet;
 mod packet_setup;
@@ -20,9 +29,10 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
 
-use crate::lab::{self, LinkPools};
+use crate::lab::LinkPools;
+use dhcp6d_tests::netns::{Entered, Netns};
 use engine::{Engine, Params, Stage, StageResult};
-use io::{Dest, Io, IoKind, NetnsGuard};
+use io::{Dest, Io, IoKind};
 use wire::IaKinds;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -50,7 +60,7 @@ pub enum Ia {
     Both,
 }
 
-/// Options of `cargo xtask loadgen`.
+/// Options of `cargo xtask loadgen` (also a clap `Args`: xtask embeds them).
 #[derive(Clone, Debug, Parser)]
 #[command(name = "loadgen", about = "DHCPv6 load generator with binding checks")]
 pub struct Options {
@@ -170,25 +180,6 @@ impl Summary {
     }
 }
 
-/// `cargo xtask loadgen ARGS`.
-pub fn run(args: &[String]) -> Result<()> {
-    let o = Options::try_parse_from(
-        std::iter::once("loadgen".to_string()).chain(args.iter().cloned()),
-    )?;
-    let s = run_with(&o)?;
-    println!("{}", s.line());
-    println!("check: {}", s.check);
-    println!(
-        "files: {}/loadgen-{:?}.csv and .svg",
-        o.out.display(),
-        s.mode
-    );
-    if !s.check.ok() {
-        bail!("binding check failed");
-    }
-    Ok(())
-}
-
 fn parse_pools(o: &Options) -> Result<Option<LinkPools>> {
     if o.pools.is_empty() && o.pd_pools.is_empty() {
         return Ok(None);
@@ -218,6 +209,11 @@ pub fn run_with(o: &Options) -> Result<Summary> {
 }
 
 /// [`run_with`], also checking every binding against the allocation function.
+///
+/// The steps: where to run and what to check against ([`Target`]), where
+/// messages go ([`destinations`]), which I/O path ([`io_kind`]), the built-in
+/// responder of a ceiling run ([`Mirror`]), the engine's parameters
+/// ([`params`]), the stages ([`run_stages`]), then the check and the files.
 pub fn run_with_predictor(o: &Options, predict: Option<check::Predictor>) -> Result<Summary> {
     if o.relay > 8 {
         bail!("--relay takes 0..=8 hops");
@@ -226,137 +222,204 @@ pub fn run_with_predictor(o: &Options, predict: Option<check::Predictor>) -> Res
         na: o.ia != Ia::Pd,
         pd: o.ia != Ia::Na,
     };
-    let mut pools = parse_pools(o)?;
-    let mut servers = o.servers.clone();
-    // Namespace: the lab's client side, an explicit one, or a private one for the ceiling run.
-    let mut temp_ns = None;
-    let ns = if let Some(name) = &o.lab {
-        let lo = lab::load_options(name)?;
-        if pools.is_none() {
-            pools = Some(lab::all_pools(&lo, o.relay > 0)?);
-        }
-        if servers.is_empty() {
-            servers = (1..=lo.servers).map(lab::server_addr).collect();
-        }
-        Some(format!("{name}-cl"))
-    } else if o.ceiling && o.netns.is_none() {
-        // Unique per run, also for runs on several threads of one process.
-        static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = RUNS.fetch_add(1, Ordering::Relaxed);
-        let name = format!("lgceil{}x{n}", std::process::id());
-        lab::ip(&["netns", "add", &name])?;
-        lab::ip(&["-n", &name, "link", "set", "lo", "up"])?;
-        temp_ns = Some(TempNs(name.clone()));
-        Some(name)
-    } else {
-        o.netns.clone()
-    };
-    let _guard = ns.as_deref().map(NetnsGuard::enter).transpose()?;
+    let mut target = Target::resolve(o)?;
+    let inside = target.netns.as_deref().map(Entered::enter).transpose()?;
     let salt = std::process::id()
         ^ (std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)?
             .subsec_nanos()
             << 8);
-    let (dests, port) = if o.ceiling {
-        if o.relay > 0 {
-            bail!("--ceiling measures direct clients only");
-        }
-        (
-            vec![Dest {
-                addr: Ipv6Addr::LOCALHOST,
-                scope: 0,
-                port: 547,
-            }],
-            546,
-        )
-    } else if o.relay > 0 {
-        if servers.is_empty() {
-            bail!("--relay needs --server ADDR (or --lab)");
-        }
-        (
-            servers
-                .iter()
-                .map(|&addr| Dest {
-                    addr,
-                    scope: 0,
-                    port: 547,
-                })
-                .collect(),
-            547,
-        )
-    } else {
-        let idx = io::ifindex(&o.interface)?;
-        (
-            vec![Dest {
-                addr: "ff02::1:2".parse()?,
-                scope: idx,
-                port: 547,
-            }],
-            546,
-        )
-    };
-    let io_kind = o.io.unwrap_or(if o.relay > 0 {
-        IoKind::Udp
-    } else {
-        IoKind::Packet
-    });
-    if io_kind == IoKind::Packet && o.relay > 0 {
-        // Relayed messages go to each server's unicast address, which would need
-        // neighbour discovery; the kernel's UDP path does that for us.
-        bail!("--io packet sends as directly attached clients; use --io udp with --relay");
-    }
+    let (dests, port) = destinations(o, &target.servers)?;
+    let io_kind = io_kind(o)?;
     let ifindex = match (io_kind, o.ceiling) {
         (IoKind::Packet, true) => io::ifindex("lo")?,
         (IoKind::Packet, false) | (IoKind::Udp, _) => dests[0].scope,
     };
     let mirror = if o.ceiling {
-        let stop = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let s2 = stop.clone();
-        let h = std::thread::spawn(move || mirror::serve(ia, io_kind, ifindex, 546, s2, tx));
-        rx.recv()
-            .context("mirror responder did not start")?
-            .map_err(|e| anyhow::anyhow!("mirror responder: {e}"))?;
-        if pools.is_none() {
-            pools = Some(LinkPools {
-                na: vec![(
-                    mirror::NA_BASE.into(),
-                    (mirror::NA_BASE + u128::from(u32::MAX)).into(),
-                )],
-                pd: vec![(mirror::PD_BASE.into(), 36, 56)],
-            });
-        }
-        Some((stop, h))
+        let m = Mirror::start(ia, io_kind, ifindex)?;
+        target.pools.get_or_insert_with(Mirror::pools);
+        Some(m)
     } else {
         None
     };
     let mut sock = Io::open(io_kind, port, ifindex)?;
-    let measured = match o.mode {
-        Mode::Sarr => Stage::Bind,
-        Mode::Avalanche => Stage::Bind,
+    let (base, setup) = params(o, ia, dests, salt);
+    let measured = measured_stage(o.mode);
+    let (result, clients, servers) = run_stages(o, measured, &base, &setup, &mut sock);
+    drop(mirror);
+    // Leave before deleting: deleting kills the processes whose main thread
+    // is inside, and a command-line run's main thread is.
+    drop(inside);
+    drop(target.temp_ns.take());
+    let renewed = matches!(measured, Stage::Renew | Stage::Rebind);
+    let prediction = predict.map(|predict| check::Prediction {
+        predict,
+        servers: &servers,
+        salt,
+    });
+    let report = check::check(
+        &clients,
+        ia,
+        target.pools.as_ref(),
+        renewed,
+        prediction.as_ref(),
+    );
+    let summary = summarize(o, &base, result, report, servers.len(), io_kind);
+    write_files(o, &summary)?;
+    Ok(summary)
+}
+
+/// Where a run happens and what its bindings are checked against.
+struct Target {
+    /// The namespace to run in (none: the caller's).
+    netns: Option<String>,
+    /// A private namespace of a ceiling run, deleted when the run ends.
+    temp_ns: Option<Netns>,
+    pools: Option<LinkPools>,
+    servers: Vec<Ipv6Addr>,
+}
+
+impl Target {
+    /// The lab's client side (with its pools and servers), an explicit
+    /// namespace, or a private one for the ceiling run.
+    fn resolve(o: &Options) -> Result<Target> {
+        let mut t = Target {
+            netns: o.netns.clone(),
+            temp_ns: None,
+            pools: parse_pools(o)?,
+            servers: o.servers.clone(),
+        };
+        if let Some(name) = &o.lab {
+            let lo = lab::load_options(name)?;
+            if t.pools.is_none() {
+                t.pools = Some(lab::all_pools(&lo, o.relay > 0)?);
+            }
+            if t.servers.is_empty() {
+                t.servers = (1..=lo.servers).map(lab::server_addr).collect();
+            }
+            t.netns = Some(format!("{name}-cl"));
+        } else if o.ceiling && o.netns.is_none() {
+            // Unique per run, also for runs on several threads of one process.
+            let tmp = Netns::new("lgceil")?;
+            t.netns = Some(tmp.name().to_owned());
+            t.temp_ns = Some(tmp);
+        }
+        Ok(t)
+    }
+}
+
+/// Where every message goes, and the local port: loopback for the ceiling,
+/// each server's unicast address for relayed clients (port 547, as a relay
+/// sends), else the All_DHCP_Relay_Agents_and_Servers group on the interface.
+fn destinations(o: &Options, servers: &[Ipv6Addr]) -> Result<(Vec<Dest>, u16)> {
+    let dest = |addr, scope| Dest {
+        addr,
+        scope,
+        port: 547,
+    };
+    if o.ceiling {
+        if o.relay > 0 {
+            bail!("--ceiling measures direct clients only");
+        }
+        Ok((vec![dest(Ipv6Addr::LOCALHOST, 0)], 546))
+    } else if o.relay > 0 {
+        if servers.is_empty() {
+            bail!("--relay needs --server ADDR (or --lab)");
+        }
+        Ok((servers.iter().map(|&a| dest(a, 0)).collect(), 547))
+    } else {
+        let idx = io::ifindex(&o.interface)?;
+        Ok((vec![dest("ff02::1:2".parse()?, idx)], 546))
+    }
+}
+
+/// The I/O path: as asked, else packet rings for direct clients and kernel
+/// UDP sockets for relayed ones.
+fn io_kind(o: &Options) -> Result<IoKind> {
+    let kind = o.io.unwrap_or(if o.relay > 0 {
+        IoKind::Udp
+    } else {
+        IoKind::Packet
+    });
+    if kind == IoKind::Packet && o.relay > 0 {
+        // Relayed messages go to each server's unicast address, which would need
+        // neighbour discovery; the kernel's UDP path does that for us.
+        bail!("--io packet sends as directly attached clients; use --io udp with --relay");
+    }
+    Ok(kind)
+}
+
+/// The built-in responder of a ceiling run, on its own thread; stopped on drop.
+struct Mirror {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Result<u64>>>,
+}
+
+impl Mirror {
+    fn start(ia: IaKinds, io_kind: IoKind, ifindex: u32) -> Result<Mirror> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let s2 = stop.clone();
+        let thread = std::thread::spawn(move || mirror::serve(ia, io_kind, ifindex, 546, s2, tx));
+        rx.recv()
+            .context("mirror responder did not start")?
+            .map_err(|e| anyhow::anyhow!("mirror responder: {e}"))?;
+        Ok(Mirror {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// What the responder hands out.
+    fn pools() -> LinkPools {
+        LinkPools {
+            na: vec![(
+                mirror::NA_BASE.into(),
+                (mirror::NA_BASE + u128::from(u32::MAX)).into(),
+            )],
+            pd: vec![(mirror::PD_BASE.into(), 36, 56)],
+        }
+    }
+}
+
+impl Drop for Mirror {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The stage a mode measures.
+fn measured_stage(mode: Mode) -> Stage {
+    match mode {
+        Mode::Sarr | Mode::Avalanche => Stage::Bind,
         Mode::SolicitOnly => Stage::SolicitOnly,
         Mode::Renew => Stage::Renew,
         Mode::Rebind => Stage::Rebind,
         Mode::Release => Stage::Release,
-    };
+    }
+}
+
+/// The measured stage's parameters, and the set-up stage's (everyone bound
+/// at once, with retransmission, no bad input).
+fn params(o: &Options, ia: IaKinds, dests: Vec<Dest>, salt: u32) -> (Params, Params) {
+    let avalanche = o.mode == Mode::Avalanche;
     let base = Params {
         ia,
         hops: o.relay,
         relay_link: o.relay_link,
         dests,
-        rate: if o.mode == Mode::Avalanche {
-            0.0
-        } else {
-            o.rate
-        },
-        retransmit: o.retransmit || o.mode == Mode::Avalanche,
+        rate: if avalanche { 0.0 } else { o.rate },
+        retransmit: o.retransmit || avalanche,
         timeout_ns: o.timeout_ms * 1_000_000,
         max_ns: (o.max_secs * 1e9) as u64,
         rapid_commit: o.rapid_commit,
         bad_share: o.bad,
         salt,
         progress: !o.quiet,
-        sol_max_delay_ns: if o.mode == Mode::Avalanche {
+        sol_max_delay_ns: if avalanche {
             o.sol_max_delay_ms * 1_000_000
         } else {
             0
@@ -369,48 +432,58 @@ pub fn run_with_predictor(o: &Options, predict: Option<check::Predictor>) -> Res
         sol_max_delay_ns: 0,
         ..base.clone()
     };
+    (base, setup)
+}
+
+/// Runs the set-up stage when the measured one needs bound clients (renew,
+/// rebind, release), then the measured stage with the same clients and
+/// servers; the result, the clients and every server seen.
+fn run_stages(
+    o: &Options,
+    measured: Stage,
+    base: &Params,
+    setup: &Params,
+    sock: &mut Io,
+) -> (StageResult, Vec<engine::Client>, Vec<Vec<u8>>) {
     let is_prep = matches!(measured, Stage::Renew | Stage::Rebind | Stage::Release);
-    // The set-up stage binds everyone first; its engine keeps the bindings for the measured stage.
-    let (result, clients, servers) = {
-        let mut eng = Engine::new(if is_prep { &setup } else { &base }, &mut sock, o.clients);
-        if is_prep {
-            let prep = eng.run(Stage::Bind);
-            if !o.quiet {
-                eprintln!(
-                    "set-up: {} of {} clients bound in {:.2} s",
-                    prep.total.leases, o.clients, prep.elapsed_s
-                );
-            }
+    let mut eng = Engine::new(if is_prep { setup } else { base }, sock, o.clients);
+    if is_prep {
+        let prep = eng.run(Stage::Bind);
+        if !o.quiet {
+            eprintln!(
+                "set-up: {} of {} clients bound in {:.2} s",
+                prep.total.leases, o.clients, prep.elapsed_s
+            );
         }
-        let clients = std::mem::take(&mut eng.clients);
-        let servers_seen = eng.servers().to_vec();
-        drop(eng);
-        let mut eng = Engine::new(&base, &mut sock, o.clients);
-        eng.clients = clients;
-        eng.adopt_servers(servers_seen);
-        let r = eng.run(measured);
-        (r, std::mem::take(&mut eng.clients), eng.servers().to_vec())
-    };
-    if let Some((stop, h)) = mirror {
-        stop.store(true, Ordering::Relaxed);
-        let _ = h.join();
     }
-    drop(temp_ns);
-    let renewed = matches!(measured, Stage::Renew | Stage::Rebind);
-    let prediction = predict.map(|predict| check::Prediction {
-        predict,
-        servers: &servers,
-        salt,
-    });
-    let report = check::check(&clients, ia, pools.as_ref(), renewed, prediction.as_ref());
-    let servers_seen = servers.len();
+    let clients = std::mem::take(&mut eng.clients);
+    let servers_seen = eng.servers().to_vec();
+    drop(eng);
+    let mut eng = Engine::new(base, sock, o.clients);
+    eng.clients = clients;
+    eng.adopt_servers(servers_seen);
+    let r = eng.run(measured);
+    (r, std::mem::take(&mut eng.clients), eng.servers().to_vec())
+}
+
+/// The figures of a run: leases per second while leases came, and the drop
+/// ratio (retransmissions per message with retransmission, else exchanges
+/// lost or unfinished per started one).
+fn summarize(
+    o: &Options,
+    base: &Params,
+    result: StageResult,
+    check: check::CheckReport,
+    servers_seen: usize,
+    io: IoKind,
+) -> Summary {
     let t = &result.total;
     let active = if result.last_lease_s > 0.0 {
         result.last_lease_s
     } else {
         result.elapsed_s
     };
-    let summary = Summary {
+    Summary {
         mode: o.mode,
         clients: o.clients,
         leases_per_s: t.leases as f64 / active.max(1e-9),
@@ -419,28 +492,22 @@ pub fn run_with_predictor(o: &Options, predict: Option<check::Predictor>) -> Res
         } else {
             (t.drops + result.unfinished) as f64 / t.started.max(1) as f64
         },
-        check: report,
+        check,
         stage: result,
         servers_seen,
-        io: io_kind,
-    };
+        io,
+    }
+}
+
+/// The per-interval rows as CSV and as an SVG chart under `--out`.
+fn write_files(o: &Options, summary: &Summary) -> Result<()> {
     std::fs::create_dir_all(&o.out).with_context(|| format!("creating {}", o.out.display()))?;
     let stem = o.out.join(format!("loadgen-{:?}", o.mode));
     stats::write_csv(&stem.with_extension("csv"), &summary.stage.rows)?;
     stats::write_svg(
         &stem.with_extension("svg"),
         &stats::run_charts(&summary.stage.rows),
-    )?;
-    Ok(summary)
-}
-
-/// A namespace made for one run, deleted on drop.
-struct TempNs(String);
-
-impl Drop for TempNs {
-    fn drop(&mut self) {
-        let _ = lab::ip(&["netns", "del", &self.0]);
-    }
+    )
 }
 
 #[cfg(test)]

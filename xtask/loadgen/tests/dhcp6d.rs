@@ -7,8 +7,8 @@ use std::path::Path;
 
 use dhcp6d::config::Config;
 use dhcp6d::protocol::alloc::{AllocKey, NaPool, PdPool};
-use xtask::lab::{Lab, LabOptions, ServerKind};
-use xtask::loadgen::{run_with_predictor, Ia, Mode, Options, Summary};
+use dhcp6d_loadgen::lab::{Lab, LabOptions, ServerKind};
+use dhcp6d_loadgen::{run_with_predictor, Ia, Mode, Options, Summary};
 
 /// One server's allocation inputs, read from the config the lab generated.
 struct ServerAlloc {

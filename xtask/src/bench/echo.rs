@@ -11,17 +11,6 @@ use std::process::Command;
 
 use anyhow::{bail, Context};
 
-/// Entry point: `args` is `[SECONDS_PER_MODE]` (default 2; three interleaved rounds of three modes).
-pub fn run(args: &[String]) -> anyhow::Result<()> {
-    let secs = match args.first() {
-        Some(s) => s
-            .parse::<u64>()
-            .with_context(|| format!("seconds per mode: {s:?} is not a number"))?,
-        None => 2,
-    };
-    measure(secs).map(drop)
-}
-
 /// Runs the measurement, printing its report as it comes and returning it
 /// (`bench kea` puts it in its own report: the ceiling of the same session).
 pub fn measure(secs: u64) -> anyhow::Result<String> {

@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::lab::{Lab, LabOptions, ServerKind};
-use crate::loadgen::io::IoKind;
-use crate::loadgen::stats::{write_svg, Chart};
-use crate::loadgen::{run_with, Ia, Mode, Options};
+use dhcp6d_loadgen::io::IoKind;
+use dhcp6d_loadgen::lab::{Lab, LabOptions, ServerKind};
+use dhcp6d_loadgen::stats::{write_svg, Chart};
+use dhcp6d_loadgen::{run_with, Ia, Mode, Options};
 
 /// Leases/s offered to each Kea thread count in the thread sweep.
 const KEA_SWEEP_RATE: f64 = 24_000.0;
@@ -56,43 +56,58 @@ struct ServerResult {
     aval_loadgen_s: Option<f64>,
 }
 
-fn parse(args: &[String]) -> Result<Plan> {
+#[derive(Clone, Default, clap::Args)]
+pub struct Args {
+    /// Shorter steps, fewer rates, a 10,000-client avalanche.
+    #[arg(long)]
+    quick: bool,
+    /// Clients of the avalanche (default 100,000; 10,000 with --quick).
+    #[arg(long)]
+    clients: Option<u32>,
+    /// Where the report and plots go.
+    #[arg(long, default_value = "target/bench")]
+    out: Option<PathBuf>,
+    /// Which servers, in order.
+    #[arg(long, value_delimiter = ',', default_value = "kea,socket,xdp")]
+    servers: Vec<String>,
+    /// The CPU step's rate in leases/s (default: 80% of the first server's best).
+    #[arg(long)]
+    cpu_rate: Option<f64>,
+}
+
+fn plan(a: &Args) -> Result<Plan> {
     let mut p = Plan {
-        quick: false,
-        step_s: 2.0,
-        avalanche_clients: 100_000,
-        avalanche_max_s: 60.0,
-        out: PathBuf::from("target/bench"),
-        only: vec!["kea".into(), "socket".into(), "xdp".into()],
-        cpu_rate: None,
+        quick: a.quick,
+        step_s: if a.quick { 1.0 } else { 2.0 },
+        avalanche_clients: if a.quick { 10_000 } else { 100_000 },
+        avalanche_max_s: if a.quick { 12.0 } else { 60.0 },
+        out: a
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("target/bench")),
+        only: if a.servers.is_empty() {
+            vec!["kea".into(), "socket".into(), "xdp".into()]
+        } else {
+            a.servers.clone()
+        },
+        cpu_rate: a.cpu_rate,
     };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut val = || {
-            it.next()
-                .cloned()
-                .with_context(|| format!("{a} needs a value"))
-        };
-        match a.as_str() {
-            "--quick" => {
-                p.quick = true;
-                p.step_s = 1.0;
-                p.avalanche_clients = 10_000;
-                p.avalanche_max_s = 12.0;
-            }
-            "--clients" => p.avalanche_clients = val()?.parse()?,
-            "--out" => p.out = val()?.into(),
-            "--servers" => p.only = val()?.split(',').map(String::from).collect(),
-            "--cpu-rate" => p.cpu_rate = Some(val()?.parse()?),
-            other => bail!("bench kea: unknown argument {other:?} (--quick, --clients N, --out DIR, --servers kea,socket,xdp, --cpu-rate LEASES_PER_S)"),
-        }
+    if let Some(n) = a.clients {
+        p.avalanche_clients = n;
+    }
+    if let Some(bad) = p
+        .only
+        .iter()
+        .find(|s| !["kea", "socket", "xdp"].contains(&s.as_str()))
+    {
+        bail!("bench kea --servers: {bad:?} is none of kea, socket, xdp");
     }
     Ok(p)
 }
 
 /// `cargo xtask bench kea [--quick] [--clients N] [--out DIR] [--servers kea,socket,xdp] [--cpu-rate R]`.
-pub fn run(args: &[String]) -> Result<()> {
-    let plan = parse(args)?;
+pub fn run(a: &Args) -> Result<()> {
+    let plan = plan(a)?;
     let t0 = Instant::now();
     std::fs::create_dir_all(&plan.out)?;
     build_dhcp6d()?;
@@ -166,8 +181,7 @@ pub fn run(args: &[String]) -> Result<()> {
     // The AF_XDP echo ceiling in the same session (its own veth pair, after
     // the lab is down so nothing else runs); a failure goes into the report.
     println!("bench: AF_XDP echo ceiling (bench echo)");
-    let echo =
-        crate::bench_echo::measure(2).unwrap_or_else(|e| format!("bench echo failed: {e:#}\n"));
+    let echo = super::echo::measure(2).unwrap_or_else(|e| format!("bench echo failed: {e:#}\n"));
     let load_after = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let md = report(
         &plan,

@@ -7,23 +7,62 @@ use anyhow::{bail, Context, Result};
 
 use crate::{sh, workspace_root};
 
-const WHAT: &str = "echo, codec, core, store, stats, kea, all";
+pub mod echo;
+pub mod kea;
 
-pub fn run(args: &[String]) -> Result<()> {
-    let what = args.first().map(String::as_str).unwrap_or("all");
-    let rest = args.get(1..).unwrap_or(&[]);
+#[derive(clap::Args)]
+pub struct Args {
+    /// Which benchmark (all of them when left out).
+    #[command(subcommand)]
+    what: Option<Bench>,
+}
+
+#[derive(Clone, clap::Subcommand)]
+enum Bench {
+    /// Raw AF_XDP echo ceiling vs the dhcp6d data path vs socket mode.
+    Echo {
+        /// Seconds per mode (three interleaved rounds of three modes).
+        #[arg(default_value_t = 2)]
+        secs: u64,
+    },
+    /// Wire codec: criterion, then instructions per Solicit decode + Advertise encode.
+    Codec(Passed),
+    /// Protocol core: criterion, then instructions per SARR.
+    Core(Passed),
+    /// Journal: group commit vs one fsync per lease, recovery.
+    Store(Passed),
+    /// Stats and control socket under load.
+    Stats,
+    /// dhcp6d against ISC Kea 2.2 in one lab (runs echo too).
+    Kea(kea::Args),
+    /// codec, core, store, stats and kea, in that order.
+    All,
+}
+
+/// Arguments handed to the bench binary after `--`.
+#[derive(Clone, clap::Args)]
+struct Passed {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    bench(a.what.unwrap_or(Bench::All))
+}
+
+fn bench(what: Bench) -> Result<()> {
     match what {
-        "echo" => xtask::bench_echo::run(rest),
-        "codec" => {
-            criterion("codec", rest)?;
+        Bench::Echo { secs } => echo::measure(secs).map(drop),
+        Bench::Codec(p) => {
+            criterion("codec", &p.args)?;
             let n = 10_000;
             let per = callgrind("codec_advertise", "run_codec", n)?;
             println!("codec: {per} instructions per Solicit decode + Advertise encode, callgrind over {n}");
             Ok(())
         }
-        "core" => core(rest),
-        "store" => criterion("store", rest),
-        "stats" => sh(Command::new("cargo").current_dir(workspace_root()).args([
+        Bench::Core(p) => core(&p.args),
+        Bench::Store(p) => criterion("store", &p.args),
+        Bench::Stats => sh(Command::new("cargo").current_dir(workspace_root()).args([
             "test",
             "--release",
             "-p",
@@ -34,16 +73,22 @@ pub fn run(args: &[String]) -> Result<()> {
             "stats_load::",
             "--nocapture",
         ])),
-        "kea" => xtask::bench_kea::run(rest),
-        "all" => {
+        Bench::Kea(k) => kea::run(&k),
+        Bench::All => {
             // `kea` runs `echo` too (its report carries the ceiling of the same session).
-            for step in ["codec", "core", "store", "stats", "kea"] {
-                println!("\n### bench {step}");
-                run(&[step.to_string()])?;
+            let none = || Passed { args: Vec::new() };
+            for (name, step) in [
+                ("codec", Bench::Codec(none())),
+                ("core", Bench::Core(none())),
+                ("store", Bench::Store(none())),
+                ("stats", Bench::Stats),
+                ("kea", Bench::Kea(kea::Args::default())),
+            ] {
+                println!("\n### bench {name}");
+                bench(step)?;
             }
             Ok(())
         }
-        other => bail!("unknown benchmark {other:?}; one of: {WHAT}"),
     }
 }
 

@@ -16,12 +16,14 @@
 
 mod configs;
 
+use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use dhcp6d_tests::netns::{self, Netns};
 
 pub use configs::{
     parse_range, read_pools, server_duid, LinkPools, Pools, ALLOCATION_KEY, LINK_DIRECT,
@@ -70,6 +72,8 @@ pub struct Lab {
     /// Configs, state directories, logs and pid files.
     pub dir: PathBuf,
     persist: bool,
+    /// Every namespace of the lab, by name.
+    namespaces: BTreeMap<String, Netns>,
     children: Vec<(usize, Child)>,
     relay: Option<Child>,
 }
@@ -94,6 +98,7 @@ impl Lab {
             opts,
             dir,
             persist: false,
+            namespaces: BTreeMap::new(),
             children: Vec::new(),
             relay: None,
         };
@@ -111,6 +116,9 @@ impl Lab {
         // Children keep running; their pids are in the namespaces `down` kills.
         self.children.clear();
         self.relay = None;
+        for (_, ns) in std::mem::take(&mut self.namespaces) {
+            ns.persist();
+        }
     }
 
     /// Stop every process, delete every namespace of this lab and its files.
@@ -128,6 +136,8 @@ impl Lab {
         if let Some(mut c) = self.relay.take() {
             stop_child(&mut c);
         }
+        // Dropping a namespace kills what runs in it and deletes it.
+        self.namespaces.clear();
         down_by_name(&self.opts.name)
     }
 
@@ -273,29 +283,30 @@ impl Lab {
             all.push(self.ns_relayed_client());
         }
         all.extend((1..=self.opts.servers).map(|i| self.ns_server(i)));
-        for ns in &all {
-            ip(&["netns", "add", ns])?;
-            // Addresses must be usable at once: no duplicate address detection.
-            for key in ["all", "default"] {
-                sysctl(ns, &format!("net.ipv6.conf.{key}.accept_dad"), "0")?;
-                sysctl(ns, &format!("net.ipv6.conf.{key}.dad_transmits"), "0")?;
-            }
-            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+        for name in all {
+            // Addresses are usable at once: the helper turns DAD off.
+            let ns = Netns::named(&name)?;
+            self.namespaces.insert(name, ns);
         }
-        ip(&["-n", &sw, "link", "add", "br0", "type", "bridge"])?;
+        let ip = |ns: &str, args: &[&str]| -> Result<()> {
+            self.ns(ns)?.ip(args)?;
+            Ok(())
+        };
+        ip(&sw, &["link", "add", "br0", "type", "bridge"])?;
         // Without snooping the bridge floods multicast: every server sees each Solicit.
-        ip(&[
-            "-n",
+        ip(
             &sw,
-            "link",
-            "set",
-            "br0",
-            "type",
-            "bridge",
-            "mcast_snooping",
-            "0",
-        ])?;
-        ip(&["-n", &sw, "link", "set", "br0", "up"])?;
+            &[
+                "link",
+                "set",
+                "br0",
+                "type",
+                "bridge",
+                "mcast_snooping",
+                "0",
+            ],
+        )?;
+        ip(&sw, &["link", "set", "br0", "up"])?;
 
         let direct = LINK_DIRECT.0;
         self.port(&self.ns_client(), "cl", "eth0")?;
@@ -310,55 +321,57 @@ impl Lab {
             let cr = self.ns_relayed_client();
             self.port(&rl, "rl", "up0")?;
             self.addr(&rl, "up0", Ipv6Addr::from(u128::from(direct) + 2))?;
-            ip(&[
-                "-n", &rl, "link", "add", "down0", "type", "veth", "peer", "name", "eth0", "netns",
-                &cr,
-            ])?;
-            ip(&["-n", &rl, "link", "set", "down0", "up"])?;
-            ip(&["-n", &cr, "link", "set", "eth0", "up"])?;
+            ip(
+                &rl,
+                &[
+                    "link", "add", "down0", "type", "veth", "peer", "name", "eth0", "netns", &cr,
+                ],
+            )?;
+            ip(&rl, &["link", "set", "down0", "up"])?;
+            ip(&cr, &["link", "set", "eth0", "up"])?;
             let relayed = u128::from(LINK_RELAYED.0);
             self.addr(&rl, "down0", Ipv6Addr::from(relayed + 1))?;
             self.addr(&cr, "eth0", Ipv6Addr::from(relayed + 0x100))?;
-            sysctl(&rl, "net.ipv6.conf.all.forwarding", "1")?;
+            self.ns(&rl)?
+                .exec(&["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"])?;
             // Servers answer Relay-repl to the relay's address on the shared link;
             // clients behind the relay reach servers only through it.
             for i in 1..=self.opts.servers {
                 let r = format!("{}/{}", Ipv6Addr::from(relayed), LINK_RELAYED.1);
                 let via = Ipv6Addr::from(u128::from(direct) + 2).to_string();
-                ip(&["-n", &self.ns_server(i), "route", "add", &r, "via", &via])?;
+                ip(&self.ns_server(i), &["route", "add", &r, "via", &via])?;
             }
             self.start_relay()?;
         }
         Ok(())
     }
 
+    /// The lab's namespace `name`.
+    fn ns(&self, name: &str) -> Result<&Netns> {
+        self.namespaces
+            .get(name)
+            .with_context(|| format!("lab {} has no namespace {name}", self.opts.name))
+    }
+
     /// A veth from namespace `ns` (named `inner`) into the bridge (named `outer`).
     fn port(&self, ns: &str, outer: &str, inner: &str) -> Result<()> {
-        let sw = self.ns_switch();
-        ip(&[
-            "-n", &sw, "link", "add", outer, "type", "veth", "peer", "name", inner, "netns", ns,
+        let sw = self.ns(&self.ns_switch())?;
+        sw.ip(&[
+            "link", "add", outer, "type", "veth", "peer", "name", inner, "netns", ns,
         ])?;
-        ip(&["-n", &sw, "link", "set", outer, "master", "br0"])?;
-        ip(&["-n", &sw, "link", "set", outer, "up"])?;
-        ip(&["-n", ns, "link", "set", inner, "up"])
+        sw.ip(&["link", "set", outer, "master", "br0"])?;
+        sw.ip(&["link", "set", outer, "up"])?;
+        self.ns(ns)?.ip(&["link", "set", inner, "up"])?;
+        Ok(())
     }
 
     fn addr(&self, ns: &str, dev: &str, a: Ipv6Addr) -> Result<()> {
-        ip(&[
-            "-n",
-            ns,
-            "addr",
-            "add",
-            &format!("{a}/64"),
-            "dev",
-            dev,
-            "nodad",
-        ])
+        Ok(self.ns(ns)?.add_address(dev, &format!("{a}/64"))?)
     }
 
     fn start_relay(&mut self) -> Result<()> {
         // Wait for down0's link-local address: dhcrelay refuses an interface without one.
-        wait_link_local(&self.ns_relay(), "down0")?;
+        self.ns(&self.ns_relay())?.link_local("down0")?;
         let mut c = Self::netns_cmd(&self.ns_relay(), "dhcrelay");
         c.args(["-6", "-d", "-q", "-pf"])
             .arg(self.dir.join("dhcrelay.pid"));
@@ -452,9 +465,8 @@ pub fn dhcp6d_binary() -> Result<String> {
     if let Ok(p) = std::env::var("DHCP6D_BIN") {
         return Ok(p);
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap_or(Path::new("."));
+    // This crate is xtask/loadgen; the workspace is two levels up.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     for profile in ["release", "debug"] {
         let p = root.join("target").join(profile).join("dhcp6d");
         if p.exists() {
@@ -466,27 +478,11 @@ pub fn dhcp6d_binary() -> Result<String> {
 
 /// Remove every namespace named `NAME-*`, killing the processes inside first.
 pub fn down_by_name(name: &str) -> Result<()> {
-    let out = Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .context("running ip")?;
     let prefix = format!("{name}-");
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Some(ns) = line.split_whitespace().next() else {
-            continue;
-        };
-        if !ns.starts_with(&prefix) {
-            continue;
+    for ns in netns::list()? {
+        if ns.starts_with(&prefix) {
+            netns::delete(&ns)?;
         }
-        // Only processes this lab started live in its namespaces.
-        let pids = Command::new("ip").args(["netns", "pids", ns]).output()?;
-        for pid in String::from_utf8_lossy(&pids.stdout).split_whitespace() {
-            if let Ok(pid) = pid.parse::<i32>() {
-                // SAFETY: kill(2) with a pid we just read; no memory is involved.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-        }
-        ip(&["netns", "del", ns])?;
     }
     Ok(())
 }
@@ -503,52 +499,6 @@ fn stop_child(c: &mut Child) {
     }
     let _ = c.kill();
     let _ = c.wait();
-}
-
-/// Run `ip ARGS`, failing with its stderr.
-pub fn ip(args: &[&str]) -> Result<()> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .context("running ip (iproute2)")?;
-    if !out.status.success() {
-        bail!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
-}
-
-fn sysctl(ns: &str, key: &str, value: &str) -> Result<()> {
-    let out = Lab::netns_cmd(ns, "sysctl")
-        .args(["-qw", &format!("{key}={value}")])
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "sysctl {key} in {ns}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
-}
-
-fn wait_link_local(ns: &str, dev: &str) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let out = Command::new("ip")
-            .args(["-n", ns, "-6", "addr", "show", "dev", dev, "scope", "link"])
-            .output()?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        if text.contains("fe80") && !text.contains("tentative") {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("{dev} in {ns} has no usable link-local address after 5 s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// Whether process `pid` (in its own namespace) has a UDP socket bound to `port`.
@@ -577,55 +527,4 @@ pub fn control_answers(path: &Path) -> bool {
     }
     let mut line = String::new();
     BufReader::new(s).read_line(&mut line).is_ok() && line.contains("uptime_s")
-}
-
-/// `cargo xtask lab up|down [--name NAME] [--servers N] [--model M] [--relay] [--start kea|socket|xdp]`.
-pub fn run(args: &[String]) -> Result<()> {
-    let mut opts = LabOptions::default();
-    let mut start: Option<String> = None;
-    let mut it = args.iter();
-    let action = it.next().map(String::as_str).unwrap_or("");
-    while let Some(a) = it.next() {
-        let mut val = || {
-            it.next()
-                .cloned()
-                .with_context(|| format!("{a} needs a value"))
-        };
-        match a.as_str() {
-            "--name" => opts.name = val()?,
-            "--servers" => opts.servers = val()?.parse().context("--servers")?,
-            "--model" => opts.model = val()?,
-            "--relay" => opts.relay = true,
-            "--start" => start = Some(val()?),
-            other => bail!("lab: unknown argument {other:?}"),
-        }
-    }
-    match action {
-        "up" => {
-            let mut lab = Lab::up(opts)?;
-            if let Some(s) = start {
-                let kind = match s.as_str() {
-                    "kea" => ServerKind::Kea { threads: 2 },
-                    "socket" => ServerKind::Dhcp6d { io: "socket" },
-                    "xdp" => ServerKind::Dhcp6d { io: "xdp" },
-                    other => bail!("--start kea|socket|xdp, not {other:?}"),
-                };
-                for i in 1..=lab.opts.servers {
-                    let pid = lab.start_server(i, kind)?;
-                    println!("server {i}: {kind:?} pid {pid} in {}", lab.ns_server(i));
-                }
-            }
-            println!("lab {} is up; files in {}", lab.opts.name, lab.dir.display());
-            println!("clients: ip netns exec {} ...", lab.ns_client());
-            lab.persist();
-            Ok(())
-        }
-        "down" => {
-            down_by_name(&opts.name)?;
-            let _ = std::fs::remove_dir_all(lab_dir(&opts.name));
-            println!("lab {} is down", opts.name);
-            Ok(())
-        }
-        _ => bail!("usage: cargo xtask lab up|down [--name NAME] [--servers N] [--model M] [--relay] [--start kea|socket|xdp]"),
-    }
 }

@@ -1,10 +1,13 @@
 //! Measurements: a fixed-size log-linear latency histogram (about 3% precision,
-//! no allocation when recording), per-second rows, the CSV and an SVG plot.
+//! no allocation when recording), per-second rows, the CSV and an SVG plot
+//! (plotters).
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
 
 const SUB: u64 = 32;
 const BUCKETS: usize = 32 + 59 * 32;
@@ -143,8 +146,8 @@ pub fn write_csv(path: &Path, rows: &[Row]) -> Result<()> {
     Ok(())
 }
 
-/// A line chart with one or more series sharing an x axis; written by hand
-/// (a few dozen lines of SVG do not need a plotting crate).
+/// A line chart with one or more series sharing an x axis, drawn by
+/// plotters (its SVG backend, no font files: the viewer renders the text).
 pub struct Chart<'a> {
     pub title: &'a str,
     pub x_label: &'a str,
@@ -152,101 +155,66 @@ pub struct Chart<'a> {
     pub series: Vec<(&'a str, Vec<(f64, f64)>)>,
 }
 
-const COLORS: [&str; 6] = [
-    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
-];
+/// Each chart's size in the stacked SVG.
+const CHART_PX: (u32, u32) = (800, 300);
 
 impl Chart<'_> {
-    /// Render into an SVG group at vertical offset `y0` (each chart is 300 px tall).
-    fn render(&self, s: &mut String, y0: f64) {
-        let (w, h, l, r, t, b) = (800.0, 300.0, 70.0, 20.0, 30.0, 40.0);
-        let pts = self.series.iter().flat_map(|(_, v)| v.iter());
-        let xmax = pts.clone().map(|p| p.0).fold(0.0f64, f64::max).max(1e-9);
-        let ymax = nice(pts.map(|p| p.1).fold(0.0f64, f64::max));
-        let px = |x: f64| l + (x / xmax) * (w - l - r);
-        let py = |y: f64| y0 + t + (1.0 - y / ymax) * (h - t - b);
-        let _ = writeln!(
-            s,
-            r#"<text x="{}" y="{}" font-size="14" text-anchor="middle">{}</text>"#,
-            w / 2.0,
-            y0 + 18.0,
-            esc(self.title)
-        );
-        let _ = writeln!(
-            s,
-            r#"<rect x="{l}" y="{}" width="{}" height="{}" fill="none" stroke="gray"/>"#,
-            y0 + t,
-            w - l - r,
-            h - t - b
-        );
-        for k in 0..=4 {
-            let y = ymax * f64::from(k) / 4.0;
-            let _ = writeln!(
-                s,
-                r#"<text x="{}" y="{}" font-size="10" text-anchor="end">{}</text>"#,
-                l - 4.0,
-                py(y) + 3.0,
-                fmt_num(y)
-            );
-            let x = xmax * f64::from(k) / 4.0;
-            let _ = writeln!(
-                s,
-                r#"<text x="{}" y="{}" font-size="10" text-anchor="middle">{}</text>"#,
-                px(x),
-                y0 + h - b + 14.0,
-                fmt_num(x)
-            );
-        }
-        let _ = writeln!(
-            s,
-            r#"<text x="{}" y="{}" font-size="11" text-anchor="middle">{}</text>"#,
-            w / 2.0,
-            y0 + h - 6.0,
-            esc(self.x_label)
-        );
-        let _ = writeln!(
-            s,
-            r#"<text x="14" y="{}" font-size="11" text-anchor="middle" transform="rotate(-90 14 {})">{}</text>"#,
-            y0 + h / 2.0,
-            y0 + h / 2.0,
-            esc(self.y_label)
-        );
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        let pts = || self.series.iter().flat_map(|(_, v)| v.iter());
+        let xmax = pts().map(|p| p.0).fold(0.0f64, f64::max).max(1e-9);
+        let ymax = pts().map(|p| p.1).fold(0.0f64, f64::max).max(1e-9) * 1.05;
+        let mut c = ChartBuilder::on(area)
+            .caption(self.title, ("sans-serif", 16))
+            .margin(8)
+            .x_label_area_size(34)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.0..xmax, 0.0..ymax)
+            .map_err(plot_error)?;
+        c.configure_mesh()
+            .x_desc(self.x_label)
+            .y_desc(self.y_label)
+            .x_labels(6)
+            .y_labels(5)
+            .draw()
+            .map_err(plot_error)?;
         for (k, (name, v)) in self.series.iter().enumerate() {
-            let c = COLORS[k % COLORS.len()];
-            let pts: Vec<String> = v
-                .iter()
-                .map(|(x, y)| format!("{:.1},{:.1}", px(*x), py(*y)))
-                .collect();
-            let _ = writeln!(
-                s,
-                r#"<polyline fill="none" stroke="{c}" stroke-width="1.5" points="{}"/>"#,
-                pts.join(" ")
-            );
-            let _ = writeln!(
-                s,
-                r#"<text x="{}" y="{}" font-size="11" fill="{c}">{}</text>"#,
-                l + 8.0,
-                y0 + t + 14.0 + 13.0 * k as f64,
-                esc(name)
-            );
+            let color = Palette99::pick(k).to_rgba();
+            c.draw_series(LineSeries::new(v.iter().copied(), color.stroke_width(2)))
+                .map_err(plot_error)?
+                .label(*name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
         }
+        c.configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK.mix(0.3))
+            .draw()
+            .map_err(plot_error)?;
+        Ok(())
     }
+}
+
+fn plot_error<E: std::error::Error + Send + Sync + 'static>(e: E) -> anyhow::Error {
+    anyhow::anyhow!("drawing a chart: {e}")
 }
 
 /// Write charts stacked vertically into one SVG file.
 pub fn write_svg(path: &Path, charts: &[Chart]) -> Result<()> {
-    let height = 300.0 * charts.len() as f64;
-    let mut s = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="800" height="{height}" font-family="sans-serif">
-<rect width="100%" height="100%" fill="white"/>
-"#
-    );
-    for (k, c) in charts.iter().enumerate() {
-        c.render(&mut s, 300.0 * k as f64);
+    let height = CHART_PX.1 * charts.len().max(1) as u32;
+    let root = SVGBackend::new(path, (CHART_PX.0, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_error)?;
+    for (chart, area) in charts
+        .iter()
+        .zip(root.split_evenly((charts.len().max(1), 1)))
+    {
+        chart.draw(&area)?;
     }
-    s.push_str("</svg>\n");
-    std::fs::write(path, s)?;
-    Ok(())
+    root.present()
+        .map_err(plot_error)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// The per-second rate and latency charts of one run.
@@ -289,38 +257,51 @@ pub fn run_charts(rows: &[Row]) -> Vec<Chart<'static>> {
     ]
 }
 
-fn nice(v: f64) -> f64 {
-    if v <= 0.0 {
-        return 1.0;
-    }
-    let mag = 10f64.powf(v.log10().floor());
-    for m in [1.0, 2.0, 2.5, 5.0, 10.0] {
-        if v <= m * mag {
-            return m * mag;
-        }
-    }
-    10.0 * mag
-}
-
-fn fmt_num(v: f64) -> String {
-    if v >= 10_000.0 {
-        format!("{:.0}k", v / 1000.0)
-    } else if v >= 10.0 || v == 0.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.2}")
-    }
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// Quantiles must land within the histogram's stated precision (1/32).
+    #[test]
+    fn charts_are_written_with_every_title_and_series() {
+        let dir = std::env::temp_dir().join(format!("loadgen-svg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.svg");
+        let rows: Vec<Row> = (0..5u32)
+            .map(|i| Row {
+                t: f64::from(i),
+                c: Counters {
+                    leases: u64::from(i) * 1000,
+                    ..Counters::default()
+                },
+                p50_us: 100 + u64::from(i),
+                p99_us: 900,
+            })
+            .collect();
+        write_svg(&path, &run_charts(&rows)).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(80)]);
+        let texts: Vec<&str> = svg
+            .split("<text")
+            .skip(1)
+            .filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0.trim()))
+            .collect();
+        for (text, times) in [
+            ("leases per second", 1),
+            ("exchange latency", 1),
+            // The y axis of the first chart and its first series' legend.
+            ("leases/s", 2),
+            ("drops/s", 1),
+            ("p50", 1),
+            ("p99", 1),
+            ("time (s)", 2),
+        ] {
+            let n = texts.iter().filter(|t| **t == text).count();
+            assert_eq!(n, times, "{text:?} in {texts:?}");
+        }
+    }
+
     #[test]
     fn histogram_quantiles_within_precision() {
         let mut h = Histogram::default();

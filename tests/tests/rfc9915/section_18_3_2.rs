@@ -138,3 +138,60 @@ fn expired_binding_is_reusable_and_renew_after_expiry_is_no_binding() {
     );
     assert_eq!(ia_status(&out.message(), false), Some(status::NO_BINDING));
 }
+
+#[test]
+fn renew_listing_one_address_many_times_records_every_ia_it_acknowledges() {
+    // §18.3.4: the server "updates the lifetimes ... for the IA" and the Reply carries them;
+    // a lease the Reply acknowledges must be on disk first, so every IA the Reply extends has
+    // its Commit record. A client listing its address 40 times in one IA (more than a
+    // message's record budget) must not crowd out the record of its other IA.
+    let s = server(BASE);
+    let req = build(MessageType::Request, 0x3500, |e| {
+        e.client_id(&client_duid(35))?;
+        e.server_id(SERVER_DUID)?;
+        ia_na(e, 1, &[])?;
+        ia_na(e, 2, &[])
+    });
+    let bound = direct(&s, &req, T0);
+    let addrs: Vec<(u32, Ipv6Addr)> = bound
+        .message()
+        .options
+        .ia_nas()
+        .map(|ia| (ia.iaid, ia.addrs().next().expect("bound").addr))
+        .collect();
+    assert_eq!(addrs.len(), 2);
+    let (a1, a2) = (addrs[0].1, addrs[1].1);
+    let later = T0 + 1000;
+    let renew = build(MessageType::Renew, 0x3501, |e| {
+        e.client_id(&client_duid(35))?;
+        e.server_id(SERVER_DUID)?;
+        ia_na(e, 1, &[a1; 40])?;
+        ia_na(e, 2, &[a2])
+    });
+    let out = direct(&s, &renew, later);
+    let m = out.message();
+    // Every listed copy of a1 is its own lease, extended: none goes back with lifetimes 0.
+    let listed: Vec<(u32, Ipv6Addr, u32)> = m
+        .options
+        .ia_nas()
+        .flat_map(|ia| ia.addrs().map(move |a| (ia.iaid, a.addr, a.valid)))
+        .collect();
+    assert_eq!(listed.len(), 41);
+    assert!(
+        listed.iter().all(|&(_, _, valid)| valid == 4000),
+        "{listed:?}"
+    );
+    let recs: Vec<(LeaseOp, u32, Ipv6Addr, u64)> = out
+        .changes
+        .iter()
+        .map(|r| (r.op, r.iaid, r.addr, r.valid_until))
+        .collect();
+    assert_eq!(
+        recs,
+        vec![
+            (LeaseOp::Commit, 1, a1, later + 4000),
+            (LeaseOp::Commit, 2, a2, later + 4000),
+        ],
+        "one record per extended IA, and none missing"
+    );
+}

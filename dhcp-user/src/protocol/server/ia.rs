@@ -277,22 +277,29 @@ impl Active<'_> {
             w.status(status::NO_BINDING, "no binding for this IA")?;
             return w.close();
         }
-        let mut bound = false;
+        // The lease this IA holds once extended: committed (and recorded)
+        // once, however often the client lists it, so an IA causes at most
+        // CHANGES_PER_IA records and never crowds out another IA's.
+        let mut bound: Option<(u128, u8)> = None;
         for (addr, plen) in listed() {
+            if bound == Some((addr, plen)) {
+                w.lease(addr, plen, true)?;
+                continue;
+            }
             let confirmed = if existing == Some((addr, plen)) {
                 self.pool_of(subnet, kind, addr, plen).map(|pool| Lease {
                     addr,
                     prefix_len: plen,
                     pool,
                 })
-            } else if existing.is_none() && !bound {
+            } else if existing.is_none() && bound.is_none() {
                 self.own_candidate(subnet, key, addr, plen, now)
             } else {
                 None
             };
             match confirmed {
                 Some(lease) if self.commit(key, hash, lease, subnet, now, changes).is_ok() => {
-                    bound = true;
+                    bound = Some((addr, plen));
                     w.lease(addr, plen, true)?;
                 }
                 // §18.3.4/§18.3.5, RFC 6853 §6.1: a lease that is not
@@ -300,7 +307,8 @@ impl Active<'_> {
                 _ => w.lease(addr, plen, false)?,
             }
         }
-        if !bound {
+        let mut extended = bound.is_some();
+        if !extended {
             if let Some((addr, plen)) = existing {
                 // The client did not list its binding: extend and include it.
                 let lease = self.pool_of(subnet, kind, addr, plen).map(|pool| Lease {
@@ -310,13 +318,13 @@ impl Active<'_> {
                 });
                 if let Some(l) = lease {
                     if self.commit(key, hash, l, subnet, now, changes).is_ok() {
-                        bound = true;
+                        extended = true;
                         w.lease(addr, plen, true)?;
                     }
                 }
             }
         }
-        if !bound {
+        if !extended {
             // §18.3.5: a server configured to create bindings on Rebind
             // (with Rapid Commit) assigns a new lease; otherwise NoBinding.
             if rebind && self.policy.rapid_commit {
@@ -411,8 +419,10 @@ fn push(
     pref_until: u64,
     valid_until: u64,
 ) {
-    // The message was bounded to MAX_CHANGES / 2 IAs and the DUID to the
-    // codec's limit before any state changed, so neither can fail here.
+    // The message was bounded to MAX_CHANGES / CHANGES_PER_IA IAs, each IA
+    // commits at most once (plus the release of a moved binding), and the
+    // DUID to the codec's limit, all before any state changed: neither the
+    // record nor the push can fail here.
     if let Some(r) = LeaseRecord::new(
         op,
         key.kind,
@@ -423,7 +433,8 @@ fn push(
         pref_until,
         valid_until,
     ) {
-        changes.push(r);
+        let fitted = changes.push(r);
+        debug_assert!(fitted, "more lease changes than a message may cause");
     }
 }
 

@@ -273,15 +273,14 @@ fn file(
     if matches!(req.model, Model::SplitPrefix | Model::UniquePrefix) {
         // Without it a client of a failed partner gets its old lease back with
         // lifetimes 0 and nothing else, and has to wait out the valid lifetime.
+        // Rapid Commit stays off: two servers committing one Rapid Commit
+        // Solicit would spend a lease each.
         let _ = writeln!(
             o,
             "# On a Rebind for a failed partner's lease, also hand out one of ours"
         );
-        let _ = writeln!(
-            o,
-            "# (RFC 6853 §6.1; RFC 9915 §18.3.5 ties new bindings on Rebind to Rapid Commit)."
-        );
-        let _ = writeln!(o, "rapid_commit = true");
+        let _ = writeln!(o, "# (RFC 6853 §6.1, RFC 9915 §18.3.5; the default).");
+        let _ = writeln!(o, "rebind_creates_bindings = true");
     }
     let _ = writeln!(o);
     let _ = writeln!(o, "[redundancy]");

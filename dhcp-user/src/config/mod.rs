@@ -74,6 +74,12 @@ pub struct ServerSection {
     /// (RFC 9915 §18.3.1, §21.14) instead of an Advertise (default false).
     #[serde(default)]
     pub rapid_commit: bool,
+    /// RFC 9915 §18.3.5: create a new binding for an IA a Rebind names that
+    /// we hold nothing for (the foreign leases it lists go back with
+    /// lifetimes 0), instead of NoBinding; independent of `rapid_commit`
+    /// (default true).
+    #[serde(default = "default_true")]
+    pub rebind_creates_bindings: bool,
     /// Directory of the lease journal, snapshots and generated DUID
     /// (default `/var/lib/dhcp6d`); locked by one server at a time.
     #[serde(default = "default_state_dir")]
@@ -137,6 +143,10 @@ impl LogLevel {
             LogLevel::Trace => "trace",
         }
     }
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_state_dir() -> PathBuf {

@@ -271,7 +271,7 @@ mod tests {
         assert_eq!(
             error("[server]\ninterface = [\"lo\"]\n"),
             "server.interface: unknown key (known keys here: interfaces, io, duid, preference, \
-             rapid_commit, state_dir, control_socket, metrics_listen, log_level, user)"
+             rapid_commit, rebind_creates_bindings, state_dir, control_socket, metrics_listen, log_level, user)"
         );
     }
 
@@ -285,7 +285,7 @@ mod tests {
         assert_eq!(
             error(&format!("{SERVER}\"sol max\" = 1\n")),
             "server.\"sol max\": unknown key (known keys here: interfaces, io, duid, preference, \
-             rapid_commit, state_dir, control_socket, metrics_listen, log_level, user)"
+             rapid_commit, rebind_creates_bindings, state_dir, control_socket, metrics_listen, log_level, user)"
         );
     }
 

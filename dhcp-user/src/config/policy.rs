@@ -11,6 +11,7 @@ impl Config {
         Settings {
             preference: self.server.preference,
             rapid_commit: self.server.rapid_commit,
+            rebind_creates_bindings: self.server.rebind_creates_bindings,
             model: self.redundancy.model,
             allocation_key: self.redundancy.allocation_key.map(|k| k.0),
             subnets: self

@@ -44,6 +44,7 @@ fn write_summary(o: &mut String, c: &Config) -> std::fmt::Result {
         None => writeln!(o, "allocation key:  none")?,
     }
     writeln!(o, "rapid commit:    {}", on_off(s.rapid_commit))?;
+    writeln!(o, "rebind creates:  {}", on_off(s.rebind_creates_bindings))?;
     writeln!(o, "state dir:       {}", s.state_dir.display())?;
     writeln!(o, "control socket:  {}", s.control_socket.display())?;
     match s.metrics_listen {

@@ -41,9 +41,10 @@ use crate::wire::{
 pub struct Policy {
     duid: Box<[u8]>,
     preference: u8,
-    /// Answer Rapid Commit Solicits with a committed Reply, and (RFC 9915
-    /// §18.3.5, which ties the two together) create bindings on Rebind.
+    /// Answer Rapid Commit Solicits with a committed Reply (RFC 9915 §18.3.1).
     rapid_commit: bool,
+    /// Create bindings on Rebind (RFC 9915 §18.3.5).
+    rebind_creates_bindings: bool,
     model: Model,
     key: AllocKey,
     subnets: Vec<Subnet>,
@@ -88,6 +89,7 @@ impl Policy {
         Ok(Policy {
             preference: settings.preference,
             rapid_commit: settings.rapid_commit,
+            rebind_creates_bindings: settings.rebind_creates_bindings,
             model: settings.model,
             duid: server_duid.into(),
             key,

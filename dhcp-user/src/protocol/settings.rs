@@ -16,9 +16,13 @@ use serde::Deserialize;
 pub struct Settings {
     /// Preference option value (RFC 9915 §21.8) sent in every Advertise.
     pub preference: u8,
-    /// Answer Rapid Commit Solicits with a committed Reply, and create
-    /// bindings on Rebind (RFC 9915 §18.3.1, §18.3.5).
+    /// Answer Rapid Commit Solicits with a committed Reply (RFC 9915 §18.3.1).
     pub rapid_commit: bool,
+    /// RFC 9915 §18.3.5: a server "configured to create new bindings as a
+    /// result of processing Rebind messages" gives an IA it has no binding
+    /// for a new lease (with the listed foreign ones at lifetimes 0);
+    /// otherwise NoBinding. Independent of `rapid_commit`.
+    pub rebind_creates_bindings: bool,
     /// The RFC 6853 model (shown in stats; it does not change answers).
     pub model: Model,
     /// The allocation function's key; `None` derives it from the server DUID.

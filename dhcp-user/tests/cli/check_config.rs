@@ -121,7 +121,7 @@ fn unknown_keys_name_their_path() {
         "unknown_server_key",
         "[server]\ninterfaces = [\"lo\"]\npreferance = 255\n",
         "server.preferance: unknown key (known keys here: interfaces, io, duid, preference, \
-         rapid_commit, state_dir, control_socket, metrics_listen, log_level, user)",
+         rapid_commit, rebind_creates_bindings, state_dir, control_socket, metrics_listen, log_level, user)",
     );
     rejects(
         "unknown_pd_key",
@@ -250,6 +250,7 @@ model:           split-prefix (RFC 6853 §6.1)
 preference:      255
 allocation key:  none
 rapid commit:    off
+rebind creates:  on
 state dir:       /tmp/dhcp6d-x
 control socket:  /tmp/dhcp6d-x/c.sock
 metrics:         off

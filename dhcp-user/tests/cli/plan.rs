@@ -80,8 +80,8 @@ fn split_prefix_two_servers_is_figure_1() {
 interfaces = [\"lo\"]
 preference = {pref}
 # On a Rebind for a failed partner's lease, also hand out one of ours
-# (RFC 6853 §6.1; RFC 9915 §18.3.5 ties new bindings on Rebind to Rapid Commit).
-rapid_commit = true
+# (RFC 6853 §6.1, RFC 9915 §18.3.5; the default).
+rebind_creates_bindings = true
 
 [redundancy]
 model = \"split-prefix\"
@@ -165,8 +165,8 @@ fn unique_prefix_carves_64s() {
 interfaces = [\"lo\"]
 preference = 128
 # On a Rebind for a failed partner's lease, also hand out one of ours
-# (RFC 6853 §6.1; RFC 9915 §18.3.5 ties new bindings on Rebind to Rapid Commit).
-rapid_commit = true
+# (RFC 6853 §6.1, RFC 9915 §18.3.5; the default).
+rebind_creates_bindings = true
 
 [redundancy]
 model = \"unique-prefix\"

@@ -16,11 +16,11 @@ interface = "eth0"
 pools = ["2001:db8:1:1::/65"]
 "#;
 
-fn split_b(rapid: bool) -> String {
+fn split_b(creates: bool) -> String {
     SPLIT_A
         .replace(
             "preference = 255",
-            &format!("preference = 0\nrapid_commit = {rapid}"),
+            &format!("preference = 0\nrebind_creates_bindings = {creates}"),
         )
         .replace("2001:db8:1:1::/65", "2001:db8:1:1:8000::/65")
 }
@@ -73,9 +73,29 @@ fn identical_prefix_failover_rebind_confirms_the_same_address() {
         assert_eq!(out.changes.len(), 1, "B now holds the binding durably");
     }
     assert_eq!(b.lease_counts(), (200, 0));
-    // An address that is not this client's allocation is not confirmed.
+    // An address that is not this client's allocation is not confirmed: it goes back with
+    // lifetimes 0, and (§18.3.5, `rebind_creates_bindings`, the default) the client's own
+    // allocation comes with it; without that setting, NoBinding.
     let other = acquire(&a, 1000, T0);
     let out = direct(&b, &rebind(1001, other), T0 + 2000);
+    let m = out.message();
+    let listed: Vec<_> = m
+        .options
+        .ia_nas()
+        .flat_map(|ia| ia.addrs().map(|x| (x.addr, x.valid)))
+        .collect();
+    let own = first_addr(&direct(&b, &solicit(1001), T0 + 2000).message())
+        .unwrap()
+        .0;
+    assert_eq!(listed, vec![(other, 0), (own, 4000)]);
+    let strict = server_with_duid(
+        &BASE.replace(
+            "preference = 200",
+            "preference = 200\nrebind_creates_bindings = false",
+        ),
+        OTHER_SERVER_DUID,
+    );
+    let out = direct(&strict, &rebind(1001, other), T0 + 2000);
     let m = out.message();
     assert_eq!(first_addr(&m).unwrap(), (other, 0, 0));
     assert_eq!(ia_status(&m, false), Some(status::NO_BINDING));
@@ -117,7 +137,8 @@ fn split_prefix_rebind_of_foreign_address_gets_lifetimes_zero() {
 #[test]
 fn split_prefix_rebind_creates_a_new_binding_when_configured() {
     // RFC 9915 §18.3.5: a server "configured to create new bindings as a result of processing
-    // Rebind messages" SHOULD create one; we tie that to rapid_commit.
+    // Rebind messages" SHOULD create one (`rebind_creates_bindings`, independent of
+    // rapid_commit, which stays off here).
     let a = server_with_duid(SPLIT_A, SERVER_DUID);
     let addr = acquire(&a, 1, T0);
     let b = server_with_duid(&split_b(true), OTHER_SERVER_DUID);
@@ -206,11 +227,11 @@ fn unique_prefix_rebind_of_link_prefix_address_still_gets_a_new_binding() {
     // it is no pool. RFC 6853 §6.1 (which §6.2 shares): the survivor has "a different address
     // pool configured, making it technically incorrect to rebind the client in its current
     // state"; RFC 9915 §18.3.5 returns the lease with lifetimes 0 and, configured to create
-    // bindings on Rebind (rapid_commit), adds one from our own pool.
+    // bindings on Rebind (`rebind_creates_bindings`, the default), adds one from our own pool.
     let a = server_with_duid(SPLIT_A.replace("/65", "/64").as_str(), SERVER_DUID);
     let addr = acquire(&a, 1, T0);
     let b_text = SPLIT_A
-        .replace("preference = 255", "preference = 0\nrapid_commit = true")
+        .replace("preference = 255", "preference = 0")
         .replace("1:1::", "1:5::")
         .replace("/65", "/64")
         + "link_prefixes = [\"2001:db8:1:1::/64\"]\n";
@@ -230,4 +251,37 @@ fn unique_prefix_rebind_of_link_prefix_address_still_gets_a_new_binding() {
     assert_eq!(addrs[1].0.segments()[..4], [0x2001, 0xdb8, 1, 5]);
     assert_eq!(addrs[1].1, 4000);
     assert_eq!(out.changes.len(), 1, "only the new binding is stored");
+}
+
+#[test]
+fn rebind_creation_is_its_own_setting_on_by_default() {
+    // RFC 9915 §18.3.5 speaks of a server "configured to create new bindings as a result of
+    // processing Rebind messages": that is `rebind_creates_bindings`, default true, and
+    // Rapid Commit (§18.3.1) neither turns it on nor off.
+    let a = server_with_duid(SPLIT_A, SERVER_DUID);
+    let addr = acquire(&a, 1, T0);
+    let new_leases = |text: &str| {
+        let b = server_with_duid(text, OTHER_SERVER_DUID);
+        let out = direct(&b, &rebind(1, addr), T0 + 2000);
+        let m = out.message();
+        let valid: Vec<_> = m
+            .options
+            .ia_nas()
+            .flat_map(|ia| ia.addrs().filter(|x| x.valid > 0).map(|x| x.addr))
+            .collect();
+        (valid, ia_status(&m, false), out.changes.len())
+    };
+    let by_default = split_b(true).replace("rebind_creates_bindings = true\n", "");
+    assert!(!by_default.contains("rebind_creates_bindings"));
+    let (got, status, records) = new_leases(&by_default);
+    assert_eq!(got.len(), 1, "a new lease by default");
+    assert!(in_upper_half(got[0]), "{got:?}");
+    assert_eq!((status, records), (None, 1));
+    let off_with_rapid_commit = split_b(false).replace(
+        "rebind_creates_bindings = false",
+        "rebind_creates_bindings = false\nrapid_commit = true",
+    );
+    let (got, status, records) = new_leases(&off_with_rapid_commit);
+    assert!(got.is_empty(), "{got:?}");
+    assert_eq!((status, records), (Some(status::NO_BINDING), 0));
 }

@@ -325,9 +325,10 @@ impl Active<'_> {
             }
         }
         if !extended {
-            // §18.3.5: a server configured to create bindings on Rebind
-            // (with Rapid Commit) assigns a new lease; otherwise NoBinding.
-            if rebind && self.policy.rapid_commit {
+            // §18.3.5: a server "configured to create new bindings as a
+            // result of processing Rebind messages" assigns a new lease;
+            // otherwise NoBinding.
+            if rebind && self.policy.rebind_creates_bindings {
                 match self.assign(subnet, key, hash, true, now, changes) {
                     Some(l) => w.lease(l.addr, l.prefix_len, true)?,
                     None => w.unavailable()?,

@@ -101,7 +101,7 @@ fn rfc9915_18_3_serve_socket_end_to_end() {
 
     // A second server on the same state_dir refuses to start (exit 1).
     let second = Command::new("ip")
-        .args(["netns", "exec", &lab.server.name, BIN, "serve", "-c"])
+        .args(["netns", "exec", lab.server.name(), BIN, "serve", "-c"])
         .arg(&config)
         .output()
         .unwrap();

@@ -46,7 +46,7 @@ pub struct Served {
 impl Served {
     pub fn start(lab: &Lab, config: &Path, log: PathBuf) -> Served {
         let child = Command::new("ip")
-            .args(["netns", "exec", &lab.server.name, BIN, "serve", "-c"])
+            .args(["netns", "exec", lab.server.name(), BIN, "serve", "-c"])
             .arg(config)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())

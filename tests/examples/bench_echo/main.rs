@@ -187,7 +187,7 @@ fn measure_raw(lab: &Lab, dur: Duration, spin: Duration, gen_cpu: Option<usize>)
 fn measure_raw_with(lab: &Lab, spin: Duration, load: impl FnOnce(&Lab) -> Measured) -> Measured {
     let stop = Arc::new(AtomicBool::new(false));
     let s2 = stop.clone();
-    let path = format!("/run/netns/{}", lab.server.name);
+    let path = format!("/run/netns/{}", lab.server.name());
     let (bound_tx, bound_rx) = std::sync::mpsc::sync_channel(1);
     // Set up as dhcp6d does: the pinned worker thread opens the socket, an
     // unpinned thread binds it into the XskMap and attaches the program.

@@ -78,7 +78,6 @@ pub fn sh(args: &[&str]) -> String {
 /// workspace's one namespace helper), deleted on drop; these tests panic
 /// where the harness returns an error.
 pub struct Netns {
-    pub name: String,
     inner: netns::Netns,
 }
 
@@ -86,17 +85,19 @@ impl Netns {
     pub fn new(role: &str) -> Netns {
         let inner = netns::Netns::new(&format!("dp-{role}"))
             .unwrap_or_else(|e| panic!("namespace {role}: {e}"));
-        Netns {
-            name: inner.name().to_owned(),
-            inner,
-        }
+        Netns { inner }
+    }
+
+    /// The namespace's name (for `ip netns exec`).
+    pub fn name(&self) -> &str {
+        self.inner.name()
     }
 
     /// Run a command inside the namespace.
     pub fn exec(&self, args: &[&str]) -> String {
         self.inner
             .exec(args)
-            .unwrap_or_else(|e| panic!("in {}: {e}", self.name))
+            .unwrap_or_else(|e| panic!("in {}: {e}", self.name()))
     }
 
     /// Run `f` on a thread that lives in this namespace (threads it spawns,
@@ -104,7 +105,7 @@ impl Netns {
     pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
         self.inner
             .run(f)
-            .unwrap_or_else(|e| panic!("entering {}: {e}", self.name))
+            .unwrap_or_else(|e| panic!("entering {}: {e}", self.name()))
     }
 }
 
@@ -145,7 +146,7 @@ impl Lab {
         let mut add = vec![
             "ip",
             "-n",
-            &server.name,
+            server.name(),
             "link",
             "add",
             SERVER_IF,
@@ -159,7 +160,7 @@ impl Lab {
             "name",
             CLIENT_IF,
             "netns",
-            &client.name,
+            client.name(),
             "numtxqueues",
             &q,
             "numrxqueues",

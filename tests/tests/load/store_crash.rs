@@ -51,7 +51,7 @@ fn scratch() -> PathBuf {
 
 fn start(lab: &Lab, bin: &Path, config: &Path, log: &Path, socket: &Path) -> Child {
     let mut child = Command::new("ip")
-        .args(["netns", "exec", &lab.server.name])
+        .args(["netns", "exec", lab.server.name()])
         .arg(bin)
         .args(["serve", "-c"])
         .arg(config)

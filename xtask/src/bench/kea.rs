@@ -64,8 +64,8 @@ pub struct Args {
     /// Clients of the avalanche (default 100,000; 10,000 with --quick).
     #[arg(long)]
     clients: Option<u32>,
-    /// Where the report and plots go.
-    #[arg(long, default_value = "target/bench")]
+    /// Where the report and plots go [default: target/bench].
+    #[arg(long)]
     out: Option<PathBuf>,
     /// Which servers, in order.
     #[arg(long, value_delimiter = ',', default_value = "kea,socket,xdp")]

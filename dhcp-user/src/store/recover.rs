@@ -2,8 +2,16 @@
 //!
 //! The state is a map (DUID, IAID, kind, address) → latest record: Commit and
 //! Decline replace the entry (a Decline stays as quarantine until its
-//! `valid_until`), Release and Expire remove it. Each op fully decides the
-//! state of its key, so only the last op per key in the tail matters.
+//! `valid_until`), Release removes it. Each of these fully decides the state
+//! of its key, so only the last of them per key in the tail matters.
+//!
+//! An Expire removes only a binding that had ended by its `valid_until`.
+//! The sweep takes bindings out of the table under the shard locks and
+//! appends their Expire records afterwards, so a worker that gave the same
+//! address to the same client in between has its Commit in the file first.
+//! That Commit's `valid_until` lies after the Expire's (it was made once the
+//! old lifetime was over), and its lifetime is what the table holds: the
+//! stale Expire must not erase it (issue 13 item 8).
 //!
 //! Speed: a snapshot holds one entry per key, so it loads straight into a
 //! `Vec` with no hashing; only the (short) tail goes through a map, and the
@@ -179,6 +187,12 @@ fn scan(
     }
 }
 
+/// Whether binding `b` was set after the binding that `expire` ended: its
+/// lifetime reaches past the Expire's, so the Expire is stale for it.
+fn outlives(b: &Binding, expire: &Binding) -> bool {
+    matches!(b.op, LeaseOp::Commit | LeaseOp::Decline) && b.valid_until > expire.valid_until
+}
+
 /// Load snapshot `gen`; `None` when it is not complete and intact.
 fn load_snapshot(dir: &Path, gen: u64, out: &mut Recovered) -> Result<Option<u64>, StoreError> {
     let path = layout::snapshot_path(dir, gen, "snap");
@@ -256,7 +270,11 @@ pub(crate) fn recover(dir: &Path) -> Result<(Recovered, u64), StoreError> {
         out.report.segments += 1;
         let good_end = if layout::header_ok(&buf, SEGMENT_MAGIC, gen) {
             let s = scan(&buf, buf.len(), &mut out.arena, |b, arena| {
-                tail.insert(keys.key(&b, arena), b);
+                let key = keys.key(&b, arena);
+                if b.op == LeaseOp::Expire && tail.get(&key).is_some_and(|t| outlives(t, &b)) {
+                    return;
+                }
+                tail.insert(key, b);
             });
             out.report.journal_records += s.records;
             s.good_end
@@ -288,8 +306,12 @@ pub(crate) fn recover(dir: &Path) -> Result<(Recovered, u64), StoreError> {
         tail.keys()
             .for_each(|k| filter.insert(&k.addr.to_be_bytes()));
         let arena = &out.arena;
-        out.bindings
-            .retain(|b| !filter.may_contain(&b.addr) || !tail.contains_key(&keys.key(b, arena)));
+        out.bindings.retain(|b| {
+            !filter.may_contain(&b.addr)
+                || tail
+                    .get(&keys.key(b, arena))
+                    .is_none_or(|t| t.op == LeaseOp::Expire && outlives(b, t))
+        });
         out.bindings.extend(
             tail.into_values()
                 .filter(|b| matches!(b.op, LeaseOp::Commit | LeaseOp::Decline)),

@@ -111,8 +111,19 @@ impl Model {
             LeaseOp::Commit | LeaseOp::Decline => {
                 self.0.insert(key(r), *r);
             }
-            LeaseOp::Release | LeaseOp::Expire => {
+            LeaseOp::Release => {
                 self.0.remove(&key(r));
+            }
+            // An Expire ends only a binding that had ended by then; one set
+            // again since (a later lifetime) stays.
+            LeaseOp::Expire => {
+                if self
+                    .0
+                    .get(&key(r))
+                    .is_some_and(|held| held.valid_until <= r.valid_until)
+                {
+                    self.0.remove(&key(r));
+                }
             }
         }
     }

@@ -260,3 +260,65 @@ fn snapshot_does_not_pause_appends() {
     let (_j, recovered) = Journal::open(dir.path()).unwrap();
     assert_eq!(recovered.len(), 50);
 }
+
+/// Issue 13 item 8: the sweep's Expire can reach the journal after the
+/// client's new Commit of the same address. An Expire ends only a binding
+/// whose lifetime had run out by its `valid_until`, whether that binding is
+/// in the tail or in the snapshot.
+#[test]
+fn an_expire_ends_only_a_binding_that_had_ended_by_it() {
+    let dir = TempDir::new("stale-expire");
+    let renewed = |i| {
+        let mut r = rec(LeaseOp::Commit, i);
+        r.valid_until += 5000;
+        r.preferred_until += 5000;
+        r
+    };
+    let mut model = Model::default();
+    {
+        let (j, _) = Journal::open(dir.path()).unwrap();
+        let h = j.handle();
+        // In the snapshot: 0 and 1 set again after their first lease ended; 2 not.
+        let before = [renewed(0), renewed(1), rec(LeaseOp::Commit, 2)];
+        commit_all(&h, &before);
+        before.iter().for_each(|r| model.apply(r));
+        h.snapshot(|emit| model.0.values().for_each(emit))
+            .expect("snapshot");
+        // In the tail: 3 committed twice, 4 once.
+        let tail = [
+            rec(LeaseOp::Commit, 3),
+            renewed(3),
+            rec(LeaseOp::Commit, 4),
+            // The stale Expires of the first leases, late.
+            rec(LeaseOp::Expire, 0),
+            rec(LeaseOp::Expire, 2),
+            rec(LeaseOp::Expire, 3),
+            rec(LeaseOp::Expire, 4),
+            // An Expire of a lease that ended later still ends 1.
+            {
+                let mut e = renewed(1);
+                e.op = LeaseOp::Expire;
+                e
+            },
+        ];
+        commit_all(&h, &tail);
+        tail.iter().for_each(|r| model.apply(r));
+    }
+    let (_j, recovered) = Journal::open(dir.path()).unwrap();
+    assert!(
+        recovered.report.snapshot_gen.is_some(),
+        "0, 1, 2 come from the snapshot"
+    );
+    let got = model_of(&recovered);
+    let mut left: Vec<u32> = got.0.values().map(|r| r.iaid).collect();
+    left.sort_unstable();
+    assert_eq!(
+        left,
+        vec![0, 3],
+        "0 and 3 were set again after the lease the Expire ended"
+    );
+    for r in got.0.values() {
+        assert_eq!(r.valid_until, renewed(u64::from(r.iaid)).valid_until);
+    }
+    assert_eq!(got, model);
+}

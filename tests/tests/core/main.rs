@@ -5,6 +5,7 @@
 #[path = "../core_harness/mod.rs"]
 mod core_harness;
 
+mod journal_order;
 mod no_alloc;
 mod properties;
 mod reload_under_load;

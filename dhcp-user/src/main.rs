@@ -75,6 +75,16 @@ enum Command {
         #[arg(long, value_name = "N", default_value_t = protocol::DEFAULT_LEASE_LIMIT)]
         limit: usize,
     },
+    /// Check the lease store in server.state_dir (stopped server only) and say what a
+    /// repair of damage that start-up refuses would drop; --commit does it.
+    Repair {
+        /// Configuration file (for server.state_dir).
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// Repair: keep what replays as a new snapshot, set the damaged files aside.
+        #[arg(long)]
+        commit: bool,
+    },
     /// Write N server configs for one RFC 6853 model.
     Plan {
         /// split-prefix, unique-prefix or identical-prefix.
@@ -149,6 +159,10 @@ fn main() -> ExitCode {
                 limit,
             };
             socket_path(&control).and_then(|p| leases(&p, json, &filter))
+        }
+        Command::Repair { config, commit } => {
+            init_logging(cli.log_level, None, LogLevel::Warn);
+            repair(&config, commit)
         }
         Command::Plan {
             model,
@@ -233,6 +247,46 @@ fn check_config(path: &Path) -> Result<(), Failure> {
             "warning: {}: {issue} (`serve` would refuse to start here)",
             path.display()
         );
+    }
+    Ok(())
+}
+
+fn repair(path: &Path, commit: bool) -> Result<(), Failure> {
+    let config = load(path)?;
+    let dir = &config.server.state_dir;
+    let r = dhcp6d::store::repair(dir, commit).map_err(|e| Failure::Other(e.to_string()))?;
+    println!("lease store {}:", dir.display());
+    for d in &r.damage {
+        println!("  damaged: {d}");
+        if d.offset.is_some() {
+            println!(
+                "    a repair drops the {} bytes from there to the end of the file, holding {} records in intact batches",
+                d.bytes, d.records
+            );
+        }
+    }
+    for s in &r.corrupt_snapshots {
+        println!("  snapshot fails its checks: {}", s.display());
+    }
+    if r.torn_bytes > 0 {
+        println!(
+            "  torn final write: {} bytes, never acknowledged (start-up cuts them by itself)",
+            r.torn_bytes
+        );
+    }
+    println!("  bindings kept: {}", r.bindings);
+    if !r.needs_repair() {
+        println!("nothing to repair: the server starts on this directory");
+    } else if let Some(s) = &r.snapshot {
+        for f in &r.set_aside {
+            println!("  set aside: {}", f.display());
+        }
+        println!(
+            "repaired: snapshot {:016x} holds the {} bindings kept; the server starts on this directory",
+            s.gen, s.bindings
+        );
+    } else {
+        println!("nothing was changed; run again with --commit to drop what is listed above");
     }
     Ok(())
 }

@@ -8,7 +8,15 @@
 //!   snapshot-<gen>.snap         bindings as of the start of segment <gen>
 //!   snapshot-<gen>.tmp          a snapshot being written (removed at start-up)
 //!   snapshot-<gen>.corrupt      a snapshot that failed its checks (kept for a human)
+//!   journal-<gen>.seg.bad       a copy of a damaged segment (kept for a human)
 //! ```
+//!
+//! A segment is its header, then batches: one per group commit, each a
+//! [`BATCH_HEADER_LEN`]-byte header (length and record count of its frames,
+//! CRC32C of the frames, CRC32C of the header) and the frames. The batch is
+//! what one `pwrite` + `fdatasync` makes durable, so recovery can tell a torn
+//! final batch (cut) from damage anywhere else (refused). Segments written
+//! before batches existed (`D6JSEG01`) are plain frames and are still read.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
@@ -17,7 +25,12 @@ use std::path::{Path, PathBuf};
 
 use super::StoreError;
 
-pub(crate) const SEGMENT_MAGIC: &[u8; 8] = b"D6JSEG01";
+/// Segments of frames in batches (what the writer writes).
+pub(crate) const SEGMENT_MAGIC: &[u8; 8] = b"D6JSEG02";
+/// Segments of plain frames, written before batches existed (read only).
+pub(crate) const SEGMENT_MAGIC_V1: &[u8; 8] = b"D6JSEG01";
+/// Frames' length, record count, frames' CRC32C, CRC32C of those 12 bytes.
+pub(crate) const BATCH_HEADER_LEN: usize = 16;
 pub(crate) const SNAPSHOT_MAGIC: &[u8; 8] = b"D6SNAP01";
 pub(crate) const SNAPSHOT_END: &[u8; 8] = b"D6SNEND1";
 /// Magic, generation, CRC32C of both.
@@ -46,6 +59,72 @@ pub(crate) fn header(magic: &[u8; 8], gen: u64) -> [u8; HEADER_LEN] {
 /// Whether `buf` starts with a valid header for `magic` and `gen`.
 pub(crate) fn header_ok(buf: &[u8], magic: &[u8; 8], gen: u64) -> bool {
     buf.len() >= HEADER_LEN && buf[..HEADER_LEN] == header(magic, gen)
+}
+
+/// The header of the batch whose frames are `frames`.
+pub(crate) fn batch_header(frames: &[u8], records: u32) -> [u8; BATCH_HEADER_LEN] {
+    let mut h = [0u8; BATCH_HEADER_LEN];
+    h[..4].copy_from_slice(&(frames.len() as u32).to_le_bytes());
+    h[4..8].copy_from_slice(&records.to_le_bytes());
+    h[8..12].copy_from_slice(&crc32c::crc32c(frames).to_le_bytes());
+    let crc = crc32c::crc32c(&h[..12]);
+    h[12..].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
+/// A batch found in a segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Batch {
+    /// Where its frames start and end in the file.
+    pub(crate) frames: (usize, usize),
+    pub(crate) records: u32,
+}
+
+/// Why the bytes at some offset are not a whole, intact batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BatchError {
+    /// Fewer bytes than a batch header are left.
+    ShortHeader,
+    /// The header's checksum does not hold.
+    BadHeader,
+    /// The header is intact but its frames run past the end of the file.
+    PastEnd,
+    /// The frames' checksum does not hold.
+    BadFrames,
+}
+
+impl BatchError {
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            BatchError::ShortHeader => "the file ends inside a batch header",
+            BatchError::BadHeader => "a batch header fails its checksum",
+            BatchError::PastEnd => "a batch runs past the end of the file",
+            BatchError::BadFrames => "a batch's records fail their checksum",
+        }
+    }
+}
+
+/// The batch starting at `buf[pos..]`.
+pub(crate) fn batch_at(buf: &[u8], pos: usize) -> Result<Batch, BatchError> {
+    let h = buf
+        .get(pos..pos + BATCH_HEADER_LEN)
+        .ok_or(BatchError::ShortHeader)?;
+    let word = |i: usize| u32::from_le_bytes(h[i..i + 4].try_into().expect("4 bytes"));
+    if crc32c::crc32c(&h[..12]) != word(12) {
+        return Err(BatchError::BadHeader);
+    }
+    let start = pos + BATCH_HEADER_LEN;
+    let end = start
+        .checked_add(word(0) as usize)
+        .filter(|&e| e <= buf.len())
+        .ok_or(BatchError::PastEnd)?;
+    if crc32c::crc32c(&buf[start..end]) != word(8) {
+        return Err(BatchError::BadFrames);
+    }
+    Ok(Batch {
+        frames: (start, end),
+        records: word(4),
+    })
 }
 
 /// The files of one kind in `dir`, as sorted generations.

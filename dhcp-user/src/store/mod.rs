@@ -12,6 +12,7 @@ mod duid;
 mod journal;
 pub mod layout;
 mod recover;
+mod repair;
 mod signal;
 mod snapshot;
 mod writer;
@@ -22,7 +23,8 @@ use std::sync::Arc;
 pub use duid::{duid_llt, duid_uuid, load_or_create_duid};
 pub use journal::{Journal, JournalHandle, JournalOptions, JournalStats, SyncFn, WriterHold};
 pub use layout::StateDirLock;
-pub use recover::{Recovered, RecoveryReport};
+pub use recover::{Damage, Recovered, RecoveryReport};
+pub use repair::{repair, RepairReport};
 pub use signal::DurableSignal;
 // For `dataplane::testing::ManualDurability` only.
 #[cfg(any(test, feature = "testing"))]
@@ -83,6 +85,15 @@ pub enum StoreError {
     /// The generator passed to `load_or_create_duid` returned an impossible DUID.
     #[error("generated server DUID is invalid: {0}")]
     InvalidDuid(String),
+    /// The state directory holds damage a crash cannot have left (see
+    /// [`Damage`]); nothing was changed but the copy.
+    #[error("{damage}. The server does not start on a damaged lease store{}; `dhcp6d repair -c CONFIG` says what a repair drops, and `--commit` does it", copy.as_ref().map(|c| format!(" (a copy is kept as {})", c.display())).unwrap_or_default())]
+    Damaged {
+        /// What is wrong, where.
+        damage: Box<Damage>,
+        /// Where a copy of the damaged file was kept.
+        copy: Option<PathBuf>,
+    },
     /// The journal writer has stopped.
     #[error("the journal writer has stopped")]
     Closed,

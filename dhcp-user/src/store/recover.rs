@@ -20,10 +20,13 @@
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::codec::{next_frame, Binding, Decoder, DuidArena, PassThrough};
-use super::layout::{self, HEADER_LEN, SEGMENT_MAGIC, SNAPSHOT_END, SNAPSHOT_MAGIC, TRAILER_LEN};
+use super::layout::{
+    self, batch_at, HEADER_LEN, SEGMENT_MAGIC, SEGMENT_MAGIC_V1, SNAPSHOT_END, SNAPSHOT_MAGIC,
+    TRAILER_LEN,
+};
 use super::StoreError;
 use crate::protocol::{LeaseKind, LeaseOp, LeaseRecord};
 
@@ -38,7 +41,7 @@ pub struct RecoveryReport {
     pub journal_records: u64,
     /// Journal segments read.
     pub segments: u64,
-    /// Bytes cut off torn or corrupt journal tails.
+    /// Bytes of a torn final batch cut off the last segment.
     pub bytes_dropped: u64,
     /// Snapshots that failed their checks (renamed to `.corrupt`).
     pub corrupt_snapshots: u64,
@@ -219,14 +222,163 @@ fn load_snapshot(dir: &Path, gen: u64, out: &mut Recovered) -> Result<Option<u64
     Ok(Some(count))
 }
 
-/// Read `dir`, pick the newest valid snapshot, replay the journal after it.
-/// Truncates a torn tail of the last segment; renames corrupt snapshots.
-pub(crate) fn recover(dir: &Path) -> Result<(Recovered, u64), StoreError> {
-    let listing = layout::list(dir)?;
-    for &t in &listing.temps {
-        let p = layout::snapshot_path(dir, t, "tmp");
-        fs::remove_file(&p).map_err(|e| StoreError::io(&p, e))?;
+/// Damage in the state directory that a crash cannot have left: anything but
+/// a torn final batch. Start-up refuses it; `dhcp6d repair` drops it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Damage {
+    /// The damaged (or missing) file.
+    pub path: PathBuf,
+    /// Where in it the damage starts; `None` when the file is missing.
+    pub offset: Option<u64>,
+    /// What is wrong.
+    pub reason: String,
+    /// What a repair drops: the bytes from `offset` to the end of the file …
+    pub bytes: u64,
+    /// … and how many records the intact batches among them hold (a record
+    /// after the damage may name a DUID that only the damaged part defined,
+    /// so none of them can be trusted).
+    pub records: u64,
+}
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(o) = self.offset {
+            write!(f, " at byte {o}")?;
+        }
+        write!(f, ": {}", self.reason)
     }
+}
+
+/// How one segment read.
+struct SegmentScan {
+    records: u64,
+    /// End of the part that replays.
+    good_end: usize,
+    /// Where and why the rest does not, when it does not.
+    bad: Option<(usize, &'static str)>,
+}
+
+/// Read a segment in batches (`D6JSEG02`). A batch replays whole or not at
+/// all: its records are decoded aside first.
+fn scan_batches(
+    buf: &[u8],
+    arena: &mut DuidArena,
+    each: &mut impl FnMut(Binding, &DuidArena),
+) -> SegmentScan {
+    let mut dec = Decoder::new();
+    let mut pos = HEADER_LEN;
+    let mut records = 0;
+    let mut batch = Vec::new();
+    while pos < buf.len() {
+        let bad = |why| SegmentScan {
+            records,
+            good_end: pos,
+            bad: Some((pos, why)),
+        };
+        let b = match batch_at(buf, pos) {
+            Ok(b) => b,
+            Err(e) => return bad(e.describe()),
+        };
+        batch.clear();
+        let frames = &buf[..b.frames.1];
+        let mut p = b.frames.0;
+        while p < b.frames.1 {
+            match next_frame(frames, &mut p)
+                .ok()
+                .and_then(|f| dec.decode(f, arena))
+            {
+                Some(r) => batch.push(r),
+                None => return bad("a batch whose checksum holds has a malformed record"),
+            }
+        }
+        if batch.len() != b.records as usize {
+            return bad("a batch holds another number of records than its header says");
+        }
+        for r in batch.drain(..) {
+            each(r, arena);
+        }
+        records += u64::from(b.records);
+        pos = b.frames.1;
+    }
+    SegmentScan {
+        records,
+        good_end: pos,
+        bad: None,
+    }
+}
+
+/// Read a segment of plain frames (`D6JSEG01`, before batches).
+fn scan_frames(
+    buf: &[u8],
+    arena: &mut DuidArena,
+    each: &mut impl FnMut(Binding, &DuidArena),
+) -> SegmentScan {
+    let s = scan(buf, buf.len(), arena, |b, a| each(b, a));
+    SegmentScan {
+        records: s.records,
+        good_end: s.good_end,
+        bad: (s.good_end < buf.len())
+            .then_some((s.good_end, "a record fails its checksum or is malformed")),
+    }
+}
+
+/// Records in the intact batches (or frames, for `v1`) after byte `from`:
+/// what lies beyond damage. A torn final batch has none after it.
+fn intact_after(buf: &[u8], from: usize, v1: bool) -> u64 {
+    let mut records = 0;
+    let mut pos = from + 1;
+    while pos + 4 < buf.len() {
+        let mut p = pos;
+        let found = if v1 {
+            // A frame's body is at least 12 bytes (flags, address half, IAID, DUID id, lifetimes).
+            next_frame(buf, &mut p)
+                .ok()
+                .filter(|f| f.len() >= 12)
+                .map(|_| 1)
+        } else {
+            batch_at(buf, pos).ok().map(|b| {
+                p = b.frames.1;
+                u64::from(b.records)
+            })
+        };
+        match found {
+            Some(n) => {
+                records += n;
+                pos = p;
+            }
+            None => pos += 1,
+        }
+    }
+    records
+}
+
+/// A file shorter than a header that holds only a header's beginning (or
+/// zeros): a segment whose creation a crash cut short. It holds no records.
+fn unborn(buf: &[u8], gen: u64) -> bool {
+    buf.len() <= HEADER_LEN
+        && (buf.iter().all(|&b| b == 0)
+            || [SEGMENT_MAGIC, SEGMENT_MAGIC_V1]
+                .iter()
+                .any(|m| layout::header(m, gen).starts_with(buf)))
+}
+
+/// What a read of the state directory found; changes nothing on disk.
+pub(crate) struct Found {
+    pub(crate) recovered: Recovered,
+    pub(crate) max_gen: u64,
+    /// The last segment ends in a torn batch: (generation, length to keep).
+    pub(crate) torn: Option<(u64, u64)>,
+    /// Snapshots that failed their checks.
+    pub(crate) corrupt_snapshots: Vec<u64>,
+    /// Everything else that is wrong, in file order. Replay stopped at each
+    /// (the rest of a damaged segment is not replayed).
+    pub(crate) damage: Vec<Damage>,
+}
+
+/// Read `dir`: the newest valid snapshot, the journal after it.
+pub(crate) fn scan_dir(dir: &Path) -> Result<Found, StoreError> {
+    let listing = layout::list(dir)?;
     let mut out = Recovered::default();
     let mut max_gen = listing
         .segments
@@ -236,21 +388,56 @@ pub(crate) fn recover(dir: &Path) -> Result<(Recovered, u64), StoreError> {
         .max()
         .unwrap_or(0);
     let mut base = None;
+    let mut corrupt_snapshots = Vec::new();
+    let mut damage = Vec::new();
     for &gen in listing.snapshots.iter().rev() {
         if let Some(n) = load_snapshot(dir, gen, &mut out)? {
             base = Some(gen);
             out.report.snapshot_bindings = n;
             break;
         }
-        let from = layout::snapshot_path(dir, gen, "snap");
-        let to = layout::snapshot_path(dir, gen, "corrupt");
-        tracing::error!(snapshot = %from.display(), "snapshot is corrupt or incomplete; falling back to the previous one");
-        fs::rename(&from, &to).map_err(|e| StoreError::io(&from, e))?;
-        out.report.corrupt_snapshots += 1;
+        corrupt_snapshots.push(gen);
     }
     out.report.snapshot_gen = base;
-    if out.report.corrupt_snapshots > 0 {
-        layout::sync_dir(dir)?;
+    out.report.corrupt_snapshots = corrupt_snapshots.len() as u64;
+
+    let segments: Vec<u64> = listing
+        .segments
+        .iter()
+        .copied()
+        .filter(|&g| g >= base.unwrap_or(0))
+        .collect();
+    // The journal must cover everything after the snapshot (without one: from
+    // segment 1, the first a state directory gets), without a gap.
+    let missing = |gen: u64, next: Option<u64>| {
+        let lost = next.map_or("every binding".to_string(), |n| {
+            format!("the records before segment {n:016x}")
+        });
+        let reason = match base {
+            None if !corrupt_snapshots.is_empty() => format!(
+                "is missing, and no snapshot is intact ({} failed their checks): {lost} are lost",
+                corrupt_snapshots.len()
+            ),
+            None => format!("is missing, and there is no snapshot: {lost} are lost"),
+            Some(_) => format!("is missing: {lost} are lost"),
+        };
+        Damage {
+            path: layout::segment_path(dir, gen),
+            offset: None,
+            reason,
+            bytes: 0,
+            records: 0,
+        }
+    };
+    let mut expect = base.unwrap_or(1);
+    for &gen in &segments {
+        if gen > expect {
+            damage.push(missing(expect, Some(gen)));
+        }
+        expect = gen + 1;
+    }
+    if segments.is_empty() && (base.is_some() || !corrupt_snapshots.is_empty()) {
+        damage.push(missing(expect, None));
     }
 
     // Tail: last op per key.
@@ -258,46 +445,58 @@ pub(crate) fn recover(dir: &Path) -> Result<(Recovered, u64), StoreError> {
         duid_hasher: RandomState::new(),
     };
     let mut tail: HashMap<Key, Binding, BuildHasherDefault<PassThrough>> = HashMap::default();
-    let segments: Vec<u64> = listing
-        .segments
-        .iter()
-        .copied()
-        .filter(|&g| g >= base.unwrap_or(0))
-        .collect();
+    let mut each = |b: Binding, arena: &DuidArena| {
+        let key = keys.key(&b, arena);
+        if b.op == LeaseOp::Expire && tail.get(&key).is_some_and(|t| outlives(t, &b)) {
+            return;
+        }
+        tail.insert(key, b);
+    };
+    let mut torn = None;
     for (i, &gen) in segments.iter().enumerate() {
         let path = layout::segment_path(dir, gen);
         let buf = fs::read(&path).map_err(|e| StoreError::io(&path, e))?;
         out.report.segments += 1;
-        let good_end = if layout::header_ok(&buf, SEGMENT_MAGIC, gen) {
-            let s = scan(&buf, buf.len(), &mut out.arena, |b, arena| {
-                let key = keys.key(&b, arena);
-                if b.op == LeaseOp::Expire && tail.get(&key).is_some_and(|t| outlives(t, &b)) {
-                    return;
-                }
-                tail.insert(key, b);
-            });
-            out.report.journal_records += s.records;
-            s.good_end
-        } else {
-            0
-        };
-        if good_end < buf.len() {
-            let dropped = (buf.len() - good_end) as u64;
-            out.report.bytes_dropped += dropped;
-            let last = i + 1 == segments.len();
-            if last {
-                tracing::warn!(segment = %path.display(), bytes_dropped = dropped, "journal ends in a torn or corrupt record; truncating it");
-                let f = OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .map_err(|e| StoreError::io(&path, e))?;
-                f.set_len(good_end as u64)
-                    .and_then(|_| f.sync_all())
-                    .map_err(|e| StoreError::io(&path, e))?;
-            } else {
-                tracing::error!(segment = %path.display(), bytes_dropped = dropped, "corrupt record inside the journal; the rest of this segment is skipped");
+        let last = i + 1 == segments.len();
+        let v1 = layout::header_ok(&buf, SEGMENT_MAGIC_V1, gen);
+        let scan = if layout::header_ok(&buf, SEGMENT_MAGIC, gen) {
+            scan_batches(&buf, &mut out.arena, &mut each)
+        } else if v1 {
+            scan_frames(&buf, &mut out.arena, &mut each)
+        } else if unborn(&buf, gen) {
+            SegmentScan {
+                records: 0,
+                good_end: buf.len(),
+                bad: None,
             }
+        } else {
+            SegmentScan {
+                records: 0,
+                good_end: 0,
+                bad: Some((0, "the segment header is not this segment's")),
+            }
+        };
+        out.report.journal_records += scan.records;
+        let Some((at, why)) = scan.bad else { continue };
+        let after = intact_after(&buf, at, v1);
+        if last && at > 0 && after == 0 {
+            // A crash during the last write: what follows the last intact
+            // batch was never acknowledged.
+            out.report.bytes_dropped = (buf.len() - scan.good_end) as u64;
+            torn = Some((gen, scan.good_end as u64));
+            continue;
         }
+        damage.push(Damage {
+            path,
+            offset: Some(at as u64),
+            reason: if last {
+                format!("{why}, and {after} intact records follow: not a torn final write")
+            } else {
+                format!("{why}, in a segment that is not the last: not a torn final write")
+            },
+            bytes: (buf.len() - at) as u64,
+            records: after,
+        });
     }
     max_gen = max_gen.max(segments.last().copied().unwrap_or(0));
 
@@ -317,5 +516,68 @@ pub(crate) fn recover(dir: &Path) -> Result<(Recovered, u64), StoreError> {
                 .filter(|b| matches!(b.op, LeaseOp::Commit | LeaseOp::Decline)),
         );
     }
-    Ok((out, max_gen))
+    Ok(Found {
+        recovered: out,
+        max_gen,
+        torn,
+        corrupt_snapshots,
+        damage,
+    })
+}
+
+/// Start-up: read `dir` and recover its bindings. Cuts a torn final batch off
+/// the last segment and renames snapshots that fail their checks (falling
+/// back to the previous one). Any other damage stops the start: the error
+/// names the file and offset, and a copy of the damaged file is kept as
+/// `<name>.bad`; nothing else is changed ([`repair`] is the way on).
+pub(crate) fn recover(dir: &Path) -> Result<(Recovered, u64), StoreError> {
+    let listing = layout::list(dir)?;
+    for &t in &listing.temps {
+        let p = layout::snapshot_path(dir, t, "tmp");
+        fs::remove_file(&p).map_err(|e| StoreError::io(&p, e))?;
+    }
+    let found = scan_dir(dir)?;
+    if let Some(d) = found.damage.into_iter().next() {
+        let copy = d.offset.and_then(|_| keep_copy(&d.path));
+        return Err(StoreError::Damaged {
+            damage: Box::new(d),
+            copy,
+        });
+    }
+    for &gen in &found.corrupt_snapshots {
+        let from = layout::snapshot_path(dir, gen, "snap");
+        let to = layout::snapshot_path(dir, gen, "corrupt");
+        tracing::error!(snapshot = %from.display(), "snapshot is corrupt or incomplete; falling back to the previous one");
+        fs::rename(&from, &to).map_err(|e| StoreError::io(&from, e))?;
+    }
+    if !found.corrupt_snapshots.is_empty() {
+        layout::sync_dir(dir)?;
+    }
+    if let Some((gen, keep)) = found.torn {
+        let path = layout::segment_path(dir, gen);
+        tracing::warn!(segment = %path.display(), bytes_dropped = found.recovered.report.bytes_dropped, "journal ends in a torn write (never acknowledged); cutting it off");
+        let f = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| StoreError::io(&path, e))?;
+        f.set_len(keep)
+            .and_then(|_| f.sync_all())
+            .map_err(|e| StoreError::io(&path, e))?;
+    }
+    Ok((found.recovered, found.max_gen))
+}
+
+/// The damaged file's copy beside it, `<name>.bad`; `None` when it could
+/// not be made (the refusal still stands, the original is untouched).
+fn keep_copy(path: &Path) -> Option<PathBuf> {
+    let mut name = path.file_name()?.to_os_string();
+    name.push(".bad");
+    let to = path.with_file_name(name);
+    match fs::copy(path, &to).and_then(|_| fs::File::open(&to)?.sync_all()) {
+        Ok(()) => Some(to),
+        Err(e) => {
+            tracing::error!(file = %to.display(), error = %e, "could not keep a copy of the damaged file");
+            None
+        }
+    }
 }

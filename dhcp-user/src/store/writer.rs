@@ -1,9 +1,10 @@
 //! The journal writer thread: group commit.
 //!
 //! Workers push records into a bounded channel. The writer takes everything
-//! queued (up to `max_batch_records`), encodes it into one buffer, writes it
-//! with one `pwrite` at the end of the segment and calls one `fdatasync`; only
-//! after that returns does it publish the new `durable_seq`. One sync thus
+//! queued (up to `max_batch_records`), encodes it into one buffer behind a
+//! batch header ([`layout::batch_header`]), writes it with one `pwrite` at the
+//! end of the segment and calls one `fdatasync`; only after that returns does
+//! it publish the new `durable_seq`. One sync thus
 //! covers the records of every worker that appended meanwhile.
 //!
 //! Failure (ENOSPC, EIO): the segment is cut back to its last good length, the
@@ -25,7 +26,7 @@ use crossbeam_channel::{after, never, select, Receiver, RecvTimeoutError, Sender
 
 use super::codec::Encoder;
 use super::journal::{JournalOptions, Shared};
-use super::layout::{self, HEADER_LEN, SEGMENT_MAGIC};
+use super::layout::{self, BATCH_HEADER_LEN, HEADER_LEN, SEGMENT_MAGIC};
 use crate::protocol::LeaseRecord;
 
 /// One record on its way to disk. `last` marks the final record of an append.
@@ -199,6 +200,10 @@ impl Writer {
     }
 
     fn take(&self, st: &mut State, m: &Msg) {
+        if st.buf.is_empty() {
+            // Room for the batch header, filled in by `flush`.
+            st.buf.extend_from_slice(&[0; BATCH_HEADER_LEN]);
+        }
         st.enc.encode(&m.rec, &mut st.buf);
         st.buf_records += 1;
         if m.last {
@@ -279,6 +284,9 @@ impl Writer {
             return Ok(());
         }
         let started = Instant::now();
+        // (Again on a retry: records taken since are in the batch now.)
+        let (head, frames) = st.buf.split_at_mut(BATCH_HEADER_LEN);
+        head.copy_from_slice(&layout::batch_header(frames, st.buf_records as u32));
         let sync = self.opts.sync.clone();
         let file = self.segment()?;
         let written = file

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod damage;
 mod disk_full;
 mod durability;
 mod gather;

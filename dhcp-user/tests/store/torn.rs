@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::common::{key, model_of, Model, TempDir, T0};
 use dhcp6d::protocol::{LeaseChanges, LeaseKind, LeaseOp, LeaseRecord};
-use dhcp6d::store::{Durability, Journal};
+use dhcp6d::store::{Durability, Journal, StoreError};
 
 /// Records that exercise the encoding: shared DUIDs (dictionary references),
 /// same-/64 addresses, prefixes, all four ops.
@@ -185,23 +185,64 @@ fn after_a_torn_tail_new_records_append_and_survive() {
     assert_eq!(model_of(&recovered), expect);
 }
 
+/// Issue 13 item 10: only a torn final batch may be cut. A flipped bit in
+/// the last batch looks like a torn write and is cut like one (never a wrong
+/// record); one in any earlier batch stops the start with an error that
+/// names the file and the offset, keeps a copy, and changes nothing else.
 #[test]
-fn a_flipped_bit_in_the_last_records_never_yields_a_wrong_record() {
+fn a_flipped_bit_is_cut_only_in_the_final_batch_and_refused_before_it() {
     let recs = records(24);
     let src = TempDir::new("flip-src");
     let seg = journal_with(src.path(), &recs);
     let full = std::fs::read(&seg).unwrap();
     let name = seg.file_name().unwrap().to_owned();
     let originals: Vec<_> = recs.iter().map(key).collect();
+    let (mut cut, mut refused) = (0, 0);
     for at in full.len() - 200..full.len() {
         let dir = TempDir::new("flip");
         let mut bytes = full.clone();
         bytes[at] ^= 1 << (at % 8);
-        std::fs::write(dir.path().join(&name), &bytes).unwrap();
-        let (_j, recovered) = Journal::open(dir.path()).unwrap();
-        let k = recovered.report.journal_records as usize;
-        assert!(k < recs.len(), "byte {at}: corruption went unnoticed");
-        assert_eq!(model_of(&recovered), prefix_model(&recs, k), "byte {at}");
-        assert!(recovered.iter().all(|r| originals.contains(&key(&r))));
+        let path = dir.path().join(&name);
+        std::fs::write(&path, &bytes).unwrap();
+        match Journal::open(dir.path()) {
+            Ok((_j, recovered)) => {
+                let k = recovered.report.journal_records as usize;
+                assert_eq!(k, recs.len() - 1, "byte {at}: only the final batch is cut");
+                assert_eq!(model_of(&recovered), prefix_model(&recs, k), "byte {at}");
+                assert!(recovered.iter().all(|r| originals.contains(&key(&r))));
+                cut += 1;
+            }
+            Err(StoreError::Damaged { damage, copy }) => {
+                assert_eq!(damage.path, path, "byte {at}");
+                let offset = damage.offset.expect("an offset") as usize;
+                assert!(
+                    offset <= at && at - offset < 64,
+                    "byte {at}: damage reported at {offset}"
+                );
+                assert!(
+                    damage.records > 0,
+                    "byte {at}: intact records follow the damage"
+                );
+                assert_eq!(
+                    std::fs::read(&path).unwrap(),
+                    bytes,
+                    "byte {at}: the segment is untouched"
+                );
+                let copy = copy.expect("a copy is kept");
+                assert_eq!(std::fs::read(&copy).unwrap(), bytes, "byte {at}: the copy");
+                let msg = StoreError::Damaged {
+                    damage,
+                    copy: Some(copy),
+                }
+                .to_string();
+                assert!(
+                    msg.contains(&format!("at byte {offset}")) && msg.contains("dhcp6d repair"),
+                    "{msg}"
+                );
+                refused += 1;
+            }
+            Err(e) => panic!("byte {at}: {e}"),
+        }
     }
+    assert!(cut > 0 && refused > 0, "cut {cut}, refused {refused}");
 }

@@ -1,0 +1,89 @@
+//! `dhcp6d repair`: the explicit way past damage that start-up refuses.
+//!
+//! Start-up stops on damage a crash cannot have left (see [`super::Damage`]).
+//! A repair keeps what replays (each damaged segment up to its damage, every
+//! other segment whole, the newest intact snapshot), writes it as a new
+//! snapshot with a new segment after everything, and sets the damaged files
+//! aside (`.bad`, `.corrupt`) for a human; nothing is deleted. Without
+//! `commit` it only says what it would drop.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::layout::{self, StateDirLock};
+use super::recover::{scan_dir, Damage};
+use super::snapshot::{self, SnapshotInfo};
+use super::writer::create_segment;
+use super::StoreError;
+
+/// What a repair found, and did when committed.
+#[derive(Debug)]
+pub struct RepairReport {
+    /// The state directory.
+    pub dir: PathBuf,
+    /// Damage start-up refuses; each is dropped from its offset on.
+    pub damage: Vec<Damage>,
+    /// Snapshots that fail their checks (set aside as `.corrupt`).
+    pub corrupt_snapshots: Vec<PathBuf>,
+    /// A torn final write at the end of the last segment, in bytes (never
+    /// acknowledged; start-up cuts it by itself).
+    pub torn_bytes: u64,
+    /// Bindings (and quarantined addresses) kept.
+    pub bindings: u64,
+    /// The snapshot written, when committed and there was something to repair.
+    pub snapshot: Option<SnapshotInfo>,
+    /// Files set aside, when committed.
+    pub set_aside: Vec<PathBuf>,
+}
+
+impl RepairReport {
+    /// Whether start-up would refuse this directory as it was found.
+    pub fn needs_repair(&self) -> bool {
+        !self.damage.is_empty()
+    }
+}
+
+/// Read `dir` (under its lock: never beside a running server) and, when
+/// `commit`, repair it.
+pub fn repair(dir: &Path, commit: bool) -> Result<RepairReport, StoreError> {
+    let _lock = StateDirLock::acquire(dir)?;
+    let found = scan_dir(dir)?;
+    let mut report = RepairReport {
+        dir: dir.to_path_buf(),
+        corrupt_snapshots: found
+            .corrupt_snapshots
+            .iter()
+            .map(|&g| layout::snapshot_path(dir, g, "snap"))
+            .collect(),
+        torn_bytes: found.recovered.report.bytes_dropped,
+        bindings: found.recovered.len() as u64,
+        damage: found.damage,
+        snapshot: None,
+        set_aside: Vec::new(),
+    };
+    if !commit || !report.needs_repair() {
+        return Ok(report);
+    }
+    // The new segment first: a snapshot must have its segment, and a crash
+    // before the snapshot is written leaves the damage to refuse again.
+    let gen = found.max_gen + 1;
+    create_segment(dir, gen).map_err(|e| StoreError::io(&layout::segment_path(dir, gen), e))?;
+    let recovered = &found.recovered;
+    report.snapshot = Some(snapshot::write(dir, gen, |emit| {
+        recovered.iter().for_each(|r| emit(&r))
+    })?);
+    for d in report.damage.iter().filter(|d| d.offset.is_some()) {
+        let mut name = d.path.file_name().unwrap_or_default().to_os_string();
+        name.push(".bad");
+        let to = d.path.with_file_name(name);
+        fs::rename(&d.path, &to).map_err(|e| StoreError::io(&d.path, e))?;
+        report.set_aside.push(to);
+    }
+    for from in &report.corrupt_snapshots {
+        let to = from.with_extension("corrupt");
+        fs::rename(from, &to).map_err(|e| StoreError::io(from, e))?;
+        report.set_aside.push(to);
+    }
+    layout::sync_dir(dir)?;
+    Ok(report)
+}

@@ -26,8 +26,9 @@ pub const MAX_REQUEST: usize = 64 * 1024;
 pub trait ServerView: Send + Sync + 'static {
     /// Current counters, summed over workers.
     fn stats(&self) -> StatsSnapshot;
-    /// Bindings matching `filter`, at most `filter.limit` of them.
-    fn leases(&self, filter: &LeaseFilter) -> LeaseList;
+    /// One page of the bindings matching `filter`: at most `filter.limit`,
+    /// after `filter.after`; the error is the message for `{"error": ...}`.
+    fn leases(&self, filter: &LeaseFilter) -> Result<LeaseList, String>;
 }
 
 /// The running control thread. Stop it with [`ControlHandle::stop`].
@@ -222,7 +223,10 @@ pub fn respond(line: &[u8], view: &dyn ServerView) -> serde_json::Value {
     }
     match Request::parse(text) {
         Ok(Request::Stats) => to_value(&view.stats()),
-        Ok(Request::Leases(filter)) => to_value(&view.leases(&filter)),
+        Ok(Request::Leases(filter)) => match view.leases(&filter) {
+            Ok(list) => to_value(&list),
+            Err(e) => error_json(&e),
+        },
         Err(e) => error_json(&e),
     }
 }

@@ -92,7 +92,7 @@ impl ServerView for FixedServer {
         }
     }
 
-    fn leases(&self, filter: &LeaseFilter) -> LeaseList {
+    fn leases(&self, filter: &LeaseFilter) -> Result<LeaseList, String> {
         let all: Vec<LeaseEntry> = self
             .leases
             .iter()
@@ -105,11 +105,13 @@ impl ServerView for FixedServer {
             })
             .cloned()
             .collect();
-        LeaseList {
+        Ok(LeaseList {
             total: all.len() as u64,
             truncated: all.len() > filter.limit,
+            limit: filter.limit as u64,
             leases: all.into_iter().take(filter.limit).collect(),
-        }
+            next: None,
+        })
     }
 }
 
@@ -448,4 +450,101 @@ fn metrics_pass_promtool() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+}
+
+/// The control server over a real binding table, paged as `serve` pages it.
+struct TableServer(dhcp6d::protocol::bindings::Bindings);
+
+impl TableServer {
+    fn with(n: u32) -> TableServer {
+        use dhcp6d::protocol::bindings::{Bindings, ClientKey, PoolSpans};
+        let b = Bindings::new(PoolSpans::opaque(1), [4; 16]);
+        for i in 0..n {
+            let duid = [&[0, 4][..], &i.to_be_bytes()].concat();
+            let key = ClientKey {
+                duid: &duid,
+                iaid: 1,
+                kind: dhcp6d::protocol::LeaseKind::Na,
+            };
+            let addr = std::net::Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(i));
+            let t = 4_000_000_000;
+            b.commit(&key, addr, 128, 0, t, t, dhcp6d::protocol::Timestamp(0))
+                .unwrap();
+        }
+        TableServer(b)
+    }
+}
+
+impl ServerView for TableServer {
+    fn stats(&self) -> StatsSnapshot {
+        StatsSnapshot::default()
+    }
+    fn leases(&self, filter: &LeaseFilter) -> Result<LeaseList, String> {
+        dhcp6d::control::leases::page(&self.0, filter, 1_000, 77)
+    }
+}
+
+/// `dhcp6d leases` on a table of 25,000: a limit of twenty million gets one
+/// page of 10,000 that says so; the table says how to get the next page;
+/// `--after` gets it; `--all` walks every binding once.
+#[test]
+fn leases_command_pages_a_big_table() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli_control");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("paged.sock");
+    let _h = ControlHandle::start(&path, None, Arc::new(TableServer::with(25_000))).unwrap();
+    let p = path.to_str().unwrap();
+
+    let (code, stdout, stderr) =
+        dhcp6d(&["leases", "--control", p, "--json", "--limit", "20000000"]);
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["leases"].as_array().unwrap().len(), 10_000);
+    assert_eq!(
+        (v["limit"].as_u64(), v["total"].as_u64()),
+        (Some(10_000), Some(25_000))
+    );
+    assert_eq!(v["truncated"], true);
+
+    let lines = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| l.starts_with("2001:db8:"))
+            .map(|l| l.split(' ').next().unwrap().to_string())
+            .collect()
+    };
+    let (code, first, _) = dhcp6d(&["leases", "--control", p, "--limit", "3"]);
+    assert_eq!(code, 0);
+    let footer = first.lines().last().unwrap();
+    let cursor = footer
+        .strip_prefix("25000 bindings (3 shown; next page: --after ")
+        .and_then(|r| r.strip_suffix(", or --all)"))
+        .unwrap_or_else(|| panic!("{footer}"));
+    let (code, second, _) = dhcp6d(&["leases", "--control", p, "--limit", "3", "--after", cursor]);
+    assert_eq!(code, 0);
+    let (first, second) = (lines(&first), lines(&second));
+    assert_eq!((first.len(), second.len()), (3, 3));
+    assert!(
+        first.iter().all(|l| !second.contains(l)),
+        "{first:?} {second:?}"
+    );
+
+    let (code, all, stderr) = dhcp6d(&["leases", "--control", p, "--all", "--limit", "4000"]);
+    assert_eq!(code, 0, "{stderr}");
+    let headers = all.lines().filter(|l| l.starts_with("lease ")).count();
+    assert_eq!(headers, 1, "one header for every page");
+    assert!(
+        all.ends_with("\n25000 bindings\n"),
+        "{}",
+        all.lines().last().unwrap()
+    );
+    let mut listed = lines(&all);
+    listed.sort();
+    listed.dedup();
+    assert_eq!(listed.len(), 25_000);
+
+    let (code, _, stderr) = dhcp6d(&["leases", "--control", p, "--all", "--limit", "0"]);
+    assert_eq!((code, stderr.contains("--all")), (2, true), "{stderr}");
+    let (code, _, stderr) = dhcp6d(&["leases", "--control", p, "--after", "nope"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("is not a cursor"), "{stderr}");
 }

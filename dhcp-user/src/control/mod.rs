@@ -13,7 +13,7 @@ pub mod server;
 pub mod table;
 
 pub use protocol::{
-    JournalStats, LeaseCounts, LeaseCursor, LeaseEntry, LeaseFilter, LeaseList, PoolStats, Request,
-    StatsSnapshot, XdpStats,
+    ControlStats, JournalStats, LeaseCounts, LeaseCursor, LeaseEntry, LeaseFilter, LeaseList,
+    PoolStats, Request, StatsSnapshot, XdpStats,
 };
-pub use server::{ControlHandle, ServerView};
+pub use server::{ControlHandle, ControlLimits, ServerView};

@@ -231,6 +231,47 @@ pub struct StatsSnapshot {
     pub journal: JournalStats,
     /// The XDP program's counters since attach (all zero in socket mode).
     pub xdp: XdpStats,
+    /// What the control socket and the metrics endpoint turned away since
+    /// start (an extension; filled in by the control server, not the view).
+    pub control: ControlStats,
+}
+
+/// The control side's refusals, by endpoint and reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ControlStats {
+    /// Refused on the control socket.
+    pub socket: SocketRefusals,
+    /// Refused on the metrics endpoint.
+    pub metrics: MetricsRefusals,
+}
+
+/// Control-socket requests and connections answered with an error.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SocketRefusals {
+    /// Requests answered `{"error"}`: not JSON, unknown command or field, a
+    /// bad filter or cursor.
+    pub bad_request: u64,
+    /// Request lines over 64 KiB (the connection is closed).
+    pub too_long: u64,
+    /// Connections beyond the limit of open ones, answered "busy" and closed.
+    pub busy: u64,
+    /// Connections closed for sending no complete request, or not reading
+    /// an answer, within the request timeout.
+    pub timeout: u64,
+}
+
+/// `/metrics` connections not served a scrape.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MetricsRefusals {
+    /// Connections beyond the limit of open ones, answered 503 and closed.
+    pub busy: u64,
+    /// Connections that sent no request head, or did not read the answer, in time.
+    pub timeout: u64,
+    /// Requests for anything but `GET /metrics`, answered 404.
+    pub not_found: u64,
 }
 
 /// Live bindings.

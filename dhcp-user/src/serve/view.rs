@@ -7,7 +7,8 @@ use std::time::Instant;
 use crate::config::{IoMode, Model};
 use crate::control::leases::{self, kind_name};
 use crate::control::{
-    JournalStats, LeaseCounts, LeaseFilter, LeaseList, PoolStats, ServerView, StatsSnapshot,
+    ControlStats, JournalStats, LeaseCounts, LeaseFilter, LeaseList, PoolStats, ServerView,
+    StatsSnapshot,
 };
 use crate::protocol::Timestamp;
 use crate::stats::{CounterTotals, WorkerCounters};
@@ -70,6 +71,8 @@ impl ServerView for ServeView {
                 bytes: j.bytes,
             },
             xdp,
+            // The control server fills in its own counters.
+            control: ControlStats::default(),
         }
     }
 

@@ -75,7 +75,7 @@ impl ServerView for Table {
 }
 
 fn ask(view: &Table, request: serde_json::Value) -> serde_json::Value {
-    respond(request.to_string().as_bytes(), view)
+    respond(request.to_string().as_bytes(), view, &Default::default())
 }
 
 fn listed(answer: &serde_json::Value) -> Vec<Ipv6Addr> {

@@ -71,9 +71,15 @@ enum Command {
         /// Only bindings inside this prefix.
         #[arg(long, value_name = "PFX")]
         prefix: Option<Ipv6Net>,
-        /// Most bindings to list.
+        /// Most bindings per page (the server lists at most 10000 per page).
         #[arg(long, value_name = "N", default_value_t = protocol::DEFAULT_LEASE_LIMIT)]
         limit: usize,
+        /// Start after this cursor: the `next` of an earlier page.
+        #[arg(long, value_name = "CURSOR")]
+        after: Option<protocol::LeaseCursor>,
+        /// Fetch every page, one request per page, until the last.
+        #[arg(long)]
+        all: bool,
     },
     /// Check the lease store in server.state_dir (stopped server only) and say what a
     /// repair of damage that start-up refuses would drop; --commit does it.
@@ -146,19 +152,27 @@ fn main() -> ExitCode {
             address,
             prefix,
             limit,
+            after,
+            all,
         } => {
             init_logging(cli.log_level, None, LogLevel::Warn);
             let duid = match duid.map(|d| protocol::parse_duid(&d)).transpose() {
                 Ok(d) => d,
                 Err(e) => return finish(Err(Failure::Usage(format!("--duid: {e}")))),
             };
+            if all && limit == 0 {
+                return finish(Err(Failure::Usage(
+                    "--all: pages of --limit 0 list nothing; give a limit above 0".into(),
+                )));
+            }
             let filter = LeaseFilter {
                 duid,
                 address,
                 prefix,
                 limit,
+                after,
             };
-            socket_path(&control).and_then(|p| leases(&p, json, &filter))
+            socket_path(&control).and_then(|p| leases(&p, json, all, filter))
         }
         Command::Repair { config, commit } => {
             init_logging(cli.log_level, None, LogLevel::Warn);
@@ -347,15 +361,42 @@ fn unsafe_isatty() -> bool {
     unsafe { libc::isatty(libc::STDOUT_FILENO) == 1 }
 }
 
-fn leases(path: &Path, json: bool, filter: &LeaseFilter) -> Result<(), Failure> {
-    let (typed, raw) = client::leases(path, filter).map_err(client_failure)?;
-    if json {
-        println!("{raw}");
-    } else {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        print!("{}", table::leases_table(&typed, now));
+/// One page, or with `all` every page from `filter.after` on: JSON prints
+/// one response line per page; the table prints its header once.
+fn leases(path: &Path, json: bool, all: bool, mut filter: LeaseFilter) -> Result<(), Failure> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut listed = 0;
+    loop {
+        let (typed, raw) = client::leases(path, &filter).map_err(client_failure)?;
+        let next = match typed
+            .next
+            .as_deref()
+            .map(str::parse::<protocol::LeaseCursor>)
+        {
+            Some(Ok(c)) => Some(c),
+            Some(Err(e)) => return Err(Failure::Other(format!("unexpected response: next: {e}"))),
+            None => None,
+        };
+        if json {
+            println!("{raw}");
+        } else if !all {
+            print!("{}", table::leases_table(&typed, now));
+        } else {
+            if listed == 0 {
+                print!("{}", table::leases_header());
+            }
+            print!("{}", table::leases_rows(&typed, now));
+        }
+        listed += typed.leases.len();
+        match next {
+            Some(c) if all => filter.after = Some(c),
+            _ => break,
+        }
+    }
+    if all && !json {
+        println!("{listed} bindings");
     }
     Ok(())
 }

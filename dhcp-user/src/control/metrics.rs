@@ -3,27 +3,56 @@
 
 use std::fmt::Write;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use super::protocol::StatsSnapshot;
-use super::server::ServerView;
+use super::server::{refuse_now, ControlLimits, Refusal, Refused, ServerView};
 
 /// Longest request head read before answering.
 const MAX_HEAD: usize = 8 * 1024;
 
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n\
+    Content-Length: 35\r\nConnection: close\r\nRetry-After: 1\r\n\r\n\
+    too many open /metrics connections\n";
+
+const TIMEOUT: &[u8] = b"HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain\r\n\
+    Content-Length: 24\r\nConnection: close\r\n\r\nno request head in time\n";
+
+/// Accept scrapes: at most `limits.metrics_connections` at once, each held
+/// at most `limits.metrics_timeout`; one more is answered 503 at once.
 pub(super) async fn serve(
     listener: TcpListener,
     view: Arc<dyn ServerView>,
+    refused: Arc<Refused>,
+    limits: ControlLimits,
     mut stop: watch::Receiver<bool>,
 ) {
+    let open = Arc::new(Semaphore::new(limits.metrics_connections));
     loop {
         tokio::select! {
             _ = stop.changed() => return,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => { tokio::spawn(answer(stream, view.clone())); }
+                Ok((stream, _)) => match open.clone().try_acquire_owned() {
+                    Ok(permit) => {
+                        let scrape = Scrape {
+                            view: view.clone(),
+                            refused: refused.clone(),
+                            hold: limits.metrics_timeout,
+                            _permit: permit,
+                        };
+                        tokio::spawn(scrape.answer(stream));
+                    }
+                    Err(_) => {
+                        refused.count(Refusal::MetricsBusy);
+                        if let Ok(s) = stream.into_std() {
+                            refuse_now(s, BUSY);
+                        }
+                    }
+                },
                 Err(e) => {
                     tracing::warn!("metrics: accept: {e}");
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -33,40 +62,66 @@ pub(super) async fn serve(
     }
 }
 
-async fn answer(mut stream: tokio::net::TcpStream, view: Arc<dyn ServerView>) {
-    let mut head = Vec::with_capacity(512);
-    let mut buf = [0u8; 1024];
-    // Read until the end of the request head; a slow client is cut off.
-    let read = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => return false,
-                Ok(n) => head.extend_from_slice(&buf[..n]),
+/// One `/metrics` connection; it holds a place among the
+/// [`ControlLimits::metrics_connections`] until it ends.
+struct Scrape {
+    view: Arc<dyn ServerView>,
+    refused: Arc<Refused>,
+    hold: Duration,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Scrape {
+    async fn answer(self, mut stream: tokio::net::TcpStream) {
+        let deadline = tokio::time::Instant::now() + self.hold;
+        let mut head = Vec::with_capacity(512);
+        let mut buf = [0u8; 1024];
+        // Read until the end of the request head; a slow client is cut off.
+        let read = tokio::time::timeout_at(deadline, async {
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return false,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            true
+        })
+        .await;
+        match read {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(_) => {
+                self.refused.count(Refusal::MetricsTimeout);
+                let _ = stream.try_write(TIMEOUT);
+                return;
             }
         }
-        true
-    })
-    .await;
-    if !matches!(read, Ok(true)) {
-        return;
+        let first = head.split(|b| *b == b'\n').next().unwrap_or_default();
+        let (status, body) =
+            if first.starts_with(b"GET /metrics ") || first.starts_with(b"GET /metrics?") {
+                let stats = super::server::stats(self.view.as_ref(), &self.refused);
+                ("200 OK", render(&stats))
+            } else {
+                self.refused.count(Refusal::MetricsNotFound);
+                (
+                    "404 Not Found",
+                    "only /metrics is served here\n".to_string(),
+                )
+            };
+        let response = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let written = tokio::time::timeout_at(deadline, async {
+            let _ = stream.write_all(response.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        })
+        .await;
+        if written.is_err() {
+            self.refused.count(Refusal::MetricsTimeout);
+        }
     }
-    let first = head.split(|b| *b == b'\n').next().unwrap_or_default();
-    let (status, body) =
-        if first.starts_with(b"GET /metrics ") || first.starts_with(b"GET /metrics?") {
-            ("200 OK", render(&view.stats()))
-        } else {
-            (
-                "404 Not Found",
-                "only /metrics is served here\n".to_string(),
-            )
-        };
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.write_all(response.as_bytes()).await;
-    let _ = stream.shutdown().await;
 }
 
 /// The stats as Prometheus text.
@@ -208,6 +263,30 @@ pub fn render(s: &StatsSnapshot) -> String {
         "counter",
         "AF_XDP workers that died and were restarted.",
         &[(String::new(), s.xdp.worker_restarts.to_string())],
+    );
+    let c = &s.control;
+    let refused: Vec<(String, String)> = [
+        ("socket", "bad_request", c.socket.bad_request),
+        ("socket", "too_long", c.socket.too_long),
+        ("socket", "busy", c.socket.busy),
+        ("socket", "timeout", c.socket.timeout),
+        ("metrics", "busy", c.metrics.busy),
+        ("metrics", "timeout", c.metrics.timeout),
+        ("metrics", "not_found", c.metrics.not_found),
+    ]
+    .iter()
+    .map(|(endpoint, reason, v)| {
+        (
+            format!("{{endpoint=\"{endpoint}\",reason=\"{reason}\"}}"),
+            v.to_string(),
+        )
+    })
+    .collect();
+    family(
+        "dhcp6d_control_refused_total",
+        "counter",
+        "Control-socket requests and connections, and /metrics connections, refused, by endpoint and reason.",
+        &refused,
     );
     family(
         "dhcp6d_uptime_seconds",

@@ -6,13 +6,14 @@
 //! the lease table) through [`ServerView`]; it never makes a worker wait.
 
 pub mod client;
+pub mod leases;
 pub mod metrics;
 pub mod protocol;
 pub mod server;
 pub mod table;
 
 pub use protocol::{
-    JournalStats, LeaseCounts, LeaseEntry, LeaseFilter, LeaseList, PoolStats, Request,
-    StatsSnapshot, XdpStats,
+    ControlStats, JournalStats, LeaseCounts, LeaseCursor, LeaseEntry, LeaseFilter, LeaseList,
+    PoolStats, Request, StatsSnapshot, XdpStats,
 };
-pub use server::{ControlHandle, ServerView};
+pub use server::{ControlHandle, ControlLimits, ServerView};

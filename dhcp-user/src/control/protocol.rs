@@ -2,18 +2,28 @@
 //! response object (CONTRACT.md, "Control socket").
 //!
 //! Requests: `{"command":"stats"}`, `{"command":"leases", "duid":HEX,
-//! "address":ADDR, "prefix":PFX, "limit":N}`. A response is the stats object,
-//! `{"leases":[...], "total":N, "truncated":BOOL}`, or `{"error":"..."}`.
+//! "address":ADDR, "prefix":PFX, "limit":N, "after":CURSOR}`. A response is
+//! the stats object, `{"leases":[...], "total":N, "truncated":BOOL,
+//! "limit":N, "next":CURSOR|null}`, or `{"error":"..."}`.
 
+use std::fmt;
 use std::net::Ipv6Addr;
+use std::str::FromStr;
 
 use ipnet::Ipv6Net;
 use serde::{Deserialize, Serialize};
 
+use crate::protocol::bindings::{ScanPos, SHARDS};
 use crate::stats::{DropTotals, RxTotals, TxTotals};
 
 /// Most leases one `leases` response lists unless the request sets `limit`.
 pub const DEFAULT_LEASE_LIMIT: usize = 10_000;
+
+/// Most leases one `leases` response lists whatever the request's `limit`:
+/// a larger one is clamped to it (the answer's `limit` says what was
+/// applied) and the rest is had page by page with `after`. A page of this
+/// many is about 2 MB of JSON.
+pub const MAX_LEASE_LIMIT: usize = 10_000;
 
 /// A parsed request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,8 +43,51 @@ pub struct LeaseFilter {
     pub address: Option<Ipv6Addr>,
     /// Bindings whose address or delegated prefix lies inside this prefix.
     pub prefix: Option<Ipv6Net>,
-    /// Most entries to return.
+    /// Most entries to return; [`Request::parse`] clamps it to [`MAX_LEASE_LIMIT`].
     pub limit: usize,
+    /// Start after this place: the `next` of the previous page.
+    pub after: Option<LeaseCursor>,
+}
+
+/// Where a page of `leases` ended: pass a response's `next` back as the
+/// request's `after` for the page that follows. Opaque to clients; valid for
+/// the life of the server process that gave it (`run` tells them apart).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseCursor {
+    /// The server process the cursor belongs to (random per run).
+    pub run: u32,
+    /// The last place the page listed.
+    pub at: ScanPos,
+}
+
+impl fmt::Display for LeaseCursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:08x}-{}-{}", self.run, self.at.shard, self.at.slot)
+    }
+}
+
+impl FromStr for LeaseCursor {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<LeaseCursor, String> {
+        let bad = || format!("{s:?} is not a cursor (the \"next\" of an earlier answer)");
+        let mut parts = s.split('-');
+        let (Some(run), Some(shard), Some(slot), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        let run = u32::from_str_radix(run, 16).map_err(|_| bad())?;
+        let shard: u32 = shard.parse().map_err(|_| bad())?;
+        let slot: u32 = slot.parse().map_err(|_| bad())?;
+        if shard as usize >= SHARDS || slot > ScanPos::MAX_SLOT {
+            return Err(bad());
+        }
+        Ok(LeaseCursor {
+            run,
+            at: ScanPos { shard, slot },
+        })
+    }
 }
 
 impl LeaseFilter {
@@ -60,6 +113,8 @@ struct RawRequest {
     prefix: Option<String>,
     #[serde(default)]
     limit: Option<usize>,
+    #[serde(default)]
+    after: Option<String>,
 }
 
 impl Request {
@@ -67,7 +122,10 @@ impl Request {
     pub fn parse(line: &str) -> Result<Request, String> {
         let raw: RawRequest =
             serde_json::from_str(line).map_err(|e| format!("bad request: {e}"))?;
-        let filters = raw.duid.is_some() || raw.address.is_some() || raw.prefix.is_some();
+        let filters = raw.duid.is_some()
+            || raw.address.is_some()
+            || raw.prefix.is_some()
+            || raw.after.is_some();
         match raw.command.as_str() {
             "stats" if !filters && raw.limit.is_none() => Ok(Request::Stats),
             "stats" => Err("bad request: \"stats\" takes no filters".into()),
@@ -89,11 +147,20 @@ impl Request {
                     .map_err(|_| {
                         "bad request: prefix: not an IPv6 prefix (ADDR/LEN)".to_string()
                     })?;
+                let after = raw
+                    .after
+                    .map(|c| c.parse::<LeaseCursor>())
+                    .transpose()
+                    .map_err(|e| format!("bad request: after: {e}"))?;
                 Ok(Request::Leases(LeaseFilter {
                     duid,
                     address,
                     prefix,
-                    limit: raw.limit.unwrap_or(DEFAULT_LEASE_LIMIT),
+                    limit: raw
+                        .limit
+                        .unwrap_or(DEFAULT_LEASE_LIMIT)
+                        .min(MAX_LEASE_LIMIT),
+                    after,
                 }))
             }
             other => Err(format!(
@@ -116,6 +183,9 @@ impl Request {
                 }
                 if let Some(p) = f.prefix {
                     v["prefix"] = p.to_string().into();
+                }
+                if let Some(c) = f.after {
+                    v["after"] = c.to_string().into();
                 }
                 v
             }
@@ -161,6 +231,47 @@ pub struct StatsSnapshot {
     pub journal: JournalStats,
     /// The XDP program's counters since attach (all zero in socket mode).
     pub xdp: XdpStats,
+    /// What the control socket and the metrics endpoint turned away since
+    /// start (an extension; filled in by the control server, not the view).
+    pub control: ControlStats,
+}
+
+/// The control side's refusals, by endpoint and reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ControlStats {
+    /// Refused on the control socket.
+    pub socket: SocketRefusals,
+    /// Refused on the metrics endpoint.
+    pub metrics: MetricsRefusals,
+}
+
+/// Control-socket requests and connections answered with an error.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SocketRefusals {
+    /// Requests answered `{"error"}`: not JSON, unknown command or field, a
+    /// bad filter or cursor.
+    pub bad_request: u64,
+    /// Request lines over 64 KiB (the connection is closed).
+    pub too_long: u64,
+    /// Connections beyond the limit of open ones, answered "busy" and closed.
+    pub busy: u64,
+    /// Connections closed for sending no complete request, or not reading
+    /// an answer, within the request timeout.
+    pub timeout: u64,
+}
+
+/// `/metrics` connections not served a scrape.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MetricsRefusals {
+    /// Connections beyond the limit of open ones, answered 503 and closed.
+    pub busy: u64,
+    /// Connections that sent no request head, or did not read the answer, in time.
+    pub timeout: u64,
+    /// Requests for anything but `GET /metrics`, answered 404.
+    pub not_found: u64,
 }
 
 /// Live bindings.
@@ -240,16 +351,21 @@ pub struct LeaseEntry {
     pub state: String,
 }
 
-/// The `leases` response.
+/// The `leases` response: one page.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LeaseList {
-    /// Matching bindings, at most the request's `limit`.
+    /// Matching bindings after the request's `after`, at most `limit`.
     pub leases: Vec<LeaseEntry>,
-    /// Matching bindings, including those beyond `limit`.
+    /// Matching bindings in the whole table (before `after` and beyond `limit` too).
     pub total: u64,
-    /// Whether `leases` stops at the limit.
+    /// Whether more matching bindings follow this page.
     pub truncated: bool,
+    /// The page size applied: the request's `limit`, clamped to
+    /// [`MAX_LEASE_LIMIT`] (an extension).
+    pub limit: u64,
+    /// When `truncated`, the `after` of the next page; else null (an extension).
+    pub next: Option<String>,
 }
 
 #[cfg(test)]
@@ -273,7 +389,54 @@ mod tests {
             address: None,
             prefix: Some("2001:db8::/32".parse().unwrap()),
             limit: 5,
+            after: Some(LeaseCursor {
+                run: 0xdead_beef,
+                at: ScanPos {
+                    shard: 63,
+                    slot: 1 << 20,
+                },
+            }),
         });
         assert_eq!(Request::parse(&r.to_json().to_string()), Ok(r));
+    }
+
+    #[test]
+    fn a_limit_above_the_maximum_is_clamped() {
+        let parsed = Request::parse(r#"{"command":"leases","limit":10000000}"#);
+        let Ok(Request::Leases(f)) = parsed else {
+            panic!("{parsed:?}")
+        };
+        assert_eq!(f.limit, MAX_LEASE_LIMIT);
+        let parsed = Request::parse(r#"{"command":"leases","limit":7}"#);
+        assert!(matches!(parsed, Ok(Request::Leases(f)) if f.limit == 7));
+    }
+
+    #[test]
+    fn a_cursor_not_from_an_answer_is_refused() {
+        for bad in [
+            "",
+            "x",
+            "0000002a-1",
+            "0000002a-1-2-3",
+            "zz-1-2",
+            "0000002a-64-0",
+            "0000002a-0-67108864",
+            "0000002a--1-0",
+        ] {
+            let line = serde_json::json!({"command": "leases", "after": bad}).to_string();
+            let e = Request::parse(&line).unwrap_err();
+            assert!(e.starts_with("bad request: after: "), "{bad:?}: {e}");
+        }
+        assert_eq!(
+            "0000002a-63-67108863".parse::<LeaseCursor>(),
+            Ok(LeaseCursor {
+                run: 42,
+                at: ScanPos {
+                    shard: 63,
+                    slot: ScanPos::MAX_SLOT
+                }
+            })
+        );
+        assert!(Request::parse(r#"{"command":"stats","after":"0000002a-0-0"}"#).is_err());
     }
 }

@@ -169,14 +169,34 @@ fn duration(secs: u64) -> String {
     }
 }
 
-/// The leases table, one binding per line.
+/// The leases table, one binding per line; a page that is not the last
+/// ends with how to ask for the next.
 pub fn leases_table(l: &LeaseList, now_unix: u64) -> String {
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "{:<44} {:<4} {:<8} {:>10} {:>12}  duid",
+    let mut o = leases_header();
+    o.push_str(&leases_rows(l, now_unix));
+    let _ = write!(o, "{} bindings", l.total);
+    if l.truncated {
+        let _ = write!(o, " ({} shown", l.leases.len());
+        if let Some(next) = &l.next {
+            let _ = write!(o, "; next page: --after {next}, or --all");
+        }
+        let _ = write!(o, ")");
+    }
+    let _ = writeln!(o);
+    o
+}
+
+/// The column heads of the leases table.
+pub fn leases_header() -> String {
+    format!(
+        "{:<44} {:<4} {:<8} {:>10} {:>12}  duid\n",
         "lease", "kind", "state", "iaid", "valid for"
-    );
+    )
+}
+
+/// One line per binding of a page.
+pub fn leases_rows(l: &LeaseList, now_unix: u64) -> String {
+    let mut o = String::new();
     for e in &l.leases {
         let left = e.valid_until.saturating_sub(now_unix);
         let _ = writeln!(
@@ -190,10 +210,5 @@ pub fn leases_table(l: &LeaseList, now_unix: u64) -> String {
             e.duid
         );
     }
-    let _ = write!(o, "{} bindings", l.total);
-    if l.truncated {
-        let _ = write!(o, " ({} shown)", l.leases.len());
-    }
-    let _ = writeln!(o);
     o
 }

@@ -40,6 +40,36 @@ pub const NO_POOL: u16 = u16::MAX;
 /// rather than a scan (the server sweeps every 10 s).
 pub const EXPIRY_WINDOW: u64 = 60;
 
+/// Slots [`Bindings::scan`] visits under one hold of an address-shard lock.
+/// It bounds how long a worker can wait behind a walk of the table (the
+/// `leases` request), whatever the table's size or the page asked for.
+pub const SCAN_STEP: u32 = 1024;
+
+/// A place in the order [`Bindings::scan`] walks: address shard, then slot.
+/// A binding keeps its place for as long as it exists (a Renew extends it in
+/// its slot), so a walk resumed after a place meets every binding that
+/// existed throughout once, however the table changed in between.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ScanPos {
+    /// The address shard, `0..SHARDS`.
+    pub shard: u32,
+    /// The slot inside it, below `2^26`.
+    pub slot: u32,
+}
+
+impl ScanPos {
+    /// The largest slot index a place can name.
+    pub const MAX_SLOT: u32 = (1 << LOCAL_BITS) - 1;
+
+    /// The place right after this one (where a walk resumes).
+    pub fn next(self) -> ScanPos {
+        ScanPos {
+            shard: self.shard,
+            slot: self.slot.saturating_add(1),
+        }
+    }
+}
+
 /// Who a binding belongs to: RFC 9915 identifies an IA by DUID, IAID and type.
 #[derive(Clone, Copy, Debug)]
 pub struct ClientKey<'a> {
@@ -695,6 +725,49 @@ impl Bindings {
                     f(&r);
                 }
             }
+        }
+    }
+
+    /// One step of a walk over every binding and quarantine entry: visit at
+    /// most [`SCAN_STEP`] slots of one address shard from `from`, under one
+    /// hold of its lock, calling `f(place, binding, duid)` for each occupied
+    /// one. Returns where the next step starts, `None` after the last shard.
+    /// `f` runs under the lock, so it should only test and copy: every
+    /// worker that needs this shard meanwhile waits.
+    pub fn scan(
+        &self,
+        from: ScanPos,
+        mut f: impl FnMut(ScanPos, &Binding, &[u8]),
+    ) -> Option<ScanPos> {
+        let s = from.shard as usize;
+        if s >= SHARDS {
+            return None;
+        }
+        let shard = self.addr_shard(s);
+        let taken = shard.slots();
+        let end = taken.min(from.slot.saturating_add(SCAN_STEP));
+        for id in from.slot..end {
+            let slot = shard.slot(id);
+            if slot.state != STATE_FREE {
+                let at = ScanPos {
+                    shard: from.shard,
+                    slot: id,
+                };
+                f(at, &to_binding(slot), shard.duid(id));
+            }
+        }
+        if end < taken {
+            Some(ScanPos {
+                shard: from.shard,
+                slot: end,
+            })
+        } else if s + 1 < SHARDS {
+            Some(ScanPos {
+                shard: from.shard + 1,
+                slot: 0,
+            })
+        } else {
+            None
         }
     }
 

@@ -171,6 +171,7 @@ pub fn run(config: Config, file: &Path) -> Result<(), ServeError> {
         counters: dataplane.worker_counters(),
         journal: journal.handle(),
         dataplane: dataplane.clone(),
+        run_id: crate::control::leases::new_run_id(),
     });
     let control = ControlHandle::start(
         &config.server.control_socket,

@@ -5,11 +5,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::config::{IoMode, Model};
+use crate::control::leases::{self, kind_name};
 use crate::control::{
-    JournalStats, LeaseCounts, LeaseEntry, LeaseFilter, LeaseList, PoolStats, ServerView,
+    ControlStats, JournalStats, LeaseCounts, LeaseFilter, LeaseList, PoolStats, ServerView,
     StatsSnapshot,
 };
-use crate::protocol::{LeaseKind, LeaseOp, Timestamp};
+use crate::protocol::Timestamp;
 use crate::stats::{CounterTotals, WorkerCounters};
 use crate::store::JournalHandle;
 
@@ -28,6 +29,8 @@ pub struct ServeView {
     pub counters: Vec<Arc<WorkerCounters>>,
     pub journal: JournalHandle,
     pub dataplane: Arc<Plane>,
+    /// Tells this run's `leases` cursors from another's ([`leases::new_run_id`]).
+    pub run_id: u32,
 }
 
 impl ServerView for ServeView {
@@ -68,46 +71,17 @@ impl ServerView for ServeView {
                 bytes: j.bytes,
             },
             xdp,
+            // The control server fills in its own counters.
+            control: ControlStats::default(),
         }
     }
 
-    fn leases(&self, filter: &LeaseFilter) -> LeaseList {
-        let mut list = LeaseList::default();
-        let now = super::unix_now();
-        self.handler.for_each_binding(|rec| {
-            // Ended (lease or quarantine) but not swept yet: no longer held.
-            if rec.valid_until <= now || !filter.matches(rec.duid(), rec.addr, rec.prefix_len) {
-                return;
-            }
-            list.total += 1;
-            if list.leases.len() >= filter.limit {
-                list.truncated = true;
-                return;
-            }
-            list.leases.push(LeaseEntry {
-                kind: kind_name(rec.kind).into(),
-                lease: match rec.kind {
-                    LeaseKind::Na => rec.addr.to_string(),
-                    LeaseKind::Pd => format!("{}/{}", rec.addr, rec.prefix_len),
-                },
-                duid: hex::encode(rec.duid()),
-                iaid: rec.iaid,
-                preferred_until: rec.preferred_until,
-                valid_until: rec.valid_until,
-                state: match rec.op {
-                    LeaseOp::Decline => "declined",
-                    _ => "active",
-                }
-                .into(),
-            });
-        });
-        list
-    }
-}
-
-fn kind_name(k: LeaseKind) -> &'static str {
-    match k {
-        LeaseKind::Na => "na",
-        LeaseKind::Pd => "pd",
+    fn leases(&self, filter: &LeaseFilter) -> Result<LeaseList, String> {
+        leases::page(
+            self.handler.bindings(),
+            filter,
+            super::unix_now(),
+            self.run_id,
+        )
     }
 }

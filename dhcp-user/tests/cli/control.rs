@@ -14,8 +14,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use dhcp6d::control::{
-    ControlHandle, JournalStats, LeaseEntry, LeaseFilter, LeaseList, PoolStats, ServerView,
-    StatsSnapshot, XdpStats,
+    ControlHandle, ControlLimits, JournalStats, LeaseEntry, LeaseFilter, LeaseList, PoolStats,
+    ServerView, StatsSnapshot, XdpStats,
 };
 use dhcp6d::stats::{CounterTotals, DropReason, WorkerCounters};
 use dhcp6d::wire::MessageType;
@@ -89,10 +89,12 @@ impl ServerView for FixedServer {
                 dropped: 0,
                 worker_restarts: 2,
             },
+            // The control server fills in its own refusal counters.
+            control: Default::default(),
         }
     }
 
-    fn leases(&self, filter: &LeaseFilter) -> LeaseList {
+    fn leases(&self, filter: &LeaseFilter) -> Result<LeaseList, String> {
         let all: Vec<LeaseEntry> = self
             .leases
             .iter()
@@ -105,11 +107,13 @@ impl ServerView for FixedServer {
             })
             .cloned()
             .collect();
-        LeaseList {
+        Ok(LeaseList {
             total: all.len() as u64,
             truncated: all.len() > filter.limit,
+            limit: filter.limit as u64,
             leases: all.into_iter().take(filter.limit).collect(),
-        }
+            next: None,
+        })
     }
 }
 
@@ -194,10 +198,12 @@ fn malformed_requests_get_an_error_object_and_the_server_lives_on() {
         Ok(n) => assert_eq!(n, 0, "{rest}"),
         Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
     }
-    // And a new connection is served.
+    // And a new connection is served, and shows every refusal counted.
+    let stats = Conn::open(&path).ask(b"{\"command\":\"stats\"}");
+    assert_eq!(stats["io"], "socket");
     assert_eq!(
-        Conn::open(&path).ask(b"{\"command\":\"stats\"}")["io"],
-        "socket"
+        stats["control"]["socket"],
+        serde_json::json!({"bad_request": 8, "too_long": 1, "busy": 0, "timeout": 0})
     );
 }
 
@@ -448,4 +454,242 @@ fn metrics_pass_promtool() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+}
+
+/// The control server over a real binding table, paged as `serve` pages it.
+struct TableServer(dhcp6d::protocol::bindings::Bindings);
+
+impl TableServer {
+    fn with(n: u32) -> TableServer {
+        use dhcp6d::protocol::bindings::{Bindings, ClientKey, PoolSpans};
+        let b = Bindings::new(PoolSpans::opaque(1), [4; 16]);
+        for i in 0..n {
+            let duid = [&[0, 4][..], &i.to_be_bytes()].concat();
+            let key = ClientKey {
+                duid: &duid,
+                iaid: 1,
+                kind: dhcp6d::protocol::LeaseKind::Na,
+            };
+            let addr = std::net::Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(i));
+            let t = 4_000_000_000;
+            b.commit(&key, addr, 128, 0, t, t, dhcp6d::protocol::Timestamp(0))
+                .unwrap();
+        }
+        TableServer(b)
+    }
+}
+
+impl ServerView for TableServer {
+    fn stats(&self) -> StatsSnapshot {
+        StatsSnapshot::default()
+    }
+    fn leases(&self, filter: &LeaseFilter) -> Result<LeaseList, String> {
+        dhcp6d::control::leases::page(&self.0, filter, 1_000, 77)
+    }
+}
+
+/// `dhcp6d leases` on a table of 25,000: a limit of twenty million gets one
+/// page of 10,000 that says so; the table says how to get the next page;
+/// `--after` gets it; `--all` walks every binding once.
+#[test]
+fn leases_command_pages_a_big_table() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli_control");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("paged.sock");
+    let _h = ControlHandle::start(&path, None, Arc::new(TableServer::with(25_000))).unwrap();
+    let p = path.to_str().unwrap();
+
+    let (code, stdout, stderr) =
+        dhcp6d(&["leases", "--control", p, "--json", "--limit", "20000000"]);
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["leases"].as_array().unwrap().len(), 10_000);
+    assert_eq!(
+        (v["limit"].as_u64(), v["total"].as_u64()),
+        (Some(10_000), Some(25_000))
+    );
+    assert_eq!(v["truncated"], true);
+
+    let lines = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| l.starts_with("2001:db8:"))
+            .map(|l| l.split(' ').next().unwrap().to_string())
+            .collect()
+    };
+    let (code, first, _) = dhcp6d(&["leases", "--control", p, "--limit", "3"]);
+    assert_eq!(code, 0);
+    let footer = first.lines().last().unwrap();
+    let cursor = footer
+        .strip_prefix("25000 bindings (3 shown; next page: --after ")
+        .and_then(|r| r.strip_suffix(", or --all)"))
+        .unwrap_or_else(|| panic!("{footer}"));
+    let (code, second, _) = dhcp6d(&["leases", "--control", p, "--limit", "3", "--after", cursor]);
+    assert_eq!(code, 0);
+    let (first, second) = (lines(&first), lines(&second));
+    assert_eq!((first.len(), second.len()), (3, 3));
+    assert!(
+        first.iter().all(|l| !second.contains(l)),
+        "{first:?} {second:?}"
+    );
+
+    let (code, all, stderr) = dhcp6d(&["leases", "--control", p, "--all", "--limit", "4000"]);
+    assert_eq!(code, 0, "{stderr}");
+    let headers = all.lines().filter(|l| l.starts_with("lease ")).count();
+    assert_eq!(headers, 1, "one header for every page");
+    assert!(
+        all.ends_with("\n25000 bindings\n"),
+        "{}",
+        all.lines().last().unwrap()
+    );
+    let mut listed = lines(&all);
+    listed.sort();
+    listed.dedup();
+    assert_eq!(listed.len(), 25_000);
+
+    let (code, _, stderr) = dhcp6d(&["leases", "--control", p, "--all", "--limit", "0"]);
+    assert_eq!((code, stderr.contains("--all")), (2, true), "{stderr}");
+    let (code, _, stderr) = dhcp6d(&["leases", "--control", p, "--after", "nope"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("is not a cursor"), "{stderr}");
+}
+
+/// The control socket serves at most `connections` at once: one more is
+/// told "busy" at once and closed (before, it waited unanswered for as long
+/// as the others stayed open: forever, for an idle one). A connection that
+/// sends no complete line (nothing, or half a request) is closed after the
+/// request timeout. Each refusal is counted.
+#[test]
+fn control_connections_are_bounded_and_idle_ones_time_out() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli_control");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bounded.sock");
+    let limits = ControlLimits {
+        connections: 4,
+        request_timeout: std::time::Duration::from_millis(500),
+        ..ControlLimits::default()
+    };
+    let _h = ControlHandle::start_with(&path, None, Arc::new(FixedServer::new()), limits).unwrap();
+    let mut idle: Vec<BufReader<UnixStream>> = (0..4)
+        .map(|_| BufReader::new(UnixStream::connect(&path).unwrap()))
+        .collect();
+    idle[0].get_mut().write_all(b"{\"command\":").unwrap();
+    let line = |c: &mut BufReader<UnixStream>| -> String {
+        c.get_ref()
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let mut answer = String::new();
+        c.read_line(&mut answer).unwrap();
+        answer
+    };
+    let mut fifth = BufReader::new(UnixStream::connect(&path).unwrap());
+    let busy = line(&mut fifth);
+    assert!(
+        busy.starts_with("{\"error\":\"busy: 4 control connections are open"),
+        "{busy}"
+    );
+    assert_eq!(line(&mut fifth), "", "closed after the answer");
+    for c in &mut idle {
+        let answer = line(c);
+        assert!(
+            answer.contains("no complete request line in 500ms"),
+            "{answer}"
+        );
+        assert_eq!(line(c), "", "closed after the answer");
+    }
+    let stats = Conn::open(&path).ask(b"{\"command\":\"stats\"}");
+    assert_eq!(stats["control"]["socket"]["busy"], 1, "{stats}");
+    assert_eq!(stats["control"]["socket"]["timeout"], 4, "{stats}");
+}
+
+/// Connections to `port` the server holds open: its end of established (or
+/// half-closed) loopback TCP connections, accepted (an inode: a descriptor
+/// of this process; one still in the listen backlog has none).
+fn held_by_server(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    table
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let local_port = f[1].rsplit(':').next().unwrap();
+            u16::from_str_radix(local_port, 16) == Ok(port)
+                && (f[3] == "01" || f[3] == "08")
+                && f[9] != "0"
+        })
+        .count()
+}
+
+fn scrape(addr: std::net::SocketAddr) -> std::io::Result<String> {
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")?;
+    let mut response = String::new();
+    s.read_to_string(&mut response)?;
+    Ok(response)
+}
+
+/// Idle TCP connections to `/metrics` cannot pile up: 200 of them leave the
+/// server holding at most 32 (before, it held all 200, 5 s each, so a loop
+/// of them ran it out of descriptors); the rest are answered 503 and closed
+/// at once and counted; the 32 are cut off after the hold (408, counted),
+/// and a scrape then works and shows the counts. The hold is 4 s here
+/// (2 s by default) so that the steps before it cannot outlast it.
+#[test]
+fn metrics_connections_are_bounded_and_refusals_counted() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli_control");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("metrics_bounded.sock");
+    let limits = ControlLimits {
+        metrics_connections: 32,
+        metrics_timeout: std::time::Duration::from_secs(4),
+        ..ControlLimits::default()
+    };
+    let metrics = Some("127.0.0.1:0".parse().unwrap());
+    let h =
+        ControlHandle::start_with(&path, metrics, Arc::new(FixedServer::new()), limits).unwrap();
+    let addr = h.metrics_addr.unwrap();
+    let stats = || Conn::open(&path).ask(b"{\"command\":\"stats\"}")["control"]["metrics"].clone();
+    let idle: Vec<std::net::TcpStream> = (0..200)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    // Watch what the server holds until it has taken all 200 from its
+    // backlog, and a little longer. One over the 32 is the one being
+    // refused at that instant (accepted, not closed yet).
+    let mut most = 0;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let mut settled = 0;
+    while settled < 10 {
+        most = most.max(held_by_server(addr.port()));
+        assert!(most <= 33, "the server held {most} connections at once");
+        assert!(std::time::Instant::now() < deadline, "{}", stats());
+        if stats()["busy"] == 168 {
+            settled += 1;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(held_by_server(addr.port()), 32);
+    // A scrape while the 32 are held is refused (503, or a reset when its
+    // request met the closed socket), and counted either way.
+    if let Ok(r) = scrape(addr) {
+        assert!(r.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{r}");
+    }
+    assert_eq!(stats()["busy"], 169);
+    // The 32 are cut off at the end of their hold; then a scrape is served.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while stats()["timeout"] != 32 {
+        assert!(std::time::Instant::now() < deadline, "{}", stats());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(held_by_server(addr.port()), 0);
+    let body = scrape(addr).unwrap();
+    assert!(body.starts_with("HTTP/1.1 200 OK\r\n"), "{body}");
+    assert!(
+        body.contains("dhcp6d_control_refused_total{endpoint=\"metrics\",reason=\"busy\"} 169\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains("dhcp6d_control_refused_total{endpoint=\"metrics\",reason=\"timeout\"} 32\n"),
+        "{body}"
+    );
+    drop(idle);
 }

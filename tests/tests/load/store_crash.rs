@@ -77,10 +77,11 @@ fn start(lab: &Lab, bin: &Path, config: &Path, log: &Path, socket: &Path) -> Chi
     child
 }
 
-/// `dhcp6d leases --json` must hold every lease the clients were given.
+/// `dhcp6d leases --json --all` (one line per page of at most 10,000)
+/// must hold every lease the clients were given.
 fn check(bin: &Path, socket: &Path, received: &Received, when: &str) {
     let out = Command::new(bin)
-        .args(["leases", "--json", "--limit", "10000000", "--control"])
+        .args(["leases", "--json", "--all", "--control"])
         .arg(socket)
         .output()
         .unwrap();
@@ -89,9 +90,16 @@ fn check(bin: &Path, socket: &Path, received: &Received, when: &str) {
         "dhcp6d leases: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let mut by_duid: BTreeMap<String, (String, u64)> = BTreeMap::new();
-    for l in list["leases"].as_array().expect("leases array") {
+    let pages = String::from_utf8(out.stdout).unwrap();
+    let pages: Vec<serde_json::Value> = pages
+        .lines()
+        .map(|page| serde_json::from_str(page).unwrap())
+        .collect();
+    for l in pages
+        .iter()
+        .flat_map(|p| p["leases"].as_array().expect("leases array"))
+    {
         by_duid.insert(
             l["duid"].as_str().unwrap().to_owned(),
             (

@@ -256,6 +256,12 @@ impl AddrShard {
         self.free_head = Some(id);
     }
 
+    /// Slots ever taken: every occupied slot's id is below it. Slot ids
+    /// never move, so `0..slots()` is an order a walk can resume in.
+    pub fn slots(&self) -> u32 {
+        self.next_unused
+    }
+
     /// Ids of every occupied slot.
     pub fn occupied(&self) -> impl Iterator<Item = u32> + '_ {
         self.by_addr.ids()

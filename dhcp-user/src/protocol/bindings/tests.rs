@@ -422,3 +422,51 @@ fn a_count_that_missed_its_increment_stays_at_zero_instead_of_wrapping() {
     assert!(b.release(&k, addr(5), NOW).is_some());
     assert_eq!((b.pool_used(0), b.counts()), (0, (0, 0)));
 }
+
+/// Walk the whole table with `scan`; returns what each step visited.
+fn walk(b: &Bindings) -> Vec<Vec<(ScanPos, Ipv6Addr)>> {
+    let mut steps = Vec::new();
+    let mut at = Some(ScanPos::default());
+    while let Some(from) = at {
+        let mut step = Vec::new();
+        at = b.scan(from, |pos, binding, _| step.push((pos, binding.addr)));
+        steps.push(step);
+    }
+    steps
+}
+
+#[test]
+fn scan_visits_each_binding_once_a_bounded_step_at_a_time() {
+    let b = Bindings::new(PoolSpans::opaque(1), [5; 16]);
+    // Enough that some shard holds more than one step's worth of slots.
+    let n = 80_000u32;
+    for i in 0..n {
+        let d = i.to_be_bytes();
+        let a = Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(i));
+        b.commit(&key(&d, 0), a, 128, 0, 1500, 2000, NOW).unwrap();
+    }
+    let steps = walk(&b);
+    assert!(steps.iter().all(|s| s.len() <= SCAN_STEP as usize));
+    assert!(steps.iter().any(|s| s.len() == SCAN_STEP as usize));
+    let places: Vec<ScanPos> = steps.iter().flatten().map(|(p, _)| *p).collect();
+    assert!(places.windows(2).all(|w| w[0] < w[1]), "in place order");
+    let mut seen: Vec<Ipv6Addr> = steps.iter().flatten().map(|(_, a)| *a).collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), n as usize);
+    // Places do not move: a Renew keeps its place, a freed place is skipped.
+    let (p, a) = steps[3][7];
+    let owner = b.by_addr(a, NOW).unwrap().1;
+    b.commit(&key(&owner, 0), a, 128, 0, 1600, 2100, NOW)
+        .unwrap();
+    let again = walk(&b);
+    assert!(again.iter().flatten().any(|&(q, x)| q == p && x == a));
+    b.release(&key(&owner, 0), a, NOW).unwrap();
+    assert!(walk(&b).iter().flatten().all(|&(q, _)| q != p));
+    // A place past the end of the table ends the walk.
+    let past = ScanPos {
+        shard: SHARDS as u32,
+        slot: 0,
+    };
+    assert_eq!(b.scan(past, |_, _, _| panic!("nothing to visit")), None);
+}

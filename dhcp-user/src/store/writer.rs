@@ -278,6 +278,7 @@ impl Writer {
         if st.buf.is_empty() {
             return Ok(());
         }
+        crate::fault::hit(crate::fault::Point::JournalWriter);
         let started = Instant::now();
         let sync = self.opts.sync.clone();
         let file = self.segment()?;

@@ -30,7 +30,8 @@ pub enum Point {
     /// The journal writer, before it writes a batch (nothing of it reaches
     /// the disk).
     JournalWriter,
-    /// The housekeeping thread, before it waits for its next sweep.
+    /// The housekeeping thread, as it starts a sweep (the first is 10 s
+    /// after start).
     Housekeeping,
 }
 

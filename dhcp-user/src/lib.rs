@@ -12,6 +12,7 @@ pub mod caps;
 pub mod config;
 pub mod control;
 pub mod dataplane;
+pub mod fault;
 pub mod plan;
 pub mod protocol;
 pub mod serve;

@@ -132,7 +132,8 @@ enum Failure {
     Other(String),
 }
 
-fn main() -> ExitCode {
+/// Also the main of `dhcp6d-faults` (src/bin/dhcp6d-faults.rs).
+pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve { config, io } => serve(&config, io, cli.log_level),

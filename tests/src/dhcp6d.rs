@@ -31,26 +31,46 @@ pub fn binary() -> Result<PathBuf> {
         .map_err(Error::Prerequisite)
 }
 
+/// The `dhcp6d-faults` executable: `dhcp6d` with the test fault points of
+/// `dhcp6d::fault` (`DHCP6D_TEST_PANIC`), built like [`binary`] with the
+/// `testing` feature. Its own name and artifact, so building it never
+/// replaces the `dhcp6d` other tests run. `DHCP6D_BIN` does not apply.
+pub fn fault_binary() -> Result<PathBuf> {
+    static BIN: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
+    BIN.get_or_init(|| {
+        build("dhcp6d-faults", &["--features", "testing"]).map_err(|e| e.to_string())
+    })
+    .clone()
+    .map_err(Error::Prerequisite)
+}
+
 fn locate() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("DHCP6D_BIN") {
         return Ok(PathBuf::from(p));
     }
+    build("dhcp6d", &[])
+}
+
+/// `cargo build --bin BIN EXTRA...` of dhcp-user; where the executable is.
+fn build(bin: &str, extra: &[&str]) -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dhcp-user/Cargo.toml");
     let mut cmd = Command::new(&cargo);
-    cmd.args(["build", "--bin", "dhcp6d", "--message-format=json"])
+    cmd.args(["build", "--bin", bin, "--message-format=json"])
+        .args(extra)
         .arg("--manifest-path")
         .arg(&manifest);
     if !cfg!(debug_assertions) {
         cmd.arg("--release");
     }
+    let what = format!("{cargo} build --bin {bin}");
     let out = cmd.output().map_err(|source| Error::Spawn {
-        cmd: format!("{cargo} build --bin dhcp6d"),
+        cmd: what.clone(),
         source,
     })?;
     if !out.status.success() {
         return Err(Error::Command {
-            cmd: format!("{cargo} build --bin dhcp6d"),
+            cmd: what,
             status: out.status.to_string(),
             output: String::from_utf8_lossy(&out.stderr).into_owned(),
         });
@@ -58,11 +78,11 @@ fn locate() -> Result<PathBuf> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["target"]["name"] == "dhcp6d")
+        .filter(|v| v["target"]["name"] == bin)
         .find_map(|v| v["executable"].as_str().map(PathBuf::from))
         .ok_or_else(|| Error::Parse {
             what: "cargo build output".into(),
-            detail: "no executable for dhcp6d".into(),
+            detail: format!("no executable for {bin}"),
         })
 }
 

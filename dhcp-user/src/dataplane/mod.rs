@@ -55,14 +55,12 @@ use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use crate::protocol::Handler;
 use crate::stats::WorkerCounters;
 use crate::store::Durability;
 
 pub use worker::Processor;
-use worker_loop::{SystemClock, WorkerLoop};
 pub use xdp::XdpTotals;
 
 /// Which packet I/O backend serves clients.
@@ -114,8 +112,8 @@ pub struct DataplaneConfig {
     /// AF_XDP: how long a worker naps between batches while requests come
     /// often but not back to back ([`idle::NAP`]; zero: never nap).
     pub nap: std::time::Duration,
-    /// AF_XDP: first wait before a dead worker is restarted; doubles per
-    /// death up to [`supervise::RESTART_BACKOFF_MAX`].
+    /// First wait before a dead worker (AF_XDP or socket) is restarted;
+    /// doubles per death up to [`supervise::RESTART_BACKOFF_MAX`].
     pub restart_backoff: std::time::Duration,
 }
 
@@ -243,7 +241,7 @@ impl Dataplane {
         Some(total)
     }
 
-    /// AF_XDP workers that died and were restarted, since start.
+    /// Workers (AF_XDP or socket) that died and were restarted, since start.
     pub fn worker_restarts(&self) -> u64 {
         self.restarts.load(Ordering::Relaxed)
     }
@@ -310,16 +308,18 @@ pub fn start<H: Handler, D: Durability>(
             // the socket path has no spin to save.
             let io = socket::SocketIo::open(ifaces).map_err(DataplaneError::Socket)?;
             let counters = Arc::new(WorkerCounters::default());
-            let mut proc = Processor::new(handler, durability, counters.clone());
+            let worker = supervise::SocketWorker {
+                io,
+                backoff_min: cfg.restart_backoff,
+                restarts: dp.restarts.clone(),
+                stop,
+                proc: Processor::new(handler, durability, counters.clone()),
+            };
             dp.counters.push(counters);
             let thread = std::thread::Builder::new()
                 .name("dhcp6d-sock".into())
-                .spawn(move || {
-                    // A socket is polled by syscall: no spin, and no nap.
-                    WorkerLoop::new(io, &mut proc, SystemClock, Duration::ZERO, Duration::ZERO)
-                        .run(&stop);
-                })
-                .expect("spawn worker thread");
+                .spawn(move || worker.run())
+                .map_err(DataplaneError::Socket)?;
             dp.workers.push(thread);
         }
         IoMode::Xdp => afxdp::start_all(&mut dp, cfg, &ifaces, &handler, &durability)?,

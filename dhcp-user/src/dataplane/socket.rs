@@ -157,6 +157,16 @@ impl SocketIo {
     }
 }
 
+impl SocketIo {
+    /// Every reply buffer free again. For the supervisor, once the loop that
+    /// held some of them (replies queued or waiting for the journal, a
+    /// request being handled) died: nothing refers to a slot any more.
+    pub fn reclaim_buffers(&mut self) {
+        self.free.clear();
+        self.free.extend(0..SLOTS as u16);
+    }
+}
+
 /// Destination address and arrival interface from IPV6_PKTINFO.
 fn pktinfo(h: &libc::msghdr) -> Option<(Ipv6Addr, u32)> {
     // SAFETY: walking the control buffer the kernel filled, within controllen.

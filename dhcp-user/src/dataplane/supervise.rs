@@ -1,14 +1,27 @@
-//! Keeps one AF_XDP queue served: the worker thread runs its socket and, if
-//! the worker dies (a panic in the handler, an I/O error), empties the
+//! Keeps every worker serving.
+//!
+//! AF_XDP ([`QueueWorker`]): the worker thread runs its queue's socket and,
+//! if the worker dies (a panic in the handler, an I/O error), empties the
 //! queue's XskMap slot at once, so the XDP program passes that queue's
 //! DHCPv6 frames to the kernel instead of into a dead socket; counts and logs
 //! the death; and opens a new socket after a bounded, doubling back-off.
+//!
+//! Sockets ([`SocketWorker`]): the one UDP socket outlives its worker. After
+//! a panic the worker's buffers are reclaimed and a new loop serves the same
+//! socket after the same back-off, so nothing needs to bind port 547 again
+//! (which the thread could no longer do once `serve` dropped root) and what
+//! arrives meanwhile waits in the socket's receive buffer. What the dead
+//! loop held (replies waiting for the journal, the rest of its batch) is
+//! lost; those clients retransmit, and nothing unacknowledged was sent.
+//!
+//! A restart reuses the worker's [`Processor`] (its counters and the core's
+//! per-worker cache): a panic in the core leaves the bindings consistent
+//! (a poisoned lock is recovered and counted, `leases.poisoned_locks`).
 //!
 //! Supervision lives on the worker thread itself (a `catch_unwind` around
 //! the worker loop): no extra thread, and nothing on the per-packet path.
 //! The XskMap lock is taken only when a socket is bound or a slot cleared.
 
-use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
@@ -17,10 +30,12 @@ use std::time::{Duration, Instant};
 
 use super::afxdp::XskIo;
 use super::netif::NetIf;
+use super::socket::SocketIo;
 use super::worker::Processor;
 use super::worker_loop::{SystemClock, WorkerLoop};
 use super::xdp::XskSlots;
 use super::{DataplaneError, XdpCause};
+use crate::fault::panic_message;
 use crate::protocol::Handler;
 use crate::store::Durability;
 
@@ -108,7 +123,7 @@ impl<H: Handler, D: Durability> QueueWorker<H, D> {
                     return;
                 }
                 tracing::debug!(iface = %self.netif.name, queue = self.queue, "AF_XDP start: {cause}; retrying");
-                if !self.sleep_unless_stopped(RESTART_BACKOFF_MIN * first_attempts) {
+                if !sleep_unless_stopped(&self.stop, RESTART_BACKOFF_MIN * first_attempts) {
                     return;
                 }
                 continue;
@@ -131,7 +146,7 @@ impl<H: Handler, D: Durability> QueueWorker<H, D> {
                     "AF_XDP worker restart failed ({cause}); retrying"
                 );
             }
-            if !self.sleep_unless_stopped(backoff) {
+            if !sleep_unless_stopped(&self.stop, backoff) {
                 return;
             }
             backoff = (backoff * 2).min(RESTART_BACKOFF_MAX);
@@ -165,25 +180,69 @@ impl<H: Handler, D: Durability> QueueWorker<H, D> {
             .run(&self.stop);
         Ok(())
     }
+}
 
-    /// Sleep `d` in short steps; false when stop was requested meanwhile.
-    fn sleep_unless_stopped(&self, d: Duration) -> bool {
-        let until = Instant::now() + d;
-        while Instant::now() < until {
+/// The socket-mode worker: one socket, served until stop, whatever dies.
+pub(super) struct SocketWorker<H, D> {
+    pub io: SocketIo,
+    pub backoff_min: Duration,
+    /// Deaths followed by a restart (the counter the AF_XDP workers use).
+    pub restarts: Arc<AtomicU64>,
+    pub stop: Arc<AtomicBool>,
+    pub proc: Processor<H, D>,
+}
+
+impl<H: Handler, D: Durability> SocketWorker<H, D> {
+    /// The worker thread's body, until stop.
+    pub fn run(mut self) {
+        let mut backoff = self.backoff_min;
+        loop {
+            let started = Instant::now();
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                // A socket is polled by syscall: no spin, and no nap.
+                WorkerLoop::new(
+                    &mut self.io,
+                    &mut self.proc,
+                    SystemClock,
+                    Duration::ZERO,
+                    Duration::ZERO,
+                )
+                .run(&self.stop);
+            }));
+            let Err(panic) = outcome else { return };
+            // The loop is gone, and with it every claim on a reply buffer.
+            self.io.reclaim_buffers();
             if self.stop.load(Ordering::Relaxed) {
-                return false;
+                return;
             }
-            std::thread::sleep(
-                Duration::from_millis(10).min(until.saturating_duration_since(Instant::now())),
+            if started.elapsed() >= HEALTHY_RUN {
+                backoff = self.backoff_min;
+            }
+            let n = self.restarts.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::error!(
+                restarts = n,
+                ?backoff,
+                "socket worker died (panicked: {}); it serves the same socket again after the back-off, requests wait in its buffer",
+                panic_message(&*panic)
             );
+            if !sleep_unless_stopped(&self.stop, backoff) {
+                return;
+            }
+            backoff = (backoff * 2).min(RESTART_BACKOFF_MAX);
         }
-        !self.stop.load(Ordering::Relaxed)
     }
 }
 
-fn panic_message(p: &(dyn Any + Send)) -> &str {
-    p.downcast_ref::<&str>()
-        .copied()
-        .or_else(|| p.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("non-string panic")
+/// Sleep `d` in short steps; false when stop was requested meanwhile.
+fn sleep_unless_stopped(stop: &AtomicBool, d: Duration) -> bool {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        std::thread::sleep(
+            Duration::from_millis(10).min(until.saturating_duration_since(Instant::now())),
+        );
+    }
+    !stop.load(Ordering::Relaxed)
 }

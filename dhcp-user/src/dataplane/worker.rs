@@ -85,6 +85,7 @@ impl<H: Handler, D: Durability> Processor<H, D> {
 
     /// Handle one message; the reply payload (if any) is left in `out[..reply.len]`.
     pub fn process(&mut self, ingress: &Ingress, payload: &[u8], out: &mut [u8]) -> Verdict {
+        crate::fault::hit(crate::fault::Point::Worker);
         self.changes.clear();
         let handled = self.handler.handle_local(
             &mut self.local,

@@ -77,6 +77,49 @@ pub trait Device {
     fn transmit(&mut self, queue: &[Queued<Self::Tx>]) -> Sent;
 }
 
+/// A device lent to a loop: the socket-mode supervisor keeps its socket
+/// across a worker's restart (supervise.rs) and lends it to each new loop.
+impl<Dev: Device> Device for &mut Dev {
+    type Rx = Dev::Rx;
+    type Tx = Dev::Tx;
+    const BATCH: usize = Dev::BATCH;
+    const BUFFERS: usize = Dev::BUFFERS;
+
+    fn fd(&self) -> RawFd {
+        (**self).fd()
+    }
+
+    #[inline]
+    fn receive(&mut self) -> usize {
+        (**self).receive()
+    }
+
+    #[inline]
+    fn request(&mut self, i: usize) -> Result<Request<'_, Self::Rx>, DropReason> {
+        (**self).request(i)
+    }
+
+    #[inline]
+    fn reply(&mut self, rx: Self::Rx, reply: &Reply) -> Result<Self::Tx, DropReason> {
+        (**self).reply(rx, reply)
+    }
+
+    #[inline]
+    fn free_rx(&mut self, rx: Self::Rx) {
+        (**self).free_rx(rx)
+    }
+
+    #[inline]
+    fn free_tx(&mut self, tx: Self::Tx) {
+        (**self).free_tx(tx)
+    }
+
+    #[inline]
+    fn transmit(&mut self, queue: &[Queued<Self::Tx>]) -> Sent {
+        (**self).transmit(queue)
+    }
+}
+
 /// One received request, lent by the device to the loop.
 pub struct Request<'a, R> {
     /// Where it came from.

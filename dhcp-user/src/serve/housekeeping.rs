@@ -1,7 +1,18 @@
 //! Background upkeep off the packet path: expire bindings whose valid
 //! lifetime ended (journalled as Expire records) and snapshot the lease
 //! table now and then so recovery stays short.
+//!
+//! If the thread panics the process stops (exit 1, [`super::deaths`]); it is
+//! not restarted in place. Its own state is only two counters, but what it
+//! works on (the binding table, the state directory) outlives a restart, so
+//! a sweep or snapshot that panicked once would most likely panic at every
+//! retry, and in between nothing expires (pools fill with ended leases) and
+//! the journal is never compacted, while the server answers as if healthy.
+//! A new process rebuilds the table from disk and makes the failure visible
+//! to the service manager and whoever watches it.
 
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -10,6 +21,8 @@ use std::time::{Duration, Instant};
 use crate::protocol::{LeaseChanges, Timestamp};
 use crate::store::{Durability, JournalHandle};
 
+use super::deaths::Deaths;
+use crate::fault::{self, panic_message, Point};
 use crate::protocol::Server;
 
 /// How often expired bindings are swept.
@@ -36,14 +49,27 @@ impl Housekeeping {
     }
 }
 
-pub fn start(handler: Arc<Server>, journal: JournalHandle) -> Housekeeping {
+/// Start the thread; its death is reported to `deaths`.
+pub fn start(
+    handler: Arc<Server>,
+    journal: JournalHandle,
+    deaths: Arc<Deaths>,
+) -> io::Result<Housekeeping> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let thread = std::thread::Builder::new()
         .name("dhcp6d-upkeep".into())
-        .spawn(move || run(&handler, &journal, &flag))
-        .ok();
-    Housekeeping { stop, thread }
+        .spawn(move || {
+            let ended = catch_unwind(AssertUnwindSafe(|| run(&handler, &journal, &flag)));
+            if let Err(panic) = ended {
+                let cause = format!("panicked: {}", panic_message(&*panic));
+                deaths.report("housekeeping", &cause);
+            }
+        })?;
+    Ok(Housekeeping {
+        stop,
+        thread: Some(thread),
+    })
 }
 
 fn run(handler: &Server, journal: &JournalHandle, stop: &AtomicBool) {
@@ -55,6 +81,7 @@ fn run(handler: &Server, journal: &JournalHandle, stop: &AtomicBool) {
         if stop.load(Ordering::Relaxed) {
             break;
         }
+        fault::hit(Point::Housekeeping);
         let now = super::unix_now();
         let server = handler;
         expired.clear();

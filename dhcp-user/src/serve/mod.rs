@@ -8,7 +8,13 @@
 //! after every socket is open. Shutdown runs the other way: data plane first
 //! (workers flush replies waiting for the journal, then XDP is detached),
 //! then the journal (every acknowledged record on disk), then the control socket.
+//!
+//! Threads that die: data-plane workers are restarted where they run
+//! (`dataplane/supervise.rs`); the journal writer and housekeeping are not,
+//! and their death stops the process the same way with exit status 1
+//! ([`deaths`]).
 
+mod deaths;
 mod housekeeping;
 mod plane;
 pub mod privilege;
@@ -24,7 +30,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use crate::config::{interface_index, user_ids, Config};
 use crate::control::ControlHandle;
 use crate::protocol::server::{CoreError, Policy, Server};
-use crate::store::{self, Journal, StoreError};
+use crate::store::{self, Journal, JournalOptions, StoreError};
+use deaths::Deaths;
 
 /// Why `serve` stopped with a failure. Each keeps what caused it
 /// ([`std::error::Error::source`]); the message is what the operator reads.
@@ -46,6 +53,17 @@ pub enum ServeError {
     /// The lease store could not be opened (exit status 1).
     #[error("{}", store_message(.0))]
     Store(#[source] StoreError),
+    /// A thread that is not restarted in place died; everything else was
+    /// stopped cleanly (exit status 1).
+    #[error(
+        "the {thread} thread died ({cause}); stopped so that the service manager restarts dhcp6d"
+    )]
+    ThreadDied {
+        /// Which thread.
+        thread: &'static str,
+        /// How it died.
+        cause: String,
+    },
     /// Something else needed at start-up failed (exit status 1).
     #[error("{what}: {source}")]
     Startup {
@@ -98,6 +116,7 @@ fn random16() -> [u8; 16] {
 /// Run the server until SIGTERM or SIGINT. `file` is re-read on SIGHUP.
 pub fn run(config: Config, file: &Path) -> Result<(), ServeError> {
     signals::block().map_err(startup("blocking signals"))?;
+    let deaths = Arc::new(Deaths::for_this_thread());
     let started = Instant::now();
     let io = config.server.io;
     tracing::info!(
@@ -106,10 +125,25 @@ pub fn run(config: Config, file: &Path) -> Result<(), ServeError> {
         model = config.redundancy.model.as_str(),
         "dhcp6d starting"
     );
+    if let Some(point) = crate::fault::armed() {
+        tracing::warn!(
+            "test fault armed: {}={} (a testing build): the first thread to get there panics",
+            crate::fault::ENV,
+            point.name()
+        );
+    }
 
     // The journal takes the state-dir lock: a second server stops here.
     let state_dir = config.server.state_dir.clone();
-    let (journal, mut recovered) = Journal::open(&state_dir).map_err(ServeError::Store)?;
+    let on_writer_death = deaths.clone();
+    let options = JournalOptions {
+        on_writer_death: Some(Arc::new(move |cause: &str| {
+            on_writer_death.report("journal writer", cause)
+        })),
+        ..JournalOptions::default()
+    };
+    let (journal, mut recovered) =
+        Journal::open_with(&state_dir, options).map_err(ServeError::Store)?;
     let duid = match &config.server.duid {
         Some(d) => d.0.clone(),
         None => store::load_or_create_duid(&state_dir, || store::duid_uuid(random16()))
@@ -201,7 +235,8 @@ pub fn run(config: Config, file: &Path) -> Result<(), ServeError> {
         );
     }
 
-    let keeper = housekeeping::start(handler.clone(), journal.handle());
+    let keeper = housekeeping::start(handler.clone(), journal.handle(), deaths.clone())
+        .map_err(startup("housekeeping thread"))?;
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "dhcp6d ready"
@@ -221,6 +256,12 @@ pub fn run(config: Config, file: &Path) -> Result<(), ServeError> {
                     config = new;
                 }
             }
+            Ok(signals::Signal::ThreadDied) => {
+                if deaths.first().is_some() {
+                    break;
+                }
+                tracing::warn!("SIGUSR1 ignored: dhcp6d uses it internally");
+            }
             Err(e) => {
                 tracing::error!("sigwait: {e}; stopping");
                 break;
@@ -228,7 +269,11 @@ pub fn run(config: Config, file: &Path) -> Result<(), ServeError> {
         }
     }
 
-    tracing::info!("dhcp6d stopping");
+    let death = deaths.first().cloned();
+    match &death {
+        None => tracing::info!("dhcp6d stopping"),
+        Some(d) => tracing::error!(thread = d.thread, "dhcp6d stopping: a thread died"),
+    }
     keeper.stop();
     // Workers first: they flush replies waiting for the journal; then XDP detaches.
     drop(view);
@@ -240,12 +285,24 @@ pub fn run(config: Config, file: &Path) -> Result<(), ServeError> {
     tracing::info!("data plane stopped");
     let stats = journal.handle().stats();
     journal.shutdown();
-    tracing::info!(
+    let Some(death) = death else {
+        tracing::info!(
+            records = stats.records,
+            fsyncs = stats.fsyncs,
+            "journal synced and closed; dhcp6d stopped"
+        );
+        return Ok(());
+    };
+    tracing::error!(
         records = stats.records,
-        fsyncs = stats.fsyncs,
-        "journal synced and closed; dhcp6d stopped"
+        healthy = stats.healthy,
+        "journal closed; dhcp6d stopped after the {} thread died (exit status 1)",
+        death.thread
     );
-    Ok(())
+    Err(ServeError::ThreadDied {
+        thread: death.thread,
+        cause: death.cause,
+    })
 }
 
 /// SIGHUP: re-read the file; install its policy if the reload is safe.

@@ -40,6 +40,11 @@ impl Plane {
         self.inner.worker_counters()
     }
 
+    /// Workers (AF_XDP or socket) that died and were restarted.
+    pub fn worker_restarts(&self) -> u64 {
+        self.inner.worker_restarts()
+    }
+
     /// The XDP program's counters (None in socket mode).
     pub fn xdp(&self) -> Option<XdpStats> {
         self.inner.xdp_counters().map(|t| XdpStats {

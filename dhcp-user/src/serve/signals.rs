@@ -1,6 +1,7 @@
-//! Signals, handled synchronously: SIGTERM/SIGINT stop, SIGHUP reloads.
+//! Signals, handled synchronously: SIGTERM/SIGINT stop, SIGHUP reloads,
+//! SIGUSR1 wakes the main thread when a thread died ([`super::deaths`]).
 //!
-//! The three signals are blocked in the main thread before any other thread
+//! The four signals are blocked in the main thread before any other thread
 //! exists, so every thread inherits the mask and only `sigwait` in the main
 //! thread ever sees them: no async-signal-safety concerns, no handler code.
 
@@ -13,7 +14,13 @@ pub enum Signal {
     Stop,
     /// SIGHUP: reload the configuration.
     Reload,
+    /// SIGUSR1: a thread that cannot be restarted may have died
+    /// ([`THREAD_DIED`]); from outside, ignored.
+    ThreadDied,
 }
+
+/// What a thread sends the main thread when it records a death.
+pub const THREAD_DIED: libc::c_int = libc::SIGUSR1;
 
 fn set() -> libc::sigset_t {
     // SAFETY: sigemptyset/sigaddset initialise and fill a local sigset_t.
@@ -23,11 +30,12 @@ fn set() -> libc::sigset_t {
         libc::sigaddset(&mut s, libc::SIGTERM);
         libc::sigaddset(&mut s, libc::SIGINT);
         libc::sigaddset(&mut s, libc::SIGHUP);
+        libc::sigaddset(&mut s, THREAD_DIED);
         s
     }
 }
 
-/// Block SIGTERM, SIGINT and SIGHUP in this thread (and the threads it starts later).
+/// Block SIGTERM, SIGINT, SIGHUP and SIGUSR1 in this thread (and the threads it starts later).
 pub fn block() -> io::Result<()> {
     let s = set();
     // SAFETY: `s` is initialised; the old mask is not needed.
@@ -48,9 +56,9 @@ pub fn wait() -> io::Result<Signal> {
     if rc != 0 {
         return Err(io::Error::from_raw_os_error(rc));
     }
-    Ok(if sig == libc::SIGHUP {
-        Signal::Reload
-    } else {
-        Signal::Stop
+    Ok(match sig {
+        libc::SIGHUP => Signal::Reload,
+        THREAD_DIED => Signal::ThreadDied,
+        _ => Signal::Stop,
     })
 }

@@ -41,7 +41,10 @@ impl ServerView for ServeView {
         // sweep (up to 10 s) are not in use.
         let (pools, (addresses, prefixes)) = server.usage_at(Timestamp(super::unix_now()));
         let j = self.journal.stats();
-        let xdp = self.dataplane.xdp().unwrap_or_default();
+        let mut xdp = self.dataplane.xdp().unwrap_or_default();
+        // The one restart counter: in socket mode too (its worker is
+        // supervised the same way), although it lives in the `xdp` object.
+        xdp.worker_restarts = self.dataplane.worker_restarts();
         StatsSnapshot {
             uptime_s: self.started.elapsed().as_secs(),
             io: self.io.as_str().into(),

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::fs::File;
 use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -25,6 +26,10 @@ use crate::protocol::{LeaseChanges, LeaseRecord};
 /// a test or benchmark swaps it.
 pub type SyncFn = Arc<dyn Fn(&File) -> io::Result<()> + Send + Sync>;
 
+/// Told, on the writer thread, that the writer died (panicked, or stopped
+/// unasked) and why, after the journal stopped taking appends.
+pub type WriterDeathFn = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// Tuning knobs; the defaults suit a server.
 #[derive(Clone)]
 pub struct JournalOptions {
@@ -44,6 +49,10 @@ pub struct JournalOptions {
     pub segment_max_bytes: u64,
     /// The sync call.
     pub sync: SyncFn,
+    /// Called if the writer thread dies. Nothing restarts it (its encoder
+    /// dictionary and segment position went with it): the journal refuses
+    /// every append from then on, and `serve` stops the process.
+    pub on_writer_death: Option<WriterDeathFn>,
 }
 
 impl Default for JournalOptions {
@@ -59,6 +68,7 @@ impl Default for JournalOptions {
             queue_capacity: 1 << 14,
             segment_max_bytes: 256 << 20,
             sync: Arc::new(|f: &File| f.sync_data()),
+            on_writer_death: None,
         }
     }
 }
@@ -190,6 +200,7 @@ impl Journal {
             snapshot_running: Mutex::new(()),
             signals: Signals::default(),
         });
+        let on_death = opts.on_writer_death.clone();
         let (data_tx, data_rx) = bounded(opts.queue_capacity.max(1));
         let (ctl_tx, ctl_rx) = bounded(16);
         let w = Writer {
@@ -201,9 +212,13 @@ impl Journal {
             shared: shared.clone(),
             opts,
         };
+        let watched = shared.clone();
         let thread = std::thread::Builder::new()
             .name("dhcp6d-journal".into())
-            .spawn(move || w.run())
+            .spawn(move || {
+                let ended = catch_unwind(AssertUnwindSafe(|| w.run()));
+                writer_ended(&watched, ended, on_death.as_deref());
+            })
             .map_err(|e| StoreError::io(dir, e))?;
         let handle = JournalHandle {
             shared,
@@ -243,6 +258,30 @@ impl Journal {
 impl Drop for Journal {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// The writer thread returned (`Ok`) or panicked. Unless it was asked to
+/// stop, it died: refuse appends at once (nothing can become durable any
+/// more), wake whoever waits for durability, log it and tell `on_death`.
+fn writer_ended(
+    shared: &Shared,
+    ended: std::thread::Result<()>,
+    on_death: Option<&(dyn Fn(&str) + Send + Sync)>,
+) {
+    let cause = match ended {
+        Ok(()) if shared.closed.load(Ordering::Acquire) => return,
+        Ok(()) => "stopped without being asked to".to_string(),
+        Err(panic) => format!("panicked: {}", crate::fault::panic_message(&*panic)),
+    };
+    shared.healthy.store(false, Ordering::Release);
+    shared.closed.store(true, Ordering::Release);
+    shared.notify_durable();
+    tracing::error!(
+        "journal writer thread died ({cause}): no lease is acknowledged any more; records it had not synced were never acknowledged"
+    );
+    if let Some(f) = on_death {
+        f(&cause);
     }
 }
 

@@ -21,7 +21,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use duid::{duid_llt, duid_uuid, load_or_create_duid};
-pub use journal::{Journal, JournalHandle, JournalOptions, JournalStats, SyncFn, WriterHold};
+pub use journal::{
+    Journal, JournalHandle, JournalOptions, JournalStats, SyncFn, WriterDeathFn, WriterHold,
+};
 pub use layout::StateDirLock;
 pub use recover::{Damage, Recovered, RecoveryReport};
 pub use repair::{repair, RepairReport};

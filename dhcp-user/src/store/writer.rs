@@ -283,6 +283,7 @@ impl Writer {
         if st.buf.is_empty() {
             return Ok(());
         }
+        crate::fault::hit(crate::fault::Point::JournalWriter);
         let started = Instant::now();
         // (Again on a retry: records taken since are in the batch now.)
         let (head, frames) = st.buf.split_at_mut(BATCH_HEADER_LEN);

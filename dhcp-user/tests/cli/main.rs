@@ -13,3 +13,4 @@ mod control;
 mod plan;
 mod serve;
 mod stats_load;
+mod supervision;

@@ -45,9 +45,29 @@ pub struct Served {
 
 impl Served {
     pub fn start(lab: &Lab, config: &Path, log: PathBuf) -> Served {
+        Self::start_with(lab, Path::new(BIN), &[], config, log)
+    }
+
+    /// `dhcp6d-faults serve` with `DHCP6D_TEST_PANIC=point`: the first
+    /// thread to reach that fault point panics (`dhcp6d::fault`).
+    pub fn start_faulty(lab: &Lab, point: &str, config: &Path, log: PathBuf) -> Served {
+        let bin = dhcp6d_tests::dhcp6d::fault_binary().expect("build dhcp6d-faults");
+        Self::start_with(lab, &bin, &[(dhcp6d::fault::ENV, point)], config, log)
+    }
+
+    fn start_with(
+        lab: &Lab,
+        bin: &Path,
+        env: &[(&str, &str)],
+        config: &Path,
+        log: PathBuf,
+    ) -> Served {
         let child = Command::new("ip")
-            .args(["netns", "exec", lab.server.name(), BIN, "serve", "-c"])
+            .args(["netns", "exec", lab.server.name()])
+            .arg(bin)
+            .args(["serve", "-c"])
             .arg(config)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -83,12 +103,21 @@ impl Served {
     }
 
     pub fn wait_exit(&mut self) -> i32 {
-        let deadline = Instant::now() + Duration::from_secs(15);
+        self.wait_exit_within(Duration::from_secs(15))
+    }
+
+    /// The exit status, once it has exited within `limit`.
+    pub fn wait_exit_within(&mut self, limit: Duration) -> i32 {
+        let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status.code().expect("exited, not killed");
             }
-            assert!(Instant::now() < deadline, "did not stop: {}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "did not stop within {limit:?}: {}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -111,6 +140,15 @@ pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// One client message; the raw answer, or None if none came within 3 s.
+pub fn try_exchange(lab: &Lab, msg: Vec<u8>) -> Option<Vec<u8>> {
+    lab.client.run(move || {
+        let s = client_socket();
+        send_multicast(&s, CLIENT_IF, &msg);
+        recv(&s).map(|(m, _)| m)
+    })
 }
 
 /// One client exchange in the client namespace; returns the decoded reply's

@@ -10,3 +10,4 @@ mod gather;
 mod kill9;
 mod recovery;
 mod torn;
+mod writer_death;

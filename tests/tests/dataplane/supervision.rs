@@ -6,6 +6,10 @@
 //!   counted as `no_socket`), not a dead socket;
 //! - the death is counted (`worker_restarts`) and the worker is back after
 //!   its back-off, answering again.
+//!
+//! The socket-mode worker (hardening issue, item 12) is supervised the same
+//! way: it keeps its socket across the restart, so what arrives during the
+//! back-off waits in the socket's buffer instead of being refused.
 
 use std::net::{Ipv6Addr, SocketAddrV6, UdpSocket};
 use std::sync::Arc;
@@ -115,5 +119,51 @@ fn dead_worker_falls_back_to_the_kernel_and_is_restarted() {
     assert_eq!(answered, [2, 4, 5, 6]);
     assert_eq!(dp.worker_restarts(), 1);
     assert!(dp.xdp_counters().unwrap().redirected > gap.redirected);
+    dp.stop();
+}
+
+/// Hardening issue item 12: a panic in the handler used to end the socket
+/// worker's thread for good, leaving a server that looked alive (control
+/// socket, stats) and answered nothing. Now the death is counted in
+/// `worker_restarts` and the same socket is served again after the back-off.
+#[test]
+fn dead_socket_worker_is_restarted_and_answers_again() {
+    let lab = Lab::new();
+    let dp = lab.server.run(|| {
+        let mut cfg = DataplaneConfig::new(vec![SERVER_IF.into()], IoMode::Socket);
+        cfg.restart_backoff = Duration::from_millis(300);
+        start(
+            &cfg,
+            Arc::new(PanicOnMarker),
+            Arc::new(ManualDurability::immediate()),
+        )
+        .expect("start socket data plane")
+    });
+    let reply = ask(&lab, &[12, 1, 2, 3], Duration::from_secs(3)).expect("no reply before");
+    assert_eq!(reply, [2, 1, 2, 3], "the echo handler answers");
+    assert_eq!(dp.worker_restarts(), 0);
+
+    assert_eq!(
+        ask(&lab, &PanicOnMarker::MARKER, Duration::from_millis(300)),
+        None,
+        "the marker kills the worker"
+    );
+    eventually("worker_restarts == 1", || dp.worker_restarts() == 1);
+
+    // Sent during the back-off or after it: answered either way, by the
+    // worker on the socket it kept.
+    let answered =
+        ask(&lab, &[12, 4, 5, 6], Duration::from_secs(3)).expect("no reply after the restart");
+    assert_eq!(answered, [2, 4, 5, 6]);
+    assert_eq!(dp.worker_restarts(), 1);
+    // The same worker's counters, before and after (bumped after the send).
+    eventually("two answers counted", || {
+        let sent: u64 = dp
+            .worker_counters()
+            .iter()
+            .map(|c| CounterTotals::sum([c.as_ref()]).tx.advertise)
+            .sum();
+        sent == 2
+    });
     dp.stop();
 }

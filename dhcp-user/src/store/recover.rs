@@ -10,11 +10,10 @@
 //! snapshot is then filtered once against the tail's addresses.
 
 use std::collections::HashMap;
-use std::fs::{self, OpenOptions};
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
-use std::path::Path;
 
 use super::codec::{next_frame, Binding, Decoder, DuidArena, PassThrough};
+use super::dirfd::StateDir;
 use super::layout::{self, HEADER_LEN, SEGMENT_MAGIC, SNAPSHOT_END, SNAPSHOT_MAGIC, TRAILER_LEN};
 use super::StoreError;
 use crate::protocol::{LeaseKind, LeaseOp, LeaseRecord};
@@ -180,9 +179,8 @@ fn scan(
 }
 
 /// Load snapshot `gen`; `None` when it is not complete and intact.
-fn load_snapshot(dir: &Path, gen: u64, out: &mut Recovered) -> Result<Option<u64>, StoreError> {
-    let path = layout::snapshot_path(dir, gen, "snap");
-    let buf = fs::read(&path).map_err(|e| StoreError::io(&path, e))?;
+fn load_snapshot(dir: &StateDir, gen: u64, out: &mut Recovered) -> Result<Option<u64>, StoreError> {
+    let buf = dir.read(&layout::snapshot_name(gen, "snap"))?;
     if !layout::header_ok(&buf, SNAPSHOT_MAGIC, gen) || buf.len() < HEADER_LEN + TRAILER_LEN {
         return Ok(None);
     }
@@ -207,11 +205,10 @@ fn load_snapshot(dir: &Path, gen: u64, out: &mut Recovered) -> Result<Option<u64
 
 /// Read `dir`, pick the newest valid snapshot, replay the journal after it.
 /// Truncates a torn tail of the last segment; renames corrupt snapshots.
-pub(crate) fn recover(dir: &Path) -> Result<(Recovered, u64), StoreError> {
+pub(crate) fn recover(dir: &StateDir) -> Result<(Recovered, u64), StoreError> {
     let listing = layout::list(dir)?;
     for &t in &listing.temps {
-        let p = layout::snapshot_path(dir, t, "tmp");
-        fs::remove_file(&p).map_err(|e| StoreError::io(&p, e))?;
+        dir.remove(&layout::snapshot_name(t, "tmp"))?;
     }
     let mut out = Recovered::default();
     let mut max_gen = listing
@@ -229,9 +226,11 @@ pub(crate) fn recover(dir: &Path) -> Result<(Recovered, u64), StoreError> {
             break;
         }
         let from = layout::snapshot_path(dir, gen, "snap");
-        let to = layout::snapshot_path(dir, gen, "corrupt");
         tracing::error!(snapshot = %from.display(), "snapshot is corrupt or incomplete; falling back to the previous one");
-        fs::rename(&from, &to).map_err(|e| StoreError::io(&from, e))?;
+        dir.rename(
+            &layout::snapshot_name(gen, "snap"),
+            &layout::snapshot_name(gen, "corrupt"),
+        )?;
         out.report.corrupt_snapshots += 1;
     }
     out.report.snapshot_gen = base;
@@ -252,7 +251,7 @@ pub(crate) fn recover(dir: &Path) -> Result<(Recovered, u64), StoreError> {
         .collect();
     for (i, &gen) in segments.iter().enumerate() {
         let path = layout::segment_path(dir, gen);
-        let buf = fs::read(&path).map_err(|e| StoreError::io(&path, e))?;
+        let buf = dir.read(&layout::segment_name(gen))?;
         out.report.segments += 1;
         let good_end = if layout::header_ok(&buf, SEGMENT_MAGIC, gen) {
             let s = scan(&buf, buf.len(), &mut out.arena, |b, arena| {
@@ -269,10 +268,7 @@ pub(crate) fn recover(dir: &Path) -> Result<(Recovered, u64), StoreError> {
             let last = i + 1 == segments.len();
             if last {
                 tracing::warn!(segment = %path.display(), bytes_dropped = dropped, "journal ends in a torn or corrupt record; truncating it");
-                let f = OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .map_err(|e| StoreError::io(&path, e))?;
+                let f = dir.open_write(&layout::segment_name(gen))?;
                 f.set_len(good_end as u64)
                     .and_then(|_| f.sync_all())
                     .map_err(|e| StoreError::io(&path, e))?;

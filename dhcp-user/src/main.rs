@@ -269,7 +269,22 @@ fn check_config(path: &Path) -> Result<(), Failure> {
 fn repair(path: &Path, commit: bool) -> Result<(), Failure> {
     let config = load(path)?;
     let dir = &config.server.state_dir;
-    let r = dhcp6d::store::repair(dir, commit).map_err(|e| Failure::Other(e.to_string()))?;
+    // After the drop to server.user, that user owns the directory.
+    let user = match &config.server.user {
+        Some(name) => match dhcp6d::config::user_ids(name) {
+            Some((uid, _)) => Some(uid),
+            None => {
+                return Err(Failure::Usage(format!(
+                    "{}: server.user: user {name:?} does not exist on this host",
+                    path.display()
+                )))
+            }
+        },
+        None => None,
+    };
+    let r = dhcp6d::store::StateDir::open(dir, user)
+        .and_then(|d| dhcp6d::store::repair_in(&d, commit))
+        .map_err(|e| Failure::Other(e.to_string()))?;
     println!("lease store {}:", dir.display());
     for d in &r.damage {
         println!("  damaged: {d}");

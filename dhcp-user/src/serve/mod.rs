@@ -30,7 +30,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use crate::config::{interface_index, user_ids, Config};
 use crate::control::ControlHandle;
 use crate::protocol::server::{CoreError, Policy, Server};
-use crate::store::{self, Journal, JournalOptions, StoreError};
+use crate::store::{self, Journal, JournalOptions, StateDir, StoreError};
 use deaths::Deaths;
 
 /// Why `serve` stopped with a failure. Each keeps what caused it
@@ -133,8 +133,23 @@ pub fn run(config: Config, file: &Path) -> Result<(), ServeError> {
         );
     }
 
+    // `server.user` owns the state directory after the first drop, so its
+    // uid is one the directory's owner check must accept.
+    let user = match &config.server.user {
+        Some(user) => match user_ids(user) {
+            Some(ids) => Some((user, ids)),
+            None => {
+                return Err(ServeError::Config(format!(
+                    "{}: server.user: user {user:?} does not exist on this host",
+                    file.display()
+                )))
+            }
+        },
+        None => None,
+    };
     // The journal takes the state-dir lock: a second server stops here.
-    let state_dir = config.server.state_dir.clone();
+    let state_dir = StateDir::open(&config.server.state_dir, user.map(|(_, (uid, _))| uid))
+        .map_err(ServeError::Store)?;
     let on_writer_death = deaths.clone();
     let options = JournalOptions {
         on_writer_death: Some(Arc::new(move |cause: &str| {
@@ -143,10 +158,10 @@ pub fn run(config: Config, file: &Path) -> Result<(), ServeError> {
         ..JournalOptions::default()
     };
     let (journal, mut recovered) =
-        Journal::open_with(&state_dir, options).map_err(ServeError::Store)?;
+        Journal::open_in(state_dir, options).map_err(ServeError::Store)?;
     let duid = match &config.server.duid {
         Some(d) => d.0.clone(),
-        None => store::load_or_create_duid(&state_dir, || store::duid_uuid(random16()))
+        None => store::load_or_create_duid(journal.state_dir(), || store::duid_uuid(random16()))
             .map_err(startup("server DUID"))?,
     };
     let interfaces: Vec<(String, u32)> = config
@@ -219,14 +234,8 @@ pub fn run(config: Config, file: &Path) -> Result<(), ServeError> {
         "control socket listening"
     );
 
-    if let Some(user) = &config.server.user {
-        let Some((uid, gid)) = user_ids(user) else {
-            return Err(ServeError::Config(format!(
-                "{}: server.user: user {user:?} does not exist on this host",
-                file.display()
-            )));
-        };
-        privilege::drop_to(user, uid, gid, io, &state_dir)
+    if let Some((user, (uid, gid))) = user {
+        privilege::drop_to(user, uid, gid, io, journal.state_dir())
             .map_err(startup("dropping privileges"))?;
         tracing::info!(
             user = user.as_str(),

@@ -7,13 +7,15 @@
 //!   reopened.
 //!
 //! The state directory is handed to the user first, because the journal
-//! writer creates new segments and snapshots there after the drop.
+//! writer creates new segments and snapshots there after the drop. That goes
+//! through the directory's descriptor and each file's own
+//! ([`StateDir::give_to`]): a link the user put there hands nothing over.
 
 use std::ffi::CString;
 use std::io;
-use std::path::Path;
 
 use crate::config::IoMode;
+use crate::store::StateDir;
 
 use crate::caps::{self, CAP_BPF, CAP_NET_ADMIN, CAP_NET_BIND_SERVICE, CAP_NET_RAW};
 
@@ -41,27 +43,9 @@ fn check(rc: libc::c_int, what: &str) -> io::Result<()> {
     }
 }
 
-/// Give `state_dir` and the files directly in it to `uid:gid`.
-fn chown_state_dir(dir: &Path, uid: u32, gid: u32) -> io::Result<()> {
-    let chown = |p: &Path| -> io::Result<()> {
-        let c = CString::new(p.as_os_str().as_encoded_bytes())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        // SAFETY: `c` is a valid path string; lchown does not follow symlinks.
-        check(
-            unsafe { libc::lchown(c.as_ptr(), uid, gid) },
-            &format!("chown {}", p.display()),
-        )
-    };
-    chown(dir)?;
-    for entry in std::fs::read_dir(dir)? {
-        chown(&entry?.path())?;
-    }
-    Ok(())
-}
-
 /// Switch to `user`, keeping only the capabilities of [`kept`].
-pub fn drop_to(user: &str, uid: u32, gid: u32, io: IoMode, state_dir: &Path) -> io::Result<()> {
-    chown_state_dir(state_dir, uid, gid)?;
+pub fn drop_to(user: &str, uid: u32, gid: u32, io: IoMode, state_dir: &StateDir) -> io::Result<()> {
+    state_dir.give_to(uid, gid).map_err(io::Error::other)?;
     let name = CString::new(user).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     // SAFETY: plain syscalls on this process; arguments are valid values and pointers.
     unsafe {

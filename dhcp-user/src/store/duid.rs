@@ -1,14 +1,11 @@
 //! The server's own DUID: generated once, then the same for the life of
 //! `state_dir` (RFC 9915 §11: "a server ... MUST NOT change [its DUID]").
 
-use std::fs;
 use std::io::Write;
-use std::path::Path;
 
-use super::layout::sync_dir;
+use super::dirfd::StateDir;
+use super::layout::{sync_dir, DUID_FILE, DUID_TMP};
 use super::StoreError;
-
-const DUID_FILE: &str = "server-duid";
 
 /// Shortest DUID: a 2-byte type code and at least one byte of content.
 const MIN_DUID_LEN: usize = 3;
@@ -16,40 +13,36 @@ const MIN_DUID_LEN: usize = 3;
 use dhcp_common::MAX_DUID_LEN;
 
 /// Return the DUID stored in `dir/server-duid`, or create it from `fresh()`
-/// (written to a temp file, fsynced, renamed, directory fsynced) when the file
-/// does not exist. A damaged file is an error, never silently replaced: every
-/// client's binding refers to this DUID.
+/// (written to a new 0600 temp file, fsynced, renamed, directory fsynced)
+/// when the file does not exist. A damaged file is an error, never silently
+/// replaced: every client's binding refers to this DUID. Like every file in
+/// the state directory, `server-duid` must not be a link and must have the
+/// owner and mode [`StateDir`] requires.
 pub fn load_or_create_duid(
-    dir: &Path,
+    dir: &StateDir,
     fresh: impl FnOnce() -> Vec<u8>,
 ) -> Result<Vec<u8>, StoreError> {
-    let path = dir.join(DUID_FILE);
-    match fs::read_to_string(&path) {
-        Ok(text) => {
-            let duid = hex::decode(text.trim()).map_err(|e| StoreError::BadDuidFile {
-                path: path.clone(),
-                reason: format!("not hex: {e}"),
-            })?;
-            check_len(&duid).map_err(|reason| StoreError::BadDuidFile { path, reason })?;
-            Ok(duid)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let duid = fresh();
-            check_len(&duid).map_err(StoreError::InvalidDuid)?;
-            fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
-            let tmp = dir.join(format!("{DUID_FILE}.tmp"));
-            let write = || -> std::io::Result<()> {
-                let mut f = fs::File::create(&tmp)?;
-                writeln!(f, "{}", hex::encode(&duid))?;
-                f.sync_all()?;
-                fs::rename(&tmp, &path)
-            };
-            write().map_err(|e| StoreError::io(&path, e))?;
-            sync_dir(dir)?;
-            Ok(duid)
-        }
-        Err(e) => Err(StoreError::io(&path, e)),
+    let path = dir.path_of(DUID_FILE);
+    if let Some(text) = dir.read_if_present(DUID_FILE)? {
+        let duid = hex::decode(text.trim_ascii()).map_err(|e| StoreError::BadDuidFile {
+            path: path.clone(),
+            reason: format!("not hex: {e}"),
+        })?;
+        check_len(&duid).map_err(|reason| StoreError::BadDuidFile { path, reason })?;
+        return Ok(duid);
     }
+    let duid = fresh();
+    check_len(&duid).map_err(StoreError::InvalidDuid)?;
+    // A temp file left by an earlier try (or a link put there) is removed,
+    // never written through.
+    dir.remove_if_present(DUID_TMP)?;
+    let mut f = dir.create_new(DUID_TMP)?;
+    writeln!(f, "{}", hex::encode(&duid))
+        .and_then(|()| f.sync_all())
+        .map_err(|e| StoreError::io(&dir.path_of(DUID_TMP), e))?;
+    dir.rename(DUID_TMP, DUID_FILE)?;
+    sync_dir(dir)?;
+    Ok(duid)
 }
 
 fn check_len(duid: &[u8]) -> Result<(), String> {

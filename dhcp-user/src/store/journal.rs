@@ -5,7 +5,7 @@ use std::fmt;
 use std::fs::File;
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Sender};
 use serde::Serialize;
 
+use super::dirfd::StateDir;
 use super::layout::{self, StateDirLock};
 use super::recover::{self, Recovered};
 use super::signal::{DurableSignal, Signals};
@@ -110,7 +111,7 @@ pub struct JournalStats {
 
 /// State shared by the handles and the writer.
 pub(crate) struct Shared {
-    pub(crate) dir: PathBuf,
+    pub(crate) dir: Arc<StateDir>,
     pub(crate) next_seq: AtomicU64,
     pub(crate) durable: AtomicU64,
     pub(crate) healthy: AtomicBool,
@@ -148,29 +149,41 @@ pub struct Journal {
 impl fmt::Debug for Journal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Journal")
-            .field("dir", &self.handle.shared.dir)
+            .field("dir", &self.handle.shared.dir.path())
             .finish_non_exhaustive()
     }
 }
 
 impl Journal {
     /// Lock `dir`, recover its bindings, start a new segment and the writer.
+    /// The directory and its files must be owned by root or by this
+    /// process's user ([`StateDir::open`]).
     pub fn open(dir: &Path) -> Result<(Journal, Recovered), StoreError> {
         Self::open_with(dir, JournalOptions::default())
     }
 
     /// [`Journal::open`] with explicit options.
     pub fn open_with(dir: &Path, opts: JournalOptions) -> Result<(Journal, Recovered), StoreError> {
-        let lock = StateDirLock::acquire(dir)?;
+        Self::open_in(StateDir::open(dir, None)?, opts)
+    }
+
+    /// [`Journal::open_with`] on a state directory already opened, e.g. with
+    /// `server.user` among its allowed owners.
+    pub fn open_in(
+        dir: StateDir,
+        opts: JournalOptions,
+    ) -> Result<(Journal, Recovered), StoreError> {
+        let dir = Arc::new(dir);
+        let lock = StateDirLock::acquire(&dir)?;
         let started = Instant::now();
-        let (recovered, max_gen) = recover::recover(dir)?;
+        let (recovered, max_gen) = recover::recover(&dir)?;
         let gen = max_gen + 1;
         // A full disk must not keep the server down: it starts unhealthy
         // (no acknowledgements) and the writer retries creating the segment.
-        let file = match writer::create_segment(dir, gen) {
+        let file = match writer::create_segment(&dir, gen) {
             Ok(f) => Some(f),
             Err(e) => {
-                tracing::error!(error = %e, segment = %layout::segment_path(dir, gen).display(), "cannot start a journal segment: not acknowledging leases until it works");
+                tracing::error!(error = %e, segment = %layout::segment_path(&dir, gen).display(), "cannot start a journal segment: not acknowledging leases until it works");
                 None
             }
         };
@@ -183,7 +196,7 @@ impl Journal {
             "lease store recovered"
         );
         let shared = Arc::new(Shared {
-            dir: dir.to_path_buf(),
+            dir: dir.clone(),
             next_seq: AtomicU64::new(0),
             durable: AtomicU64::new(0),
             healthy: AtomicBool::new(file.is_some()),
@@ -204,7 +217,7 @@ impl Journal {
         let (data_tx, data_rx) = bounded(opts.queue_capacity.max(1));
         let (ctl_tx, ctl_rx) = bounded(16);
         let w = Writer {
-            dir: dir.to_path_buf(),
+            dir: dir.clone(),
             file,
             gen,
             data: data_rx,
@@ -219,7 +232,7 @@ impl Journal {
                 let ended = catch_unwind(AssertUnwindSafe(|| w.run()));
                 writer_ended(&watched, ended, on_death.as_deref());
             })
-            .map_err(|e| StoreError::io(dir, e))?;
+            .map_err(|e| StoreError::io(dir.path(), e))?;
         let handle = JournalHandle {
             shared,
             data: data_tx,
@@ -233,6 +246,12 @@ impl Journal {
             },
             recovered,
         ))
+    }
+
+    /// The state directory the journal holds the lock of (for the server
+    /// DUID and the privilege drop).
+    pub fn state_dir(&self) -> &StateDir {
+        &self.handle.shared.dir
     }
 
     /// A handle for workers and background tasks.
@@ -369,7 +388,7 @@ impl JournalHandle {
         let gen = rx
             .recv()
             .map_err(|_| StoreError::Closed)?
-            .map_err(|e| StoreError::io(&s.dir, e))?;
+            .map_err(|e| StoreError::io(s.dir.path(), e))?;
         let info = snapshot::write(&s.dir, gen, for_each)?;
         snapshot::compact(&s.dir)?;
         s.snapshots.fetch_add(1, Ordering::Relaxed);

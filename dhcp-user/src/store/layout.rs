@@ -1,9 +1,10 @@
 //! What lives in `state_dir`, and the lock that keeps a second server out.
 //!
 //! ```text
-//! state_dir/
+//! state_dir/                    0700 when the store creates it
 //!   lock                        flock()ed by the running server; holds its pid
 //!   server-duid                 hex DUID, generated once, kept forever
+//!   server-duid.tmp             the DUID being written (replaced at the next try)
 //!   journal-<gen>.seg           lease journal segments (gen: 16 hex digits)
 //!   snapshot-<gen>.snap         bindings as of the start of segment <gen>
 //!   snapshot-<gen>.tmp          a snapshot being written (removed at start-up)
@@ -17,13 +18,20 @@
 //! what one `pwrite` + `fdatasync` makes durable, so recovery can tell a torn
 //! final batch (cut) from damage anywhere else (refused). Segments written
 //! before batches existed (`D6JSEG01`) are plain frames and are still read.
+//!
+//! Every file is 0600 and reached through the directory's descriptor
+//! ([`StateDir`]); a link, a foreign owner or a writable mode is refused.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Seek, Write};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
+use super::dirfd::StateDir;
 use super::StoreError;
+
+pub(crate) const LOCK_FILE: &str = "lock";
+pub(crate) const DUID_FILE: &str = "server-duid";
+pub(crate) const DUID_TMP: &str = "server-duid.tmp";
 
 /// Segments of frames in batches (what the writer writes).
 pub(crate) const SEGMENT_MAGIC: &[u8; 8] = b"D6JSEG02";
@@ -38,12 +46,37 @@ pub(crate) const HEADER_LEN: usize = 20;
 /// End magic, record count, CRC32C of both.
 pub(crate) const TRAILER_LEN: usize = 20;
 
-pub(crate) fn segment_path(dir: &Path, gen: u64) -> PathBuf {
-    dir.join(format!("journal-{gen:016x}.seg"))
+pub(crate) fn segment_name(gen: u64) -> String {
+    format!("journal-{gen:016x}.seg")
 }
 
-pub(crate) fn snapshot_path(dir: &Path, gen: u64, ext: &str) -> PathBuf {
-    dir.join(format!("snapshot-{gen:016x}.{ext}"))
+pub(crate) fn snapshot_name(gen: u64, ext: &str) -> String {
+    format!("snapshot-{gen:016x}.{ext}")
+}
+
+/// Where segment `gen` is, for messages.
+pub(crate) fn segment_path(dir: &StateDir, gen: u64) -> PathBuf {
+    dir.path_of(&segment_name(gen))
+}
+
+/// Where snapshot `gen` with extension `ext` is, for messages.
+pub(crate) fn snapshot_path(dir: &StateDir, gen: u64, ext: &str) -> PathBuf {
+    dir.path_of(&snapshot_name(gen, ext))
+}
+
+/// The generation in `name` when it is `<prefix><16 hex digits><suffix>`.
+fn generation(name: &str, prefix: &str, suffix: &str) -> Option<u64> {
+    let hex = name.strip_prefix(prefix)?.strip_suffix(suffix)?;
+    (hex.len() == 16).then(|| u64::from_str_radix(hex, 16).ok())?
+}
+
+/// Whether `name` is one of the files the store keeps in `state_dir`.
+pub(crate) fn is_ours(name: &str) -> bool {
+    matches!(name, LOCK_FILE | DUID_FILE | DUID_TMP)
+        || generation(name, "journal-", ".seg").is_some()
+        || [".snap", ".tmp", ".corrupt"]
+            .iter()
+            .any(|ext| generation(name, "snapshot-", ext).is_some())
 }
 
 /// The file header: magic, generation, CRC32C.
@@ -135,16 +168,10 @@ pub(crate) struct Listing {
     pub(crate) temps: Vec<u64>,
 }
 
-pub(crate) fn list(dir: &Path) -> Result<Listing, StoreError> {
+pub(crate) fn list(dir: &StateDir) -> Result<Listing, StoreError> {
     let mut l = Listing::default();
-    for entry in fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))? {
-        let entry = entry.map_err(|e| StoreError::io(dir, e))?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let parse = |prefix: &str, suffix: &str| {
-            let hex = name.strip_prefix(prefix)?.strip_suffix(suffix)?;
-            (hex.len() == 16).then(|| u64::from_str_radix(hex, 16).ok())?
-        };
+    for name in dir.names()? {
+        let parse = |prefix: &str, suffix: &str| generation(&name, prefix, suffix);
         if let Some(g) = parse("journal-", ".seg") {
             l.segments.push(g);
         } else if let Some(g) = parse("snapshot-", ".snap") {
@@ -159,10 +186,8 @@ pub(crate) fn list(dir: &Path) -> Result<Listing, StoreError> {
 }
 
 /// Make a rename or a new file in `dir` durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| StoreError::io(dir, e))
+pub(crate) fn sync_dir(dir: &StateDir) -> Result<(), StoreError> {
+    dir.sync()
 }
 
 /// Holds `state_dir/lock` for as long as it lives.
@@ -174,30 +199,20 @@ pub struct StateDirLock {
 
 impl StateDirLock {
     /// Take the lock, or fail with [`StoreError::Locked`] naming the holder.
-    /// The directory is created when missing.
-    pub fn acquire(dir: &Path) -> Result<Self, StoreError> {
-        fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
-        let path = dir.join("lock");
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| StoreError::io(&path, e))?;
-        // SAFETY: flock on a file descriptor we own; no memory is involved.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
-            let err = io::Error::last_os_error();
-            if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+    pub fn acquire(dir: &StateDir) -> Result<Self, StoreError> {
+        let path = dir.path_of(LOCK_FILE);
+        let mut file = dir.open_or_create(LOCK_FILE)?;
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::WOULDBLOCK) => {
                 let mut text = String::new();
                 let _ = file.read_to_string(&mut text);
                 return Err(StoreError::Locked {
-                    dir: dir.to_path_buf(),
+                    dir: dir.path().to_path_buf(),
                     holder: text.trim().parse().ok(),
                 });
             }
-            return Err(StoreError::io(&path, err));
+            Err(e) => return Err(StoreError::io(&path, e.into())),
         }
         // The pid is only a hint for the error message of a second server.
         let write_pid = |f: &mut File| -> io::Result<()> {

@@ -8,6 +8,7 @@
 //! [`LeaseRecord`]: crate::protocol::LeaseRecord
 
 mod codec;
+mod dirfd;
 mod duid;
 mod journal;
 pub mod layout;
@@ -20,13 +21,14 @@ mod writer;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use dirfd::StateDir;
 pub use duid::{duid_llt, duid_uuid, load_or_create_duid};
 pub use journal::{
     Journal, JournalHandle, JournalOptions, JournalStats, SyncFn, WriterDeathFn, WriterHold,
 };
 pub use layout::StateDirLock;
 pub use recover::{Damage, Recovered, RecoveryReport};
-pub use repair::{repair, RepairReport};
+pub use repair::{repair, repair_in, RepairReport};
 pub use signal::DurableSignal;
 // For `dataplane::testing::ManualDurability` only.
 #[cfg(any(test, feature = "testing"))]
@@ -75,6 +77,18 @@ pub enum StoreError {
         dir: PathBuf,
         /// The pid written in the lock file, when readable.
         holder: Option<u32>,
+    },
+    /// A file in the state directory, or the directory itself, is not one
+    /// the server may trust: a symbolic link, not a regular file (or not a
+    /// directory), a file with more than one link, owned by someone other
+    /// than root, this process's user or `server.user`, or writable by
+    /// group or others.
+    #[error("{path}: {reason}")]
+    Unsafe {
+        /// The file or directory.
+        path: PathBuf,
+        /// What is wrong with it and what is required.
+        reason: String,
     },
     /// The stored server DUID cannot be read back.
     #[error("{path}: bad server DUID file ({reason}); fix or remove it (removing changes the server's identity)")]

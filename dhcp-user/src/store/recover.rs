@@ -18,11 +18,11 @@
 //! snapshot is then filtered once against the tail's addresses.
 
 use std::collections::HashMap;
-use std::fs::{self, OpenOptions};
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 use std::path::{Path, PathBuf};
 
 use super::codec::{next_frame, Binding, Decoder, DuidArena, PassThrough};
+use super::dirfd::StateDir;
 use super::layout::{
     self, batch_at, HEADER_LEN, SEGMENT_MAGIC, SEGMENT_MAGIC_V1, SNAPSHOT_END, SNAPSHOT_MAGIC,
     TRAILER_LEN,
@@ -197,9 +197,8 @@ fn outlives(b: &Binding, expire: &Binding) -> bool {
 }
 
 /// Load snapshot `gen`; `None` when it is not complete and intact.
-fn load_snapshot(dir: &Path, gen: u64, out: &mut Recovered) -> Result<Option<u64>, StoreError> {
-    let path = layout::snapshot_path(dir, gen, "snap");
-    let buf = fs::read(&path).map_err(|e| StoreError::io(&path, e))?;
+fn load_snapshot(dir: &StateDir, gen: u64, out: &mut Recovered) -> Result<Option<u64>, StoreError> {
+    let buf = dir.read(&layout::snapshot_name(gen, "snap"))?;
     if !layout::header_ok(&buf, SNAPSHOT_MAGIC, gen) || buf.len() < HEADER_LEN + TRAILER_LEN {
         return Ok(None);
     }
@@ -377,7 +376,7 @@ pub(crate) struct Found {
 }
 
 /// Read `dir`: the newest valid snapshot, the journal after it.
-pub(crate) fn scan_dir(dir: &Path) -> Result<Found, StoreError> {
+pub(crate) fn scan_dir(dir: &StateDir) -> Result<Found, StoreError> {
     let listing = layout::list(dir)?;
     let mut out = Recovered::default();
     let mut max_gen = listing
@@ -455,7 +454,7 @@ pub(crate) fn scan_dir(dir: &Path) -> Result<Found, StoreError> {
     let mut torn = None;
     for (i, &gen) in segments.iter().enumerate() {
         let path = layout::segment_path(dir, gen);
-        let buf = fs::read(&path).map_err(|e| StoreError::io(&path, e))?;
+        let buf = dir.read(&layout::segment_name(gen))?;
         out.report.segments += 1;
         let last = i + 1 == segments.len();
         let v1 = layout::header_ok(&buf, SEGMENT_MAGIC_V1, gen);
@@ -530,15 +529,14 @@ pub(crate) fn scan_dir(dir: &Path) -> Result<Found, StoreError> {
 /// back to the previous one). Any other damage stops the start: the error
 /// names the file and offset, and a copy of the damaged file is kept as
 /// `<name>.bad`; nothing else is changed ([`repair`] is the way on).
-pub(crate) fn recover(dir: &Path) -> Result<(Recovered, u64), StoreError> {
+pub(crate) fn recover(dir: &StateDir) -> Result<(Recovered, u64), StoreError> {
     let listing = layout::list(dir)?;
     for &t in &listing.temps {
-        let p = layout::snapshot_path(dir, t, "tmp");
-        fs::remove_file(&p).map_err(|e| StoreError::io(&p, e))?;
+        dir.remove(&layout::snapshot_name(t, "tmp"))?;
     }
     let found = scan_dir(dir)?;
     if let Some(d) = found.damage.into_iter().next() {
-        let copy = d.offset.and_then(|_| keep_copy(&d.path));
+        let copy = d.offset.and_then(|_| keep_copy(dir, &d.path));
         return Err(StoreError::Damaged {
             damage: Box::new(d),
             copy,
@@ -546,9 +544,11 @@ pub(crate) fn recover(dir: &Path) -> Result<(Recovered, u64), StoreError> {
     }
     for &gen in &found.corrupt_snapshots {
         let from = layout::snapshot_path(dir, gen, "snap");
-        let to = layout::snapshot_path(dir, gen, "corrupt");
         tracing::error!(snapshot = %from.display(), "snapshot is corrupt or incomplete; falling back to the previous one");
-        fs::rename(&from, &to).map_err(|e| StoreError::io(&from, e))?;
+        dir.rename(
+            &layout::snapshot_name(gen, "snap"),
+            &layout::snapshot_name(gen, "corrupt"),
+        )?;
     }
     if !found.corrupt_snapshots.is_empty() {
         layout::sync_dir(dir)?;
@@ -556,10 +556,7 @@ pub(crate) fn recover(dir: &Path) -> Result<(Recovered, u64), StoreError> {
     if let Some((gen, keep)) = found.torn {
         let path = layout::segment_path(dir, gen);
         tracing::warn!(segment = %path.display(), bytes_dropped = found.recovered.report.bytes_dropped, "journal ends in a torn write (never acknowledged); cutting it off");
-        let f = OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .map_err(|e| StoreError::io(&path, e))?;
+        let f = dir.open_write(&layout::segment_name(gen))?;
         f.set_len(keep)
             .and_then(|_| f.sync_all())
             .map_err(|e| StoreError::io(&path, e))?;
@@ -567,16 +564,25 @@ pub(crate) fn recover(dir: &Path) -> Result<(Recovered, u64), StoreError> {
     Ok((found.recovered, found.max_gen))
 }
 
-/// The damaged file's copy beside it, `<name>.bad`; `None` when it could
-/// not be made (the refusal still stands, the original is untouched).
-fn keep_copy(path: &Path) -> Option<PathBuf> {
-    let mut name = path.file_name()?.to_os_string();
-    name.push(".bad");
-    let to = path.with_file_name(name);
-    match fs::copy(path, &to).and_then(|_| fs::File::open(&to)?.sync_all()) {
-        Ok(()) => Some(to),
+/// The damaged file's copy beside it, `<name>.bad`, made through the
+/// directory's descriptor; `None` when it could not be made (the refusal
+/// still stands, the original is untouched).
+fn keep_copy(dir: &StateDir, path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    let bad = format!("{name}.bad");
+    let made = (|| -> Result<(), StoreError> {
+        let bytes = dir.read(name)?;
+        dir.remove_if_present(&bad)?;
+        let mut f = dir.create_new(&bad)?;
+        let at = dir.path_of(&bad);
+        std::io::Write::write_all(&mut f, &bytes).map_err(|e| StoreError::io(&at, e))?;
+        f.sync_all().map_err(|e| StoreError::io(&at, e))?;
+        dir.sync()
+    })();
+    match made {
+        Ok(()) => Some(dir.path_of(&bad)),
         Err(e) => {
-            tracing::error!(file = %to.display(), error = %e, "could not keep a copy of the damaged file");
+            tracing::error!(error = %e, "could not keep a copy of the damaged file");
             None
         }
     }

@@ -7,9 +7,9 @@
 //! aside (`.bad`, `.corrupt`) for a human; nothing is deleted. Without
 //! `commit` it only says what it would drop.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
+use super::dirfd::StateDir;
 use super::layout::{self, StateDirLock};
 use super::recover::{scan_dir, Damage};
 use super::snapshot::{self, SnapshotInfo};
@@ -45,11 +45,17 @@ impl RepairReport {
 
 /// Read `dir` (under its lock: never beside a running server) and, when
 /// `commit`, repair it.
-pub fn repair(dir: &Path, commit: bool) -> Result<RepairReport, StoreError> {
+pub fn repair(path: &Path, commit: bool) -> Result<RepairReport, StoreError> {
+    repair_in(&StateDir::open(path, None)?, commit)
+}
+
+/// [`repair`] on a state directory already opened (with `server.user`
+/// among its allowed owners).
+pub fn repair_in(dir: &StateDir, commit: bool) -> Result<RepairReport, StoreError> {
     let _lock = StateDirLock::acquire(dir)?;
     let found = scan_dir(dir)?;
     let mut report = RepairReport {
-        dir: dir.to_path_buf(),
+        dir: dir.path().to_path_buf(),
         corrupt_snapshots: found
             .corrupt_snapshots
             .iter()
@@ -67,23 +73,23 @@ pub fn repair(dir: &Path, commit: bool) -> Result<RepairReport, StoreError> {
     // The new segment first: a snapshot must have its segment, and a crash
     // before the snapshot is written leaves the damage to refuse again.
     let gen = found.max_gen + 1;
-    create_segment(dir, gen).map_err(|e| StoreError::io(&layout::segment_path(dir, gen), e))?;
+    create_segment(dir, gen)?;
     let recovered = &found.recovered;
     report.snapshot = Some(snapshot::write(dir, gen, |emit| {
         recovered.iter().for_each(|r| emit(&r))
     })?);
+    let name_of = |p: &Path| p.file_name().and_then(|n| n.to_str()).map(str::to_string);
     for d in report.damage.iter().filter(|d| d.offset.is_some()) {
-        let mut name = d.path.file_name().unwrap_or_default().to_os_string();
-        name.push(".bad");
-        let to = d.path.with_file_name(name);
-        fs::rename(&d.path, &to).map_err(|e| StoreError::io(&d.path, e))?;
-        report.set_aside.push(to);
+        let Some(name) = name_of(&d.path) else { continue };
+        let bad = format!("{name}.bad");
+        dir.rename(&name, &bad)?;
+        report.set_aside.push(dir.path_of(&bad));
     }
-    for from in &report.corrupt_snapshots {
-        let to = from.with_extension("corrupt");
-        fs::rename(from, &to).map_err(|e| StoreError::io(from, e))?;
-        report.set_aside.push(to);
+    for &g in &found.corrupt_snapshots {
+        let corrupt = layout::snapshot_name(g, "corrupt");
+        dir.rename(&layout::snapshot_name(g, "snap"), &corrupt)?;
+        report.set_aside.push(dir.path_of(&corrupt));
     }
-    layout::sync_dir(dir)?;
+    dir.sync()?;
     Ok(report)
 }

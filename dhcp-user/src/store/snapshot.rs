@@ -8,11 +8,10 @@
 //! The newest two snapshots are kept, with every segment from the older one on,
 //! so a corrupt newest snapshot can fall back to the previous one.
 
-use std::fs::{self, File};
 use std::io::{BufWriter, Write};
-use std::path::Path;
 
 use super::codec::Encoder;
+use super::dirfd::StateDir;
 use super::layout::{self, SNAPSHOT_END, SNAPSHOT_MAGIC};
 use super::StoreError;
 use crate::protocol::{LeaseOp, LeaseRecord};
@@ -30,14 +29,18 @@ pub struct SnapshotInfo {
 
 /// Write `snapshot-<gen>.snap` from what `for_each` emits: temp file, fsync,
 /// rename, directory fsync.
-pub(crate) fn write<F>(dir: &Path, gen: u64, for_each: F) -> Result<SnapshotInfo, StoreError>
+pub(crate) fn write<F>(dir: &StateDir, gen: u64, for_each: F) -> Result<SnapshotInfo, StoreError>
 where
     F: FnOnce(&mut dyn FnMut(&LeaseRecord)),
 {
-    let tmp = layout::snapshot_path(dir, gen, "tmp");
-    let done = layout::snapshot_path(dir, gen, "snap");
+    let tmp = layout::snapshot_name(gen, "tmp");
+    let done = layout::snapshot_name(gen, "snap");
+    // A leftover temp file (or a link in its place) is removed, never
+    // written through.
+    dir.remove_if_present(&tmp)?;
+    let file = dir.create_new(&tmp)?;
     let result = (|| -> std::io::Result<SnapshotInfo> {
-        let mut w = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
+        let mut w = BufWriter::with_capacity(1 << 20, file);
         w.write_all(&layout::header(SNAPSHOT_MAGIC, gen))?;
         let mut enc = Encoder::new();
         let mut buf = Vec::with_capacity(64 * 1024);
@@ -70,40 +73,39 @@ where
         bytes += trailer.len() as u64;
         let f = w.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
-        fs::rename(&tmp, &done)?;
         Ok(SnapshotInfo {
             gen,
             bindings: count,
             bytes,
         })
-    })();
+    })()
+    .map_err(|e| StoreError::io(&dir.path_of(&tmp), e))
+    .and_then(|info| dir.rename(&tmp, &done).map(|()| info));
     match result {
         Ok(info) => {
             layout::sync_dir(dir)?;
             Ok(info)
         }
         Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            Err(StoreError::io(&tmp, e))
+            let _ = dir.remove_if_present(&tmp);
+            Err(e)
         }
     }
 }
 
 /// Delete what the newest two snapshots make redundant: older snapshots and
 /// the segments before the older of the two.
-pub(crate) fn compact(dir: &Path) -> Result<(), StoreError> {
+pub(crate) fn compact(dir: &StateDir) -> Result<(), StoreError> {
     let l = layout::list(dir)?;
     if l.snapshots.len() < 2 {
         return Ok(());
     }
     let keep_from = l.snapshots[l.snapshots.len() - 2];
     for &g in l.snapshots.iter().filter(|&&g| g < keep_from) {
-        let p = layout::snapshot_path(dir, g, "snap");
-        fs::remove_file(&p).map_err(|e| StoreError::io(&p, e))?;
+        dir.remove(&layout::snapshot_name(g, "snap"))?;
     }
     for &g in l.segments.iter().filter(|&&g| g < keep_from) {
-        let p = layout::segment_path(dir, g);
-        fs::remove_file(&p).map_err(|e| StoreError::io(&p, e))?;
+        dir.remove(&layout::segment_name(g))?;
     }
     layout::sync_dir(dir)
 }

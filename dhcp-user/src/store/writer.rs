@@ -14,10 +14,9 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,8 +24,10 @@ use std::time::Instant;
 use crossbeam_channel::{after, never, select, Receiver, RecvTimeoutError, Sender};
 
 use super::codec::Encoder;
+use super::dirfd::StateDir;
 use super::journal::{JournalOptions, Shared};
 use super::layout::{self, BATCH_HEADER_LEN, HEADER_LEN, SEGMENT_MAGIC};
+use super::StoreError;
 use crate::protocol::LeaseRecord;
 
 /// One record on its way to disk. `last` marks the final record of an append.
@@ -50,27 +51,26 @@ pub(crate) enum Ctl {
     Shutdown,
 }
 
-/// Create segment `gen` with its header, durable (file and directory entry).
-pub(crate) fn create_segment(dir: &Path, gen: u64) -> io::Result<File> {
-    let path = layout::segment_path(dir, gen);
-    let made = (|| {
-        let f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
-        f.write_all_at(&layout::header(SEGMENT_MAGIC, gen), 0)?;
-        f.sync_all()?;
-        File::open(dir)?.sync_all()?;
-        Ok(f)
-    })();
-    if made.is_err() {
-        let _ = fs::remove_file(&path);
+/// Create segment `gen` (0600, never through a link) with its header,
+/// durable (file and directory entry). A file that already has the name is
+/// an error and is left where it is.
+pub(crate) fn create_segment(dir: &StateDir, gen: u64) -> Result<File, StoreError> {
+    let name = layout::segment_name(gen);
+    let f = dir.create_new(&name)?;
+    let made = f
+        .write_all_at(&layout::header(SEGMENT_MAGIC, gen), 0)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| StoreError::io(&dir.path_of(&name), e))
+        .and_then(|()| dir.sync());
+    if let Err(e) = made {
+        let _ = dir.remove_if_present(&name);
+        return Err(e);
     }
-    made
+    Ok(f)
 }
 
 pub(crate) struct Writer {
-    pub(crate) dir: PathBuf,
+    pub(crate) dir: Arc<StateDir>,
     /// `None` while the segment could not be created (full disk at start-up).
     pub(crate) file: Option<File>,
     pub(crate) gen: u64,
@@ -239,7 +239,7 @@ impl Writer {
     fn rotate(&mut self, st: &mut State) -> io::Result<u64> {
         self.flush(st)?;
         let gen = self.gen + 1;
-        self.file = Some(create_segment(&self.dir, gen)?);
+        self.file = Some(create_segment(&self.dir, gen).map_err(io::Error::other)?);
         self.gen = gen;
         st.seg_len = HEADER_LEN as u64;
         st.enc.reset();
@@ -252,6 +252,7 @@ impl Writer {
             match create_segment(&self.dir, self.gen) {
                 Ok(f) => self.file = Some(f),
                 Err(e) => {
+                    let e = io::Error::other(e);
                     self.failed(&e);
                     return Err(e);
                 }

@@ -7,6 +7,7 @@
 
 use crate::core_harness;
 use std::net::Ipv6Addr;
+use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 
 use crate::dataplane_common::{Lab, SERVER_IF};
@@ -166,7 +167,9 @@ fn rfc9915_18_3_serve_socket_end_to_end() {
 
 /// `server.user`: after the sockets are open the server runs as that user
 /// with only the capabilities it still needs (socket mode: none but
-/// CAP_NET_BIND_SERVICE on the main thread), and still commits leases.
+/// CAP_NET_BIND_SERVICE on the main thread), and still commits leases; the
+/// next start accepts the state dir that user now owns, and refuses a link
+/// the user put in it.
 #[test]
 fn serve_drops_privileges_to_server_user() {
     let lab = Lab::new();
@@ -208,6 +211,33 @@ fn serve_drops_privileges_to_server_user() {
     assert_eq!((t, committed), (MessageType::Reply, offered));
     served.signal(libc::SIGTERM);
     assert_eq!(served.wait_exit(), 0, "{}", served.log());
+
+    // The next start, as root, finds the state dir owned by `server.user`:
+    // accepted for that user, and the lease is back.
+    let state = dir.join("state");
+    assert_eq!(std::fs::metadata(&state).unwrap().uid(), 65534);
+    let mut again = Served::start(&lab, &config, dir.join("serve2.log"));
+    let s = again.wait_ready(&socket);
+    assert_eq!(s["leases"]["addresses"], 1, "{}", again.log());
+    again.signal(libc::SIGTERM);
+    assert_eq!(again.wait_exit(), 0, "{}", again.log());
+
+    // Hardening issue, item 7: the service user replaces `lock` with a link
+    // to a root file. The next start refuses (exit 1, naming the file) and
+    // leaves the file alone; before, root truncated it and wrote its pid.
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "root:secret\n").unwrap();
+    let lock = state.join("lock");
+    std::fs::remove_file(&lock).unwrap();
+    std::os::unix::fs::symlink(&victim, &lock).unwrap();
+    let mut refused = Served::start(&lab, &config, dir.join("serve3.log"));
+    assert_eq!(refused.wait_exit(), 1, "{}", refused.log());
+    let want = format!(
+        "{}: is a symbolic link; refusing to follow it",
+        lock.display()
+    );
+    assert!(refused.log().contains(&want), "{}", refused.log());
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root:secret\n");
 }
 
 /// `--io xdp`: the XDP program is attached while serving (the Solicit is

@@ -1,5 +1,6 @@
 //! The lease store: recovery, torn writes, group commit and durability,
-//! the gather window, disk full (needs root) and kill -9 of a writer.
+//! the gather window, disk full (needs root), kill -9 of a writer, and a
+//! state directory someone else can write to (needs root: chown).
 
 mod common;
 
@@ -9,5 +10,6 @@ mod durability;
 mod gather;
 mod kill9;
 mod recovery;
+mod state_dir;
 mod torn;
 mod writer_death;

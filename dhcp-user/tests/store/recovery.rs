@@ -220,15 +220,16 @@ fn a_second_server_on_the_same_state_dir_refuses_to_start() {
 
 #[test]
 fn server_duid_is_generated_once_and_kept() {
-    use dhcp6d::store::{duid_uuid, load_or_create_duid};
-    let dir = TempDir::new("duid");
-    let first = load_or_create_duid(dir.path(), || duid_uuid([7; 16])).unwrap();
+    use dhcp6d::store::{duid_uuid, load_or_create_duid, StateDir};
+    let tmp = TempDir::new("duid");
+    let dir = StateDir::open(tmp.path(), None).unwrap();
+    let first = load_or_create_duid(&dir, || duid_uuid([7; 16])).unwrap();
     assert_eq!(&first[..2], &[0, 4], "RFC 6355 §4: DUID-UUID type 4");
     assert_eq!(first.len(), 18);
-    let again = load_or_create_duid(dir.path(), || panic!("must not generate twice")).unwrap();
+    let again = load_or_create_duid(&dir, || panic!("must not generate twice")).unwrap();
     assert_eq!(first, again);
-    std::fs::write(dir.path().join("server-duid"), "zz\n").unwrap();
-    let err = load_or_create_duid(dir.path(), || duid_uuid([1; 16])).unwrap_err();
+    std::fs::write(tmp.path().join("server-duid"), "zz\n").unwrap();
+    let err = load_or_create_duid(&dir, || duid_uuid([1; 16])).unwrap_err();
     assert!(matches!(err, StoreError::BadDuidFile { .. }), "{err}");
 }
 

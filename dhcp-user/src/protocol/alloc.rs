@@ -18,6 +18,12 @@ pub const HASHED_PROBES: u32 = 32;
 /// Pools up to this many slots are scanned linearly after the hashed probes, so
 /// a nearly full small pool still finds its last free slots.
 pub const LINEAR_SCAN_LIMIT: u128 = 1 << 16;
+/// Candidates one message may examine over all its IAs and pools: one full
+/// scan of the largest scannable pool plus the hashed probes of 16 IAs.
+/// Without it a 16-IA Solicit on a nearly full small pool cost up to
+/// 16 × (32 + 65,536) ≈ 1 M probes (issue 13 item 6); an IA left when it is
+/// spent gets NoAddrsAvail / NoPrefixAvail.
+pub const MESSAGE_PROBE_BUDGET: u32 = LINEAR_SCAN_LIMIT as u32 + 16 * HASHED_PROBES;
 
 /// First interface ID of the RFC 2526 reserved subnet anycast range for
 /// EUI-64-format interface IDs (u/l bit 0, 57 ones, 7-bit anycast ID).
@@ -243,6 +249,21 @@ impl NaPool {
         duid: &[u8],
         iaid: u32,
         linear: bool,
+        usable: impl FnMut(u128) -> bool,
+    ) -> Option<u128> {
+        let mut unbounded = u32::MAX;
+        self.allocate_bounded(ph, duid, iaid, linear, &mut unbounded, usable)
+    }
+
+    /// [`NaPool::allocate_with`] examining at most `*budget` candidates;
+    /// what it examined is taken off `*budget`.
+    pub fn allocate_bounded(
+        &self,
+        ph: &PoolHasher,
+        duid: &[u8],
+        iaid: u32,
+        linear: bool,
+        budget: &mut u32,
         mut usable: impl FnMut(u128) -> bool,
     ) -> Option<u128> {
         search(
@@ -250,6 +271,7 @@ impl NaPool {
             linear.then_some(self.size()).flatten(),
             |c| c - self.first,
             |off| self.first + off,
+            budget,
             |c| !self.is_reserved(c) && usable(c),
         )
     }
@@ -376,12 +398,28 @@ impl PdPool {
         linear: bool,
         usable: impl FnMut(u128) -> bool,
     ) -> Option<u128> {
+        let mut unbounded = u32::MAX;
+        self.allocate_bounded(ph, duid, iaid, linear, &mut unbounded, usable)
+    }
+
+    /// [`PdPool::allocate_with`] examining at most `*budget` candidates;
+    /// what it examined is taken off `*budget`.
+    pub fn allocate_bounded(
+        &self,
+        ph: &PoolHasher,
+        duid: &[u8],
+        iaid: u32,
+        linear: bool,
+        budget: &mut u32,
+        usable: impl FnMut(u128) -> bool,
+    ) -> Option<u128> {
         let shift = 128 - u32::from(self.delegated_len);
         search(
             |attempt| self.candidate_with(ph, duid, iaid, attempt),
             linear.then_some(self.slots()).flatten(),
             |c| (c - self.prefix) >> shift,
             |slot| self.slot_prefix(slot),
+            budget,
             usable,
         )
     }
@@ -391,13 +429,22 @@ impl PdPool {
 /// (`candidate(attempt)`), then, when `linear_slots` is given and at most
 /// `LINEAR_SCAN_LIMIT`, every slot once, wrapping, from the one after attempt
 /// 0's slot. `slot_of` and `at` convert between a candidate and its slot.
+/// Each candidate examined costs one from `budget`; none left ends the search.
 fn search(
     candidate: impl Fn(u32) -> u128,
     linear_slots: Option<u128>,
     slot_of: impl Fn(u128) -> u128,
     at: impl Fn(u128) -> u128,
+    budget: &mut u32,
     mut acceptable: impl FnMut(u128) -> bool,
 ) -> Option<u128> {
+    let mut examine = |c: u128| {
+        if *budget == 0 {
+            return None;
+        }
+        *budget -= 1;
+        Some(acceptable(c))
+    };
     let first = candidate(0);
     for attempt in 0..HASHED_PROBES {
         let c = if attempt == 0 {
@@ -405,7 +452,7 @@ fn search(
         } else {
             candidate(attempt)
         };
-        if acceptable(c) {
+        if examine(c)? {
             return Some(c);
         }
     }
@@ -414,7 +461,7 @@ fn search(
     for _ in 0..slots {
         slot = (slot + 1) % slots;
         let c = at(slot);
-        if acceptable(c) {
+        if examine(c)? {
             return Some(c);
         }
     }

@@ -155,11 +155,17 @@ pub struct PoolUsage {
 pub(crate) struct Active<'a> {
     policy: &'a Policy,
     bindings: &'a Bindings,
+    /// Allocation candidates this message may still examine
+    /// ([`alloc::MESSAGE_PROBE_BUDGET`](crate::protocol::alloc::MESSAGE_PROBE_BUDGET)).
+    probes: std::cell::Cell<u32>,
 }
 
 impl Server {
     /// Build the core from the settings, the server's DUID and the
-    /// interfaces it serves (name, ifindex), with no bindings.
+    /// interfaces it serves (name, ifindex), with no bindings. Its binding
+    /// index is keyed from the allocation key, so the same inputs give the
+    /// same table layout (tests, tools); `serve` uses
+    /// [`Server::with_index_key`] and a key of its own.
     pub fn new(
         settings: &Settings,
         server_duid: Vec<u8>,
@@ -172,13 +178,38 @@ impl Server {
         )?))
     }
 
-    /// The core under `policy`, with no bindings.
+    /// [`Server::new`] with the binding index keyed by `index_key`: a
+    /// random key per process, which clients cannot learn. The allocation
+    /// key is not secret from them in every deployment (identical-prefix
+    /// servers share it, `plan` can derive it from public inputs), and with
+    /// it crafted DUIDs could be aimed at one probe chain of the index
+    /// (issue 13 item 6). The allocation function itself keeps the
+    /// allocation key: it is specified, the index is internal.
+    pub fn with_index_key(
+        settings: &Settings,
+        server_duid: Vec<u8>,
+        interfaces: &[(String, u32)],
+        index_key: [u8; 16],
+    ) -> Result<Server, CoreError> {
+        Ok(Server::with_policy_keyed(
+            Policy::new(settings, server_duid, interfaces)?,
+            index_key,
+        ))
+    }
+
+    /// The core under `policy`, with no bindings; the index keyed from the
+    /// allocation key (see [`Server::new`]).
     pub fn with_policy(policy: Policy) -> Server {
+        let key = policy.key.0;
+        Server::with_policy_keyed(policy, key)
+    }
+
+    /// The core under `policy`, with no bindings, the index keyed by `index_key`.
+    pub fn with_policy_keyed(policy: Policy, index_key: [u8; 16]) -> Server {
         Server {
-            // The shard hash only spreads load; keying it from the allocation
-            // key keeps it unpredictable to clients without another secret.
-            // It is internal and never changes (the bindings never move).
-            bindings: Bindings::new(policy.spans.clone(), policy.key.0),
+            // The shard and index hashes only spread load; they are internal
+            // and never change (the bindings never move), never persisted.
+            bindings: Bindings::new(policy.spans.clone(), index_key),
             duid: policy.duid.clone(),
             policy: Arc::new(ArcSwap::from_pointee(policy)),
             installing: Mutex::new(()),
@@ -459,6 +490,7 @@ impl Server {
         let active = Active {
             policy,
             bindings: &self.bindings,
+            probes: std::cell::Cell::new(crate::protocol::alloc::MESSAGE_PROBE_BUDGET),
         };
         let mut found = Scan::default();
         match AnyMessage::decode_visit(payload, |o| found.add(o)) {

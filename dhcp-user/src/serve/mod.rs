@@ -179,12 +179,11 @@ pub fn run(config: Config, file: &Path) -> Result<(), ServeError> {
                 })
         })
         .collect::<Result<_, _>>()?;
-    let server = Server::new(&config.settings(), duid.clone(), &interfaces).map_err(|source| {
-        ServeError::Core {
+    let server = Server::with_index_key(&config.settings(), duid.clone(), &interfaces, random16())
+        .map_err(|source| ServeError::Core {
             file: file.to_path_buf(),
             source,
-        }
-    })?;
+        })?;
     recovered.retain_live(unix_now());
     let mut restored = 0u64;
     for rec in recovered.iter() {

@@ -7,6 +7,7 @@ mod core_harness;
 
 mod journal_order;
 mod no_alloc;
+mod pathological_pools;
 mod properties;
 mod reload_under_load;
 mod usage_at_expiry;

@@ -208,3 +208,43 @@ fn streaming_state_equals_one_shot_hash_of_the_documented_bytes() {
         );
     }
 }
+
+/// Issue 13 item 6: a search examines at most its budget of candidates and
+/// takes what it examined off the budget.
+#[test]
+fn a_search_examines_no_more_candidates_than_its_budget() {
+    let small = NaPool {
+        first: a("2001:db8::1:0"),
+        last: a("2001:db8::1:ffff"),
+        subnet_prefix: a("2001:db8::1:0"),
+        subnet_len: 112,
+    };
+    let ph = small.hasher(&KEY);
+    // A full pool: without a bound every hashed probe and every slot is asked.
+    let mut asked = 0u32;
+    let mut budget = u32::MAX;
+    let full = small.allocate_bounded(&ph, &DUID, 1, true, &mut budget, |_| {
+        asked += 1;
+        false
+    });
+    assert_eq!(full, None);
+    assert!(asked > 65_000, "{asked}");
+    assert_eq!(u32::MAX - budget, 32 + 65_536, "reserved ones count too");
+    for limit in [0u32, 1, 31, 32, 33, 5000] {
+        let mut asked = 0u32;
+        let mut budget = limit;
+        let got = small.allocate_bounded(&ph, &DUID, 1, true, &mut budget, |_| {
+            asked += 1;
+            false
+        });
+        assert_eq!(got, None);
+        assert!(asked <= limit, "budget {limit}: asked {asked}");
+        assert_eq!(budget, 0, "budget {limit} spent");
+    }
+    // A budget that suffices finds the one free slot, and keeps the rest.
+    let free = small.last - 200;
+    let mut budget = MESSAGE_PROBE_BUDGET;
+    let got = small.allocate_bounded(&ph, &DUID, 1, true, &mut budget, |c| c == free);
+    assert_eq!(got, Some(free));
+    assert!(budget > 0 && budget < MESSAGE_PROBE_BUDGET);
+}

@@ -92,26 +92,42 @@ impl Active<'_> {
             // (Only a pool small enough for the scan needs its count read.)
             let linear = pool.capacity <= LINEAR_SCAN_LIMIT
                 && u128::from(self.bindings.pool_used_in(&self.policy.spans, pi)) < pool.capacity;
+            let mut budget = self.probes.get();
             let found = match pool.kind {
                 PoolKind::Na(p) => p
-                    .allocate_with(&pool.hasher, key.duid, key.iaid, linear, |addr| {
-                        take(Lease {
-                            addr,
-                            prefix_len: 128,
-                            pool: pi,
-                        })
-                    })
+                    .allocate_bounded(
+                        &pool.hasher,
+                        key.duid,
+                        key.iaid,
+                        linear,
+                        &mut budget,
+                        |addr| {
+                            take(Lease {
+                                addr,
+                                prefix_len: 128,
+                                pool: pi,
+                            })
+                        },
+                    )
                     .map(|addr| (addr, 128)),
                 PoolKind::Pd(p) => p
-                    .allocate_with(&pool.hasher, key.duid, key.iaid, linear, |addr| {
-                        take(Lease {
-                            addr,
-                            prefix_len: p.delegated_len,
-                            pool: pi,
-                        })
-                    })
+                    .allocate_bounded(
+                        &pool.hasher,
+                        key.duid,
+                        key.iaid,
+                        linear,
+                        &mut budget,
+                        |addr| {
+                            take(Lease {
+                                addr,
+                                prefix_len: p.delegated_len,
+                                pool: pi,
+                            })
+                        },
+                    )
                     .map(|addr| (addr, p.delegated_len)),
             };
+            self.probes.set(budget);
             if let Some((addr, prefix_len)) = found {
                 return Some(Lease {
                     addr,

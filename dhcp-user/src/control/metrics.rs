@@ -243,6 +243,12 @@ pub fn render(s: &StatsSnapshot) -> String {
         &[(String::new(), s.journal.bytes.to_string())],
     );
     family(
+        "dhcp6d_journal_queue_full_total",
+        "counter",
+        "Messages refused because the queue to the journal writer was full (the disk is behind).",
+        &[(String::new(), s.journal.queue_full.to_string())],
+    );
+    family(
         "dhcp6d_xdp_frames_total",
         "counter",
         "Frames the XDP program handled, by action.",

@@ -313,6 +313,10 @@ pub struct JournalStats {
     pub fsyncs: u64,
     /// Journal bytes written since start.
     pub bytes: u64,
+    /// Messages refused because the queue to the journal writer was full
+    /// (the disk is behind); their replies were dropped, and messages that
+    /// need no disk kept being answered (*extension*).
+    pub queue_full: u64,
 }
 
 /// The XDP program's per-CPU counters, summed.

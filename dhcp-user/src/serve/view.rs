@@ -72,6 +72,7 @@ impl ServerView for ServeView {
                 records: j.records,
                 fsyncs: j.fsyncs,
                 bytes: j.bytes,
+                queue_full: j.queue_full,
             },
             xdp,
             // The control server fills in its own counters.

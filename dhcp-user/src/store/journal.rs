@@ -11,7 +11,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Sender};
+use crossbeam_channel::{bounded, Sender, TrySendError};
 use serde::Serialize;
 
 use super::dirfd::StateDir;
@@ -99,6 +99,9 @@ pub struct JournalStats {
     pub write_failures: u64,
     /// Appends refused because the journal was not writable.
     pub rejected: u64,
+    /// Appends refused because the queue to the writer was full (the disk
+    /// is behind): the message is dropped instead of stopping its worker.
+    pub queue_full: u64,
     /// Whether appends are accepted.
     pub healthy: bool,
     /// Highest durable sequence number.
@@ -121,6 +124,7 @@ pub(crate) struct Shared {
     pub(crate) bytes: AtomicU64,
     pub(crate) write_failures: AtomicU64,
     pub(crate) rejected: AtomicU64,
+    pub(crate) queue_full: AtomicU64,
     pub(crate) snapshots: AtomicU64,
     pub(crate) last_commit_us: AtomicU64,
     waiters: Mutex<()>,
@@ -206,6 +210,7 @@ impl Journal {
             bytes: AtomicU64::new(0),
             write_failures: AtomicU64::new(u64::from(file.is_none())),
             rejected: AtomicU64::new(0),
+            queue_full: AtomicU64::new(0),
             snapshots: AtomicU64::new(0),
             last_commit_us: AtomicU64::new(0),
             waiters: Mutex::new(()),
@@ -337,6 +342,7 @@ impl JournalHandle {
             bytes: r(&s.bytes),
             write_failures: r(&s.write_failures),
             rejected: r(&s.rejected),
+            queue_full: r(&s.queue_full),
             healthy: s.healthy.load(Ordering::Relaxed),
             durable_seq: r(&s.durable),
             snapshots: r(&s.snapshots),
@@ -431,17 +437,38 @@ impl Durability for JournalHandle {
             s.rejected.fetch_add(1, Ordering::Relaxed);
             return None;
         }
+        let n = changes.len();
+        // A full queue means the disk is behind (a stalled fdatasync). Waiting
+        // for room would stop this worker, and with it the Advertise, Confirm
+        // and Information-request replies that need no disk: refuse this
+        // message instead (its client retransmits), and count it. Checked
+        // before a seq is taken: a seq must reach the writer whole.
+        let room = self
+            .data
+            .capacity()
+            .map_or(usize::MAX, |c| c.saturating_sub(self.data.len()));
+        if room < n {
+            s.queue_full.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
         // Seqs may reach the writer out of order; it publishes only the
         // highest seq below which none is missing.
         let seq = s.next_seq.fetch_add(1, Ordering::Relaxed) + 1;
-        let n = changes.len();
         for (i, rec) in changes.iter().enumerate() {
             let m = Msg {
                 seq,
                 last: i + 1 == n,
                 rec: *rec,
             };
-            if self.data.send(m).is_err() {
+            // Another worker may have taken the room since the check: then
+            // wait for it (one message's records at most), since a seq the
+            // writer never sees whole would hold back every later one.
+            let sent = match self.data.try_send(m) {
+                Ok(()) => Ok(()),
+                Err(TrySendError::Full(m)) => self.data.send(m).map_err(|_| ()),
+                Err(TrySendError::Disconnected(_)) => Err(()),
+            };
+            if sent.is_err() {
                 s.rejected.fetch_add(1, Ordering::Relaxed);
                 return None;
             }

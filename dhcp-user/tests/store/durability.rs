@@ -210,3 +210,42 @@ fn concurrent_appends_all_become_durable_and_recoverable() {
     let (_j, recovered) = Journal::open(dir.path()).unwrap();
     assert_eq!(recovered.len(), 16_000);
 }
+
+/// Issue 13 item 11: a stalled disk stops only what needs it. With the
+/// writer stuck (a slow fdatasync, here held) and its queue full, `append`
+/// refuses at once and counts it instead of blocking the worker, which then
+/// goes on answering Advertise, Confirm and Information-request. What was
+/// queued before still becomes durable.
+#[test]
+fn a_full_queue_refuses_at_once_instead_of_blocking_the_worker() {
+    let dir = TempDir::new("queue-full");
+    let opts = JournalOptions {
+        queue_capacity: 8,
+        ..JournalOptions::default()
+    };
+    let (j, _) = Journal::open_with(dir.path(), opts).unwrap();
+    let h = j.handle();
+    let hold = h.hold_writer();
+    let mut three = LeaseChanges::default();
+    for i in 0..3 {
+        three.push(rec(LeaseOp::Commit, i));
+    }
+    let queued: Vec<u64> = (0..2).map(|_| h.append(&three).expect("room")).collect();
+    // 6 of 8 queued: three more do not fit. The old append blocked here
+    // until the writer moved; run it on a thread so that shows as a timeout.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let h2 = h.clone();
+    let more = three.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(h2.append(&more));
+    });
+    let refused = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("append returned instead of waiting for the disk");
+    assert_eq!(refused, None, "no room: refused");
+    assert_eq!(h.stats().queue_full, 1);
+    assert!(h.append(&one(50)).is_some(), "what fits still goes in");
+    drop(hold);
+    assert!(h.wait_durable(*queued.iter().max().unwrap(), WAIT));
+    assert_eq!(h.stats().queue_full, 1);
+}

@@ -43,17 +43,23 @@ fn a_record_sent_while_the_writer_gathers_shares_its_fdatasync() {
         // Far longer than the test may take: the window cannot run out
         // before the hold below lands in it. Shutdown ends it.
         gather_window: Duration::from_secs(60),
-        // Room for one record: the second append returns only once the
-        // writer has taken the first, so the second is sent after the
-        // writer's group began (as a second worker's Request would be),
-        // never queued beside the first by luck of scheduling.
+        // Room for one record: the second append is accepted only once the
+        // writer has taken the first (until then it is refused as a full
+        // queue), so the second is sent after the writer's group began (as
+        // a second worker's Request would be), never queued beside the
+        // first by luck of scheduling.
         queue_capacity: 1,
         ..Default::default()
     };
     let (j, _) = Journal::open_with(dir.path(), opts).unwrap();
     let h = j.handle();
     let first = h.append(&one(0)).unwrap();
-    let second = h.append(&one(1)).unwrap();
+    let second = loop {
+        match h.append(&one(1)) {
+            Some(seq) => break seq,
+            None => std::thread::sleep(Duration::from_millis(1)),
+        }
+    };
     {
         // The writer answers control requests while it gathers, so this
         // freezes it inside the window. A writer that synced at once would

@@ -17,10 +17,14 @@ pub enum XdpCounter {
     /// DHCPv6-to-server frames passed because no AF_XDP socket is bound on
     /// that RX queue (workers not running): the kernel path gets them.
     NoSocket = 4,
+    /// UDP/547 frames not addressed to this server (another host's MAC, or
+    /// an IPv6 destination that is neither ours nor a DHCPv6 group): passed
+    /// to the kernel untouched (also counted in `Passed`).
+    NotOurs = 5,
 }
 
 /// Number of slots in the counters array.
-pub const XDP_COUNTER_SLOTS: u32 = 5;
+pub const XDP_COUNTER_SLOTS: u32 = 6;
 
 /// One counter slot value (a plain `u64` wrapped so it is `Pod` on both sides).
 #[repr(C)]

@@ -14,14 +14,14 @@ use aya_ebpf::{
     bindings::xdp_action,
     helpers::bpf_xdp_load_bytes,
     macros::{map, xdp},
-    maps::{PerCpuArray, XskMap},
+    maps::{Array, HashMap, PerCpuArray, XskMap},
     programs::XdpContext,
 };
 use aya_log_ebpf::debug;
 use dhcp_common::{
     classify,
     counters::{CounterValue, XdpCounter, XDP_COUNTER_SLOTS},
-    FrameBytes, MAX_QUEUES,
+    is_dhcp_group, is_dhcp_group_mac, DhcpFrame, FrameBytes, LocalMac, MAX_LOCAL_ADDRS, MAX_QUEUES,
 };
 
 // The names user space looks these up by are `dhcp_common::{XSKS_MAP,
@@ -36,6 +36,35 @@ static XSKS: XskMap = XskMap::with_max_entries(MAX_QUEUES, 0);
 /// Per-CPU counters, indexed by `XdpCounter`.
 #[map]
 static COUNTERS: PerCpuArray<CounterValue> = PerCpuArray::with_max_entries(XDP_COUNTER_SLOTS, 0);
+
+/// The interface's MAC (slot 0), filled by user space at attach.
+#[map]
+static LOCAL_MAC: Array<LocalMac> = Array::with_max_entries(1, 0);
+
+/// The interface's IPv6 addresses, kept current by user space.
+#[map]
+static LOCAL_ADDRS: HashMap<[u8; 16], u8> = HashMap::with_max_entries(MAX_LOCAL_ADDRS, 0);
+
+/// Whether a UDP/547 frame is addressed to this server: destination MAC ours
+/// or a DHCPv6 group MAC, and destination IPv6 ours or a DHCPv6 group.
+#[inline(always)]
+fn addressed_to_us(frame: &Frame, dhcp: &DhcpFrame) -> bool {
+    let Some(dst_mac) = frame.load::<6>(0) else {
+        return false;
+    };
+    let Some(dst_ip) = frame.load::<16>(usize::from(dhcp.ipv6_off) + 24) else {
+        return false;
+    };
+    if is_dhcp_group_mac(dst_mac) {
+        return is_dhcp_group(dst_ip);
+    }
+    let mac_ours = match LOCAL_MAC.get(0) {
+        Some(m) => m.set == 1 && m.mac == dst_mac,
+        None => false,
+    };
+    // SAFETY: the value is a plain u8 we only test for presence.
+    mac_ours && (is_dhcp_group(dst_ip) || unsafe { LOCAL_ADDRS.get(&dst_ip) }.is_some())
+}
 
 struct Frame<'a>(&'a XdpContext);
 
@@ -68,7 +97,13 @@ fn count(which: XdpCounter) {
 #[xdp(frags)]
 pub fn dhcp6_xdp(ctx: XdpContext) -> u32 {
     count(XdpCounter::Seen);
-    match classify(&Frame(&ctx)) {
+    let frame = Frame(&ctx);
+    match classify(&frame) {
+        Ok(dhcp) if !addressed_to_us(&frame, &dhcp) => {
+            count(XdpCounter::NotOurs);
+            count(XdpCounter::Passed);
+            xdp_action::XDP_PASS
+        }
         Ok(_) => {
             let queue = ctx.rx_queue_index();
             // Flags = XDP_PASS: the helper returns it when the slot is empty,

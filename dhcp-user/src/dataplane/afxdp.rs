@@ -408,10 +408,17 @@ pub(super) fn start_all<H: Handler, D: Durability>(
                 xsk_err(netif, queue, "worker", gone)
             })??;
         }
+        // Only frames to this host are ours (its MAC, its addresses or the
+        // DHCPv6 groups); `Dataplane::refresh_local` keeps the set current.
+        let addrs = netif
+            .ipv6_addresses()
+            .map_err(|e| xsk_err(netif, 0, "getifaddrs", XdpCause::Other(e.to_string())))?;
+        prog.set_local(netif.mac, &addrs)?;
         // Attach last: until now frames would only have been passed anyway.
         let mode = prog.attach(&netif.name)?;
         tracing::info!(iface = %netif.name, ?mode, queues, "XDP attached");
         dp.programs.push(Mutex::new(prog));
+        dp.netifs.push(netif.clone());
     }
     Ok(())
 }

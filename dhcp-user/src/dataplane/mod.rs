@@ -219,6 +219,8 @@ pub struct Dataplane {
     // Keeps the programs attached; dropping one detaches it. Behind a mutex
     // only because the control thread reads counters through `&self`.
     programs: Vec<Mutex<xdp::LoadedXdp>>,
+    /// The interface of each entry of `programs`, same order.
+    netifs: Vec<netif::NetIf>,
 }
 
 impl Dataplane {
@@ -239,6 +241,26 @@ impl Dataplane {
             }
         }
         Some(total)
+    }
+
+    /// Re-read each XDP interface's IPv6 addresses into its program, so an
+    /// address added after start (SLAAC, `ip addr add`) is served and a
+    /// removed one is no longer taken. Called periodically by the server.
+    pub fn refresh_local(&self) {
+        for (p, netif) in self.programs.iter().zip(&self.netifs) {
+            let addrs = match netif.ipv6_addresses() {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(iface = %netif.name, "reading addresses: {e}");
+                    continue;
+                }
+            };
+            if let Ok(mut p) = p.lock() {
+                if let Err(e) = p.set_local(netif.mac, &addrs) {
+                    tracing::warn!(iface = %netif.name, "updating the XDP address map: {e}");
+                }
+            }
+        }
     }
 
     /// Workers (AF_XDP or socket) that died and were restarted, since start.
@@ -299,6 +321,7 @@ pub fn start<H: Handler, D: Durability>(
         counters: Vec::new(),
         restarts: Arc::new(AtomicU64::new(0)),
         programs: Vec::new(),
+        netifs: Vec::new(),
     };
     match cfg.io {
         IoMode::Socket => {

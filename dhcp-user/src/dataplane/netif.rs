@@ -80,6 +80,38 @@ impl NetIf {
         Ok(netif)
     }
 
+    /// Every IPv6 address on the interface now (link-local, global, ULA),
+    /// for the XDP program's "addressed to us" map.
+    pub fn ipv6_addresses(&self) -> io::Result<Vec<Ipv6Addr>> {
+        let c = CString::new(self.name.as_str())
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let mut out = Vec::new();
+        let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
+        // SAFETY: getifaddrs fills `ifap` with a list we free below.
+        if unsafe { libc::getifaddrs(&mut ifap) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut cur = ifap;
+        while !cur.is_null() {
+            // SAFETY: `cur` walks the list getifaddrs returned.
+            let ifa = unsafe { &*cur };
+            cur = ifa.ifa_next;
+            // SAFETY: ifa_name is a valid C string for listed entries.
+            if ifa.ifa_addr.is_null() || unsafe { CStr::from_ptr(ifa.ifa_name) } != c.as_c_str() {
+                continue;
+            }
+            // SAFETY: ifa_addr is non-null; the family tells its real type.
+            if i32::from(unsafe { (*ifa.ifa_addr).sa_family }) == libc::AF_INET6 {
+                // SAFETY: AF_INET6 entries point at a sockaddr_in6.
+                let sa = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
+                out.push(Ipv6Addr::from(sa.sin6_addr.s6_addr));
+            }
+        }
+        // SAFETY: `ifap` came from getifaddrs.
+        unsafe { libc::freeifaddrs(ifap) };
+        Ok(out)
+    }
+
     /// Source address for a reply to `to`, given where the request was sent.
     /// A request sent to one of our unicast addresses is answered from it;
     /// a multicast one from our link-local (direct client) or global (relay).

@@ -10,11 +10,13 @@ use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use aya::maps::{MapData, MapError, PerCpuArray, XskMap};
+use std::net::Ipv6Addr;
+
+use aya::maps::{Array, HashMap, MapData, MapError, PerCpuArray, XskMap};
 use aya::programs::{ProgramError, Xdp, XdpMode};
 use aya::{Ebpf, EbpfLoader};
 use dhcp_common::counters::{CounterValue, XdpCounter};
-use dhcp_common::{COUNTERS_MAP, XSKS_MAP};
+use dhcp_common::{LocalMac, COUNTERS_MAP, LOCAL_ADDRS_MAP, LOCAL_MAC_MAP, XSKS_MAP};
 
 use super::xdp_log::{self, XdpLogReader};
 use super::{DataplaneError, XdpCause};
@@ -47,6 +49,8 @@ pub struct XdpTotals {
     pub malformed: u64,
     /// DHCPv6 frames passed because no worker socket was bound on the queue.
     pub no_socket: u64,
+    /// UDP/547 frames passed because they were addressed to another host.
+    pub not_ours: u64,
 }
 
 impl std::ops::AddAssign for XdpTotals {
@@ -56,6 +60,7 @@ impl std::ops::AddAssign for XdpTotals {
         self.passed += o.passed;
         self.malformed += o.malformed;
         self.no_socket += o.no_socket;
+        self.not_ours += o.not_ours;
     }
 }
 
@@ -240,7 +245,56 @@ impl LoadedXdp {
             passed: sum(XdpCounter::Passed),
             malformed: sum(XdpCounter::Malformed),
             no_socket: sum(XdpCounter::NoSocket),
+            not_ours: sum(XdpCounter::NotOurs),
         }
+    }
+
+    /// Tell the program which destinations are ours: the interface's MAC
+    /// and its IPv6 addresses. Addresses no longer in `addrs` are removed.
+    /// Frames to anything else (but the DHCPv6 groups) are passed.
+    pub fn set_local(&mut self, mac: [u8; 6], addrs: &[Ipv6Addr]) -> Result<(), DataplaneError> {
+        let err = |what: &str, e: MapError| DataplaneError::Xdp {
+            iface: String::new(),
+            what: what.to_string(),
+            source: Box::new(e.into()),
+        };
+        let missing = |name: &str| DataplaneError::Xdp {
+            iface: String::new(),
+            what: name.to_string(),
+            source: Box::new(XdpCause::Other(format!("no {name} map"))),
+        };
+        let map = self
+            .ebpf
+            .map_mut(LOCAL_MAC_MAP)
+            .ok_or_else(|| missing(LOCAL_MAC_MAP))?;
+        let mut arr: Array<_, LocalMac> =
+            Array::try_from(map).map_err(|e| err(LOCAL_MAC_MAP, e))?;
+        let value = LocalMac {
+            mac,
+            set: 1,
+            _pad: 0,
+        };
+        arr.set(0, value, 0).map_err(|e| err(LOCAL_MAC_MAP, e))?;
+        let map = self
+            .ebpf
+            .map_mut(LOCAL_ADDRS_MAP)
+            .ok_or_else(|| missing(LOCAL_ADDRS_MAP))?;
+        let mut hash: HashMap<_, [u8; 16], u8> =
+            HashMap::try_from(map).map_err(|e| err(LOCAL_ADDRS_MAP, e))?;
+        let want: Vec<[u8; 16]> = addrs.iter().map(|a| a.octets()).collect();
+        let stale: Vec<[u8; 16]> = hash
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|k| !want.contains(k))
+            .collect();
+        for k in stale {
+            // Gone already is as good as removed.
+            let _ = hash.remove(&k);
+        }
+        for k in &want {
+            hash.insert(k, 1, 0).map_err(|e| err(LOCAL_ADDRS_MAP, e))?;
+        }
+        Ok(())
     }
 }
 

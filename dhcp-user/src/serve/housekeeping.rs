@@ -1,6 +1,7 @@
 //! Background upkeep off the packet path: expire bindings whose valid
 //! lifetime ended (journalled as Expire records) and snapshot the lease
-//! table now and then so recovery stays short.
+//! table now and then so recovery stays short; and, every sweep, re-read the
+//! interfaces' addresses into the XDP program (what it takes as ours).
 //!
 //! If the thread panics the process stops (exit 1, [`super::deaths`]); it is
 //! not restarted in place. Its own state is only two counters, but what it
@@ -54,13 +55,16 @@ pub fn start(
     handler: Arc<Server>,
     journal: JournalHandle,
     deaths: Arc<Deaths>,
+    refresh_addresses: Box<dyn Fn() + Send>,
 ) -> io::Result<Housekeeping> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let thread = std::thread::Builder::new()
         .name("dhcp6d-upkeep".into())
         .spawn(move || {
-            let ended = catch_unwind(AssertUnwindSafe(|| run(&handler, &journal, &flag)));
+            let ended = catch_unwind(AssertUnwindSafe(|| {
+                run(&handler, &journal, &flag, &*refresh_addresses)
+            }));
             if let Err(panic) = ended {
                 let cause = format!("panicked: {}", panic_message(&*panic));
                 deaths.report("housekeeping", &cause);
@@ -72,7 +76,7 @@ pub fn start(
     })
 }
 
-fn run(handler: &Server, journal: &JournalHandle, stop: &AtomicBool) {
+fn run(handler: &Server, journal: &JournalHandle, stop: &AtomicBool, refresh_addresses: &dyn Fn()) {
     let mut last_snapshot = Instant::now();
     let mut records_at_snapshot = journal.stats().records;
     let mut expired = Vec::new();
@@ -82,6 +86,9 @@ fn run(handler: &Server, journal: &JournalHandle, stop: &AtomicBool) {
             break;
         }
         fault::hit(Point::Housekeeping);
+        // No netlink listener: a SLAAC address that arrived after start is
+        // taken by the XDP program within one sweep.
+        refresh_addresses();
         let now = super::unix_now();
         let server = handler;
         expired.clear();

@@ -243,7 +243,11 @@ pub fn run(config: Config, file: &Path) -> Result<(), ServeError> {
         );
     }
 
-    let keeper = housekeeping::start(handler.clone(), journal.handle(), deaths.clone())
+    let refresh = {
+        let dp = dataplane.clone();
+        Box::new(move || dp.refresh_local())
+    };
+    let keeper = housekeeping::start(handler.clone(), journal.handle(), deaths.clone(), refresh)
         .map_err(startup("housekeeping thread"))?;
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
@@ -255,6 +259,7 @@ pub fn run(config: Config, file: &Path) -> Result<(), ServeError> {
         match signals::wait() {
             Ok(signals::Signal::Stop) => break,
             Ok(signals::Signal::Reload) => {
+                dataplane.refresh_local();
                 if let Some(new) = reload(&config, file, &duid, &interfaces, &handler) {
                     view.preference
                         .store(new.server.preference, Ordering::Relaxed);

@@ -56,6 +56,11 @@ impl Plane {
         })
     }
 
+    /// Re-read the XDP interfaces' addresses into their programs.
+    pub fn refresh_local(&self) {
+        self.inner.refresh_local()
+    }
+
     /// Stop the workers (they flush held replies), then detach XDP.
     pub fn stop(self) {
         self.inner.stop()

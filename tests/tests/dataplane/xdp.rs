@@ -153,3 +153,57 @@ fn two_rx_queues_get_a_worker_each_and_both_answer() {
     );
     dp.stop();
 }
+
+/// Hardening item 3: on a promiscuous interface (a bridge port, a router)
+/// DHCPv6 unicast for another host reaches the XDP program; it must go on
+/// to the kernel, not be answered (from the foreign address) by us.
+#[test]
+fn unicast_solicit_for_another_host_is_not_answered_on_a_promiscuous_port() {
+    let lab = Lab::new();
+    lab.server
+        .exec(&["ip", "link", "set", "dev", SERVER_IF, "promisc", "on"]);
+    let dp = serve(&lab, &[SERVER_IF], Arc::new(ManualDurability::immediate()));
+    let server_mac = lab.server.run(|| {
+        dhcp6d::dataplane::netif::NetIf::lookup(SERVER_IF)
+            .unwrap()
+            .mac
+    });
+    let solicit = [1u8, 0xab, 0xcd, 0xef, 0, 8, 0, 0];
+    let foreign_ip: Ipv6Addr = "2001:db8:1::99".parse().unwrap();
+    let client_ip: Ipv6Addr = CLIENT_GLOBAL.parse().unwrap();
+    let is_reply = |f: &[u8]| f.len() > 62 && f[12..14] == [0x86, 0xdd] && f[54..56] == [2, 0x23];
+    let answered = lab.client.run(|| {
+        let raw = RawSocket::open(ifindex(CLIENT_IF));
+        for dst_mac in [[2, 0xde, 0xad, 0xbe, 0xef, 1], server_mac] {
+            let mut buf = vec![0u8; 256];
+            let n = dhcp6d::dataplane::frame::build_udp6_frame(
+                &mut buf,
+                dst_mac,
+                [2, 0, 0, 0, 0, 2],
+                &[],
+                client_ip,
+                foreign_ip,
+                546,
+                547,
+                &solicit,
+            );
+            raw.send(&buf[..n]);
+        }
+        raw.recv_matching(is_reply)
+    });
+    assert!(
+        answered.is_none(),
+        "answered a Solicit for another host: {answered:?}"
+    );
+    let xdp = dp.xdp_counters().unwrap();
+    assert_eq!((xdp.not_ours, xdp.redirected), (2, 0), "{xdp:?}");
+    // The same port still serves what is addressed to us.
+    let (reply, _) = lab.client.run(|| {
+        let s = client_socket();
+        send_multicast(&s, CLIENT_IF, &solicit);
+        recv(&s).expect("multicast Solicit not answered")
+    });
+    assert_eq!(reply, [2, 0xab, 0xcd, 0xef, 0, 8, 0, 0]);
+    assert_eq!(dp.xdp_counters().unwrap().redirected, 1);
+    dp.stop();
+}

@@ -73,21 +73,38 @@ fn run(prog: &mut LoadedXdp, frame: &[u8]) -> (u32, XdpTotals) {
         passed: after.passed - before.passed,
         malformed: after.malformed - before.malformed,
         no_socket: after.no_socket - before.no_socket,
+        not_ours: after.not_ours - before.not_ours,
     };
     assert_eq!(delta.seen, 1, "every run is seen once");
     (attr.retval, delta)
 }
 
 fn dhcp_frame(vlans: &[(u16, u16)], dport: u16, payload_len: usize) -> Vec<u8> {
+    frame_to(
+        [0x33, 0x33, 0, 1, 0, 2],
+        "ff02::1:2",
+        vlans,
+        dport,
+        payload_len,
+    )
+}
+
+fn frame_to(
+    dst_mac: [u8; 6],
+    dst_ip: &str,
+    vlans: &[(u16, u16)],
+    dport: u16,
+    payload_len: usize,
+) -> Vec<u8> {
     let mut buf = vec![0u8; 128 + payload_len];
     let payload = vec![1u8; payload_len];
     let n = build_udp6_frame(
         &mut buf,
-        [0x33, 0x33, 0, 1, 0, 2],
+        dst_mac,
         [2, 0, 0, 0, 0, 1],
         vlans,
         "fe80::1".parse::<Ipv6Addr>().unwrap(),
-        "ff02::1:2".parse::<Ipv6Addr>().unwrap(),
+        dst_ip.parse::<Ipv6Addr>().unwrap(),
         546,
         dport,
         &payload,
@@ -253,5 +270,140 @@ fn with_a_socket_bound_on_the_queue_dhcpv6_is_redirected() {
         // The socket closed: its slot is empty again, so back to the kernel path.
         let (action, d) = run(&mut prog, &dhcp_frame(&[], 547, 30));
         assert_eq!((action, d.no_socket), (XDP_PASS, 1));
+    });
+}
+
+/// What, destination MAC, destination IPv6, VLAN tags, expected verdict.
+type Case = (
+    &'static str,
+    [u8; 6],
+    &'static str,
+    &'static [(u16, u16)],
+    u32,
+);
+
+/// The hardening rule: only frames addressed to this server are taken (its
+/// MAC or a DHCPv6 group MAC, and its address or ff02::1:2 / ff05::1:3);
+/// a router, bridge port or promiscuous interface passes the rest on.
+#[test]
+fn only_frames_addressed_to_this_server_are_redirected() {
+    const OUR_MAC: [u8; 6] = [2, 0x11, 0x22, 0x33, 0x44, 0x55];
+    const OTHER_MAC: [u8; 6] = [2, 0x66, 0x77, 0x88, 0x99, 0xaa];
+    const GROUP_MAC: [u8; 6] = [0x33, 0x33, 0, 1, 0, 2];
+    const SERVERS_MAC: [u8; 6] = [0x33, 0x33, 0, 1, 0, 3];
+    let lab = Lab::new();
+    lab.server.run(|| {
+        let mut prog = loaded();
+        let ours: [Ipv6Addr; 2] = [
+            "fe80::11".parse().unwrap(),
+            "2001:db8:1:1::11".parse().unwrap(),
+        ];
+        prog.set_local(OUR_MAC, &ours).unwrap();
+        let xsk = XskIo::open(NetIf::lookup(SERVER_IF).unwrap(), 0).expect("AF_XDP socket");
+        prog.bind_socket(0, xsk.fd()).unwrap();
+        let cases: &[Case] = &[
+            (
+                "foreign unicast MAC",
+                OTHER_MAC,
+                "2001:db8:1:1::11",
+                &[],
+                XDP_PASS,
+            ),
+            (
+                "foreign MAC, multicast IPv6",
+                OTHER_MAC,
+                "ff02::1:2",
+                &[],
+                XDP_PASS,
+            ),
+            (
+                "our MAC, foreign IPv6",
+                OUR_MAC,
+                "2001:db8:1:1::99",
+                &[],
+                XDP_PASS,
+            ),
+            (
+                "our MAC, foreign IPv6, VLAN",
+                OUR_MAC,
+                "2001:db8:1:1::99",
+                &[(0x8100, 7)],
+                XDP_PASS,
+            ),
+            (
+                "group MAC, ff02::1 (not DHCP)",
+                GROUP_MAC,
+                "ff02::1",
+                &[],
+                XDP_PASS,
+            ),
+            (
+                "group MAC, our unicast",
+                GROUP_MAC,
+                "2001:db8:1:1::11",
+                &[],
+                XDP_PASS,
+            ),
+            (
+                "group MAC, ff02::1:2",
+                GROUP_MAC,
+                "ff02::1:2",
+                &[],
+                XDP_REDIRECT,
+            ),
+            (
+                "group MAC, ff02::1:2, QinQ",
+                GROUP_MAC,
+                "ff02::1:2",
+                &[(0x88a8, 10), (0x8100, 20)],
+                XDP_REDIRECT,
+            ),
+            (
+                "servers MAC, ff05::1:3",
+                SERVERS_MAC,
+                "ff05::1:3",
+                &[],
+                XDP_REDIRECT,
+            ),
+            (
+                "our MAC, our global",
+                OUR_MAC,
+                "2001:db8:1:1::11",
+                &[],
+                XDP_REDIRECT,
+            ),
+            (
+                "our MAC, our global, VLAN",
+                OUR_MAC,
+                "2001:db8:1:1::11",
+                &[(0x8100, 7)],
+                XDP_REDIRECT,
+            ),
+            (
+                "our MAC, our link-local",
+                OUR_MAC,
+                "fe80::11",
+                &[],
+                XDP_REDIRECT,
+            ),
+        ];
+        for &(what, mac, ip, vlans, want) in cases {
+            let (action, d) = run(&mut prog, &frame_to(mac, ip, vlans, 547, 30));
+            assert_eq!(action, want, "{what}");
+            if want == XDP_PASS {
+                assert_eq!((d.not_ours, d.passed, d.redirected), (1, 1, 0), "{what}");
+            } else {
+                assert_eq!((d.not_ours, d.redirected), (0, 1), "{what}");
+            }
+        }
+        // An address added later (SLAAC) is ours once user space says so,
+        // and one removed is not.
+        let later: Ipv6Addr = "2001:db8:1:1::77".parse().unwrap();
+        let frame = frame_to(OUR_MAC, "2001:db8:1:1::77", &[], 547, 30);
+        assert_eq!(run(&mut prog, &frame).0, XDP_PASS);
+        prog.set_local(OUR_MAC, &[ours[0], later]).unwrap();
+        assert_eq!(run(&mut prog, &frame).0, XDP_REDIRECT);
+        let gone = frame_to(OUR_MAC, "2001:db8:1:1::11", &[], 547, 30);
+        assert_eq!(run(&mut prog, &gone).0, XDP_PASS);
     });
 }

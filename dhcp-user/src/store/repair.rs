@@ -80,7 +80,9 @@ pub fn repair_in(dir: &StateDir, commit: bool) -> Result<RepairReport, StoreErro
     })?);
     let name_of = |p: &Path| p.file_name().and_then(|n| n.to_str()).map(str::to_string);
     for d in report.damage.iter().filter(|d| d.offset.is_some()) {
-        let Some(name) = name_of(&d.path) else { continue };
+        let Some(name) = name_of(&d.path) else {
+            continue;
+        };
         let bad = format!("{name}.bad");
         dir.rename(&name, &bad)?;
         report.set_aside.push(dir.path_of(&bad));

@@ -47,6 +47,10 @@ pub struct Config {
     /// Extension: `[options]`, values of the timer options sent on request.
     #[serde(default)]
     pub options: OptionValues,
+    /// `[limits]`: what untrusted input may cost us (default: no rate limit,
+    /// 16 leases per client, Relay-forw from anyone, no table cap).
+    #[serde(default)]
+    pub limits: Limits,
     /// The `[[subnet]]` tables, in file order; the index is the `subnet[N]` of error messages.
     #[serde(default, rename = "subnet")]
     pub subnets: Vec<SubnetConfig>,
@@ -158,6 +162,49 @@ pub const DEFAULT_CONTROL_SOCKET: &str = "/run/dhcp6d/control.sock";
 
 fn default_control_socket() -> PathBuf {
     PathBuf::from(DEFAULT_CONTROL_SOCKET)
+}
+
+/// `[limits]`, as written in `shared/CONTRACT.md` "Beyond the base".
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Token bucket per source (a direct client's link-local address, the
+    /// innermost relay hop's peer-address for a relayed one), messages per
+    /// second, at least 1; burst about 2 s of tokens (default: no check).
+    #[serde(default)]
+    pub messages_per_second_per_source: Option<u32>,
+    /// Addresses and prefixes one DUID may hold here, counted together, at
+    /// least 1; an IA beyond it gets NoAddrsAvail / NoPrefixAvail inside the
+    /// IA (default 16).
+    #[serde(default = "default_bindings_per_client")]
+    pub bindings_per_client: u32,
+    /// If set, Relay-forw whose source is outside every prefix is dropped
+    /// (default: any source; an empty list refuses every relay).
+    #[serde(default)]
+    pub trusted_relays: Option<Vec<Ipv6Net>>,
+    /// Extension: the most bindings the table may hold, at least 1; past it
+    /// new bindings get NoAddrsAvail / NoPrefixAvail (default: no cap beyond
+    /// the pools).
+    #[serde(default)]
+    pub max_bindings: Option<u64>,
+}
+
+/// Default of `limits.bindings_per_client`.
+pub const DEFAULT_BINDINGS_PER_CLIENT: u32 = 16;
+
+fn default_bindings_per_client() -> u32 {
+    DEFAULT_BINDINGS_PER_CLIENT
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            messages_per_second_per_source: None,
+            bindings_per_client: DEFAULT_BINDINGS_PER_CLIENT,
+            trusted_relays: None,
+            max_bindings: None,
+        }
+    }
 }
 
 /// `[redundancy]`.
@@ -470,5 +517,82 @@ domain_search = ["example.net"]
         let r: PoolRange = "2001:db8::10-2001:db8::20".parse().unwrap();
         assert_eq!(r.to_string(), "2001:db8::10-2001:db8::20");
         assert!("2001:db8::20-2001:db8::10".parse::<PoolRange>().is_err());
+    }
+
+    /// `[limits]` of CONTRACT.md "Beyond the base": absent means the
+    /// defaults; the contract example loads with its values.
+    #[test]
+    fn limits_defaults_and_contract_example() {
+        let server = "[server]\ninterfaces = [\"eth0\"]\n";
+        let c = Config::from_toml(server, Path::new("f.toml")).unwrap();
+        assert_eq!(c.limits.messages_per_second_per_source, None);
+        assert_eq!(c.limits.bindings_per_client, 16);
+        assert_eq!(c.limits.trusted_relays, None);
+        assert_eq!(c.limits.max_bindings, None);
+        let text = format!(
+            "{server}[limits]\nmessages_per_second_per_source = 100\nbindings_per_client = 16\n\
+             trusted_relays = [\"2001:db8:ff::/48\"]\nmax_bindings = 100000\n"
+        );
+        let c = Config::from_toml(&text, Path::new("f.toml")).unwrap();
+        assert_eq!(c.limits.messages_per_second_per_source, Some(100));
+        assert_eq!(
+            c.limits.trusted_relays,
+            Some(vec!["2001:db8:ff::/48".parse().unwrap()])
+        );
+        assert_eq!(c.limits.max_bindings, Some(100_000));
+        let summary = c.summary();
+        assert!(
+            summary.contains("rate limit:      100 messages/s per source, burst 200"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("trusted relays:  2001:db8:ff::/48"),
+            "{summary}"
+        );
+        assert!(summary.contains("max bindings:    100000"), "{summary}");
+    }
+
+    /// Every bad `[limits]` value is refused naming its key.
+    #[test]
+    fn limits_bad_values_name_the_key() {
+        let server = "[server]\ninterfaces = [\"eth0\"]\n[limits]\n";
+        for (line, key, reason) in [
+            (
+                "messages_per_second_per_source = 0",
+                "limits.messages_per_second_per_source",
+                "must be at least 1",
+            ),
+            (
+                "messages_per_second_per_source = -5",
+                "limits.messages_per_second_per_source",
+                "invalid value",
+            ),
+            (
+                "bindings_per_client = 0",
+                "limits.bindings_per_client",
+                "must be at least 1",
+            ),
+            (
+                "max_bindings = 0",
+                "limits.max_bindings",
+                "must be at least 1",
+            ),
+            (
+                "trusted_relays = [\"2001:db8:ff::1/48\"]",
+                "limits.trusted_relays[0]",
+                "host bits",
+            ),
+            (
+                "trusted_relays = [\"relay\"]",
+                "limits.trusted_relays[0]",
+                "relay",
+            ),
+            ("burst = 3", "limits.burst", "unknown key"),
+        ] {
+            let e =
+                Config::from_toml(&format!("{server}{line}\n"), Path::new("f.toml")).unwrap_err();
+            assert_eq!(e.key(), Some(key), "{line}: {e}");
+            assert!(e.to_string().contains(reason), "{line}: {e}");
+        }
     }
 }

@@ -261,7 +261,7 @@ mod tests {
         );
         assert_eq!(
             error(&format!("{SERVER}[extra]\n")),
-            "extra: unknown key (known keys here: server, redundancy, lifetimes, options, subnet)"
+            "extra: unknown key (known keys here: server, redundancy, lifetimes, options, limits, subnet)"
         );
         assert_eq!(
             error(&format!("{SERVER}[lifetimes]\nt9 = 1\n")),
@@ -280,7 +280,7 @@ mod tests {
     fn quoted_keys_stay_quoted() {
         assert_eq!(
             error("[\"\"]\nx = 1\n"),
-            "\"\": unknown key (known keys here: server, redundancy, lifetimes, options, subnet)"
+            "\"\": unknown key (known keys here: server, redundancy, lifetimes, options, limits, subnet)"
         );
         assert_eq!(
             error(&format!("{SERVER}\"sol max\" = 1\n")),

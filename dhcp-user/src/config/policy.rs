@@ -14,6 +14,7 @@ impl Config {
             rebind_creates_bindings: self.server.rebind_creates_bindings,
             model: self.redundancy.model,
             allocation_key: self.redundancy.allocation_key.map(|k| k.0),
+            trusted_relays: self.limits.trusted_relays.clone(),
             subnets: self
                 .subnets
                 .iter()

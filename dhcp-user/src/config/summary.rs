@@ -54,6 +54,34 @@ fn write_summary(o: &mut String, c: &Config) -> std::fmt::Result {
     if let Some(user) = &s.user {
         writeln!(o, "run as user:     {user}")?;
     }
+    let l = &c.limits;
+    match l.messages_per_second_per_source {
+        Some(n) => writeln!(
+            o,
+            "rate limit:      {n} messages/s per source, burst {}",
+            2 * u64::from(n)
+        )?,
+        None => writeln!(o, "rate limit:      none")?,
+    }
+    writeln!(
+        o,
+        "per client:      at most {} addresses and prefixes",
+        l.bindings_per_client
+    )?;
+    match &l.trusted_relays {
+        Some(nets) if nets.is_empty() => {
+            writeln!(o, "trusted relays:  none (every Relay-forw dropped)")?
+        }
+        Some(nets) => {
+            let nets: Vec<String> = nets.iter().map(ToString::to_string).collect();
+            writeln!(o, "trusted relays:  {}", nets.join(", "))?
+        }
+        None => writeln!(o, "trusted relays:  any")?,
+    }
+    match l.max_bindings {
+        Some(n) => writeln!(o, "max bindings:    {n}")?,
+        None => writeln!(o, "max bindings:    no cap beyond the pools")?,
+    }
     writeln!(o, "subnets:         {}", c.subnets.len())?;
     for (i, sub) in c.subnets.iter().enumerate() {
         let link = match &sub.interface {

@@ -21,6 +21,7 @@ pub(super) fn validate(c: &Config) -> Result<(), KeyError> {
     redundancy(c)?;
     lifetimes("lifetimes", &c.lifetimes, None)?;
     option_values("options", &c.options, None)?;
+    limits(c)?;
     for (i, s) in c.subnets.iter().enumerate() {
         subnet(c, i, s)?;
     }
@@ -69,6 +70,37 @@ fn server(c: &Config) -> Result<(), KeyError> {
     }
     if s.user.as_deref() == Some("") {
         return Err(("server.user".into(), "must not be empty".into()));
+    }
+    Ok(())
+}
+
+fn limits(c: &Config) -> Result<(), KeyError> {
+    let l = &c.limits;
+    if l.messages_per_second_per_source == Some(0) {
+        return Err((
+            "limits.messages_per_second_per_source".into(),
+            "must be at least 1 (leave the key out for no limit)".into(),
+        ));
+    }
+    if l.bindings_per_client == 0 {
+        return Err((
+            "limits.bindings_per_client".into(),
+            "must be at least 1 (0 would refuse every client)".into(),
+        ));
+    }
+    if l.max_bindings == Some(0) {
+        return Err((
+            "limits.max_bindings".into(),
+            "must be at least 1 (leave the key out for no cap)".into(),
+        ));
+    }
+    for (i, net) in l.trusted_relays.iter().flatten().enumerate() {
+        if net.trunc() != *net {
+            return Err((
+                format!("limits.trusted_relays[{i}]"),
+                format!("{net} has host bits set (did you mean {}?)", net.trunc()),
+            ));
+        }
     }
     Ok(())
 }

@@ -90,6 +90,8 @@ drop_reasons! {
     NoClientId = "no_client_id", true;
     /// Shed by a rate limit.
     RateLimited = "rate_limited", true;
+    /// A Relay-forw from a source outside `limits.trusted_relays`.
+    UntrustedRelay = "untrusted_relay", false;
     /// A client sent to a unicast address: RFC 9915 has no Server Unicast
     /// option, so clients only multicast (§18.2) and such a datagram is not accepted.
     ClientUnicast = "client_unicast", false;

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::cache::Cache;
 use arc_swap::ArcSwap;
+use ipnet::Ipv6Net;
 
 pub use setup::{CoreError, Pool, PoolKind, Subnet};
 
@@ -46,6 +47,8 @@ pub struct Policy {
     /// Create bindings on Rebind (RFC 9915 §18.3.5).
     rebind_creates_bindings: bool,
     model: Model,
+    /// `limits.trusted_relays`; `None` takes Relay-forw from anyone.
+    trusted_relays: Option<Vec<Ipv6Net>>,
     key: AllocKey,
     subnets: Vec<Subnet>,
     pools: Vec<Pool>,
@@ -91,6 +94,7 @@ impl Policy {
             rapid_commit: settings.rapid_commit,
             rebind_creates_bindings: settings.rebind_creates_bindings,
             model: settings.model,
+            trusted_relays: settings.trusted_relays.clone(),
             duid: server_duid.into(),
             key,
             subnets,
@@ -395,6 +399,17 @@ impl Active<'_> {
     ) -> Handled {
         if relay.msg_type != MessageType::RelayForw {
             return Handled::dropped(Some(relay.msg_type), false, DropReason::WrongMessageType);
+        }
+        // Checked before anything is read from the relayed message: an
+        // untrusted source can make us do no work beyond the decode.
+        if let Some(trusted) = &self.policy.trusted_relays {
+            if !trusted.iter().any(|net| net.contains(&ingress.src)) {
+                return Handled::dropped(
+                    Some(MessageType::RelayForw),
+                    true,
+                    DropReason::UntrustedRelay,
+                );
+            }
         }
         let Some(inner) = relay.innermost() else {
             return Handled::dropped(Some(MessageType::RelayForw), true, DropReason::Malformed);

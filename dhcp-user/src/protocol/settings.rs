@@ -27,6 +27,9 @@ pub struct Settings {
     pub model: Model,
     /// The allocation function's key; `None` derives it from the server DUID.
     pub allocation_key: Option<[u8; 16]>,
+    /// `limits.trusted_relays`: when set, a Relay-forw whose source is in
+    /// none of these prefixes is dropped ([`DropReason::UntrustedRelay`](crate::protocol::DropReason)).
+    pub trusted_relays: Option<Vec<Ipv6Net>>,
     /// The subnets, in configuration order.
     pub subnets: Vec<SubnetSettings>,
 }

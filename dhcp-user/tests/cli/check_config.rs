@@ -254,6 +254,10 @@ rebind creates:  on
 state dir:       /tmp/dhcp6d-x
 control socket:  /tmp/dhcp6d-x/c.sock
 metrics:         off
+rate limit:      none
+per client:      at most 16 addresses and prefixes
+trusted relays:  any
+max bindings:    no cap beyond the pools
 subnets:         1
 subnet[0] 2001:db8:1:1::/64 (on lo)
   lifetimes: t1 500 s, t2 2000 s, preferred 3000 s, valid 4000 s

@@ -186,3 +186,36 @@ fn relay_repl_received_is_dropped() {
         Err(DropReason::WrongMessageType)
     );
 }
+
+/// `limits.trusted_relays` (CONTRACT.md "Beyond the base"): a Relay-forw
+/// whose source is outside every listed prefix is dropped and counted as
+/// `untrusted_relay`, with no binding made; one from inside is served, and
+/// without the key every relay is.
+#[test]
+fn relay_forw_from_an_untrusted_source_is_dropped() {
+    let hops = [Hop {
+        hop_count: 0,
+        link: "2001:db8:2:2::1".parse().unwrap(),
+        peer: "fe80::abcd".parse().unwrap(),
+        interface_id: None,
+    }];
+    let msg = relayed_solicit(7, &hops);
+    let trusted = format!("{BASE}\n[limits]\ntrusted_relays = [\"2001:db8:ffff::/48\"]\n");
+    let s = server(&trusted);
+    let out = send(&s, &from_relay(), &msg, T0);
+    assert_eq!(
+        out.handled.result.map(|r| r.sent),
+        Ok(MessageType::RelayRepl)
+    );
+
+    let elsewhere = format!("{BASE}\n[limits]\ntrusted_relays = [\"2001:db8:eeee::/48\"]\n");
+    let s = server(&elsewhere);
+    let out = send(&s, &from_relay(), &msg, T0);
+    assert_eq!(out.handled.result, Err(DropReason::UntrustedRelay));
+    assert!(out.handled.relayed);
+    assert!(out.changes.is_empty(), "no state from an untrusted relay");
+
+    let s = server(BASE);
+    let out = send(&s, &from_relay(), &msg, T0);
+    assert!(out.handled.result.is_ok(), "absent = any relay");
+}

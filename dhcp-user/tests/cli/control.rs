@@ -82,6 +82,7 @@ impl ServerView for FixedServer {
                 records: 3,
                 fsyncs: 2,
                 bytes: 600,
+                queue_full: 4,
             },
             xdp: XdpStats {
                 redirected: 6,

@@ -25,6 +25,54 @@ fn is_link_local(a: &Ipv6Addr) -> bool {
     a.segments()[0] & 0xffc0 == 0xfe80
 }
 
+/// An address of an interface, as getifaddrs lists it.
+enum Address {
+    /// Its Ethernet address (AF_PACKET, 6 bytes).
+    Mac([u8; 6]),
+    /// One of its IPv6 addresses.
+    V6(Ipv6Addr),
+}
+
+/// Call `f` with each Ethernet and IPv6 address of interface `name`.
+fn each_address(name: &CStr, mut f: impl FnMut(Address)) -> io::Result<()> {
+    let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `ifap` with a list we free below.
+    if unsafe { libc::getifaddrs(&mut ifap) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut cur = ifap;
+    while !cur.is_null() {
+        // SAFETY: `cur` walks the list getifaddrs returned.
+        let ifa = unsafe { &*cur };
+        cur = ifa.ifa_next;
+        // SAFETY: ifa_name is a valid C string for listed entries.
+        if ifa.ifa_addr.is_null() || unsafe { CStr::from_ptr(ifa.ifa_name) } != name {
+            continue;
+        }
+        // SAFETY: ifa_addr is non-null; the family tells its real type.
+        match i32::from(unsafe { (*ifa.ifa_addr).sa_family }) {
+            libc::AF_PACKET => {
+                // SAFETY: AF_PACKET entries point at a sockaddr_ll.
+                let ll = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_ll) };
+                if ll.sll_halen == 6 {
+                    let mut mac = [0u8; 6];
+                    mac.copy_from_slice(&ll.sll_addr[..6]);
+                    f(Address::Mac(mac));
+                }
+            }
+            libc::AF_INET6 => {
+                // SAFETY: AF_INET6 entries point at a sockaddr_in6.
+                let sa = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
+                f(Address::V6(Ipv6Addr::from(sa.sin6_addr.s6_addr)));
+            }
+            _ => {}
+        }
+    }
+    // SAFETY: `ifap` came from getifaddrs.
+    unsafe { libc::freeifaddrs(ifap) };
+    Ok(())
+}
+
 impl NetIf {
     /// Look the interface up by name (in the calling thread's network namespace).
     pub fn lookup(name: &str) -> io::Result<NetIf> {
@@ -41,42 +89,16 @@ impl NetIf {
             link_local: None,
             global: None,
         };
-        let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
-        // SAFETY: getifaddrs fills `ifap` with a list we free below.
-        if unsafe { libc::getifaddrs(&mut ifap) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let mut cur = ifap;
-        while !cur.is_null() {
-            // SAFETY: `cur` walks the list getifaddrs returned.
-            let ifa = unsafe { &*cur };
-            cur = ifa.ifa_next;
-            // SAFETY: ifa_name is a valid C string for listed entries.
-            if ifa.ifa_addr.is_null() || unsafe { CStr::from_ptr(ifa.ifa_name) } != c.as_c_str() {
-                continue;
+        each_address(&c, |addr| match addr {
+            Address::Mac(mac) => netif.mac = mac,
+            Address::V6(a) if is_link_local(&a) => {
+                netif.link_local.get_or_insert(a);
             }
-            // SAFETY: ifa_addr is non-null; the family tells its real type.
-            match i32::from(unsafe { (*ifa.ifa_addr).sa_family }) {
-                libc::AF_PACKET => {
-                    let ll = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_ll) };
-                    if ll.sll_halen == 6 {
-                        netif.mac.copy_from_slice(&ll.sll_addr[..6]);
-                    }
-                }
-                libc::AF_INET6 => {
-                    let sa = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
-                    let a = Ipv6Addr::from(sa.sin6_addr.s6_addr);
-                    if is_link_local(&a) {
-                        netif.link_local.get_or_insert(a);
-                    } else if !a.is_loopback() && !a.is_multicast() {
-                        netif.global.get_or_insert(a);
-                    }
-                }
-                _ => {}
+            Address::V6(a) if !a.is_loopback() && !a.is_multicast() => {
+                netif.global.get_or_insert(a);
             }
-        }
-        // SAFETY: `ifap` came from getifaddrs.
-        unsafe { libc::freeifaddrs(ifap) };
+            Address::V6(_) => {}
+        })?;
         Ok(netif)
     }
 
@@ -86,29 +108,11 @@ impl NetIf {
         let c = CString::new(self.name.as_str())
             .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         let mut out = Vec::new();
-        let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
-        // SAFETY: getifaddrs fills `ifap` with a list we free below.
-        if unsafe { libc::getifaddrs(&mut ifap) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let mut cur = ifap;
-        while !cur.is_null() {
-            // SAFETY: `cur` walks the list getifaddrs returned.
-            let ifa = unsafe { &*cur };
-            cur = ifa.ifa_next;
-            // SAFETY: ifa_name is a valid C string for listed entries.
-            if ifa.ifa_addr.is_null() || unsafe { CStr::from_ptr(ifa.ifa_name) } != c.as_c_str() {
-                continue;
+        each_address(&c, |addr| {
+            if let Address::V6(a) = addr {
+                out.push(a);
             }
-            // SAFETY: ifa_addr is non-null; the family tells its real type.
-            if i32::from(unsafe { (*ifa.ifa_addr).sa_family }) == libc::AF_INET6 {
-                // SAFETY: AF_INET6 entries point at a sockaddr_in6.
-                let sa = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
-                out.push(Ipv6Addr::from(sa.sin6_addr.s6_addr));
-            }
-        }
-        // SAFETY: `ifap` came from getifaddrs.
-        unsafe { libc::freeifaddrs(ifap) };
+        })?;
         Ok(out)
     }
 

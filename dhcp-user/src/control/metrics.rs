@@ -270,6 +270,12 @@ pub fn render(s: &StatsSnapshot) -> String {
         "AF_XDP workers that died and were restarted.",
         &[(String::new(), s.xdp.worker_restarts.to_string())],
     );
+    family(
+        "dhcp6d_xdp_not_ours_total",
+        "counter",
+        "UDP/547 frames not addressed to this server, passed to the kernel (counted in passed too).",
+        &[(String::new(), s.xdp.not_ours.to_string())],
+    );
     let c = &s.control;
     let refused: Vec<(String, String)> = [
         ("socket", "bad_request", c.socket.bad_request),

@@ -333,6 +333,9 @@ pub struct XdpStats {
     /// AF_XDP workers that died (panic or I/O error) and were restarted since start;
     /// while one is down its queue's DHCPv6 frames go to the kernel (`passed`).
     pub worker_restarts: u64,
+    /// UDP/547 frames not addressed to this server (another MAC or IPv6
+    /// destination) passed to the kernel; part of `passed` (*extension*).
+    pub not_ours: u64,
 }
 
 /// One binding in a `leases` response.

@@ -53,6 +53,7 @@ impl Plane {
             // The program never drops: what it cannot classify goes to the kernel.
             dropped: 0,
             worker_restarts: self.inner.worker_restarts(),
+            not_ours: t.not_ours,
         })
     }
 

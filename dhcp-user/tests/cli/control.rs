@@ -89,6 +89,7 @@ impl ServerView for FixedServer {
                 passed: 1,
                 dropped: 0,
                 worker_restarts: 2,
+                not_ours: 5,
             },
             // The control server fills in its own refusal counters.
             control: Default::default(),
@@ -260,7 +261,13 @@ fn stats_has_every_contract_key() {
         ("journal", &["records", "fsyncs", "bytes"]),
         (
             "xdp",
-            &["redirected", "passed", "dropped", "worker_restarts"],
+            &[
+                "redirected",
+                "passed",
+                "dropped",
+                "worker_restarts",
+                "not_ours",
+            ],
         ),
     ];
     for (obj, keys) in nested {
@@ -274,6 +281,7 @@ fn stats_has_every_contract_key() {
     assert_eq!(v["rx"]["solicit"], 4, "3 on worker 0 + 1 on worker 1");
     assert_eq!(v["dropped"]["malformed"], 1);
     assert_eq!(v["xdp"]["worker_restarts"], 2);
+    assert_eq!(v["xdp"]["not_ours"], 5);
     assert_eq!(v["leases"]["poisoned_locks"], 1);
 }
 
@@ -430,6 +438,7 @@ fn metrics_pass_promtool() {
         body.contains("dhcp6d_xdp_worker_restarts_total 2\n"),
         "{body}"
     );
+    assert!(body.contains("dhcp6d_xdp_not_ours_total 5\n"), "{body}");
     assert!(
         body.contains("dhcp6d_binding_locks_poisoned_total 1\n"),
         "{body}"

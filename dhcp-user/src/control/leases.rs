@@ -79,23 +79,8 @@ pub(crate) fn page_with(
                 beyond = true;
                 return;
             }
-            let op = if b.declined {
-                LeaseOp::Decline
-            } else {
-                LeaseOp::Commit
-            };
-            let rec = LeaseRecord::new(
-                op,
-                b.kind,
-                b.addr,
-                b.prefix_len,
-                b.iaid,
-                duid,
-                b.preferred_until,
-                b.valid_until,
-            );
             // Stored DUIDs are never longer than a record holds.
-            if let Some(rec) = rec {
+            if let Some(rec) = b.record(duid) {
                 copied.push((pos, rec));
             }
         });

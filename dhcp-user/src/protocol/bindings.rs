@@ -860,19 +860,36 @@ impl Bindings {
     }
 }
 
+impl Binding {
+    /// This binding of client `duid` as a lease record: Decline for a
+    /// quarantine entry, Commit otherwise (`leases`, snapshots).
+    pub fn record(&self, duid: &[u8]) -> Option<LeaseRecord> {
+        let op = if self.declined {
+            LeaseOp::Decline
+        } else {
+            LeaseOp::Commit
+        };
+        self.record_as(duid, op)
+    }
+
+    /// This binding of client `duid` as a lease record with `op`.
+    pub fn record_as(&self, duid: &[u8], op: LeaseOp) -> Option<LeaseRecord> {
+        LeaseRecord::new(
+            op,
+            self.kind,
+            self.addr,
+            self.prefix_len,
+            self.iaid,
+            duid,
+            self.preferred_until,
+            self.valid_until,
+        )
+    }
+}
+
 /// A lease record describing `slot`.
 pub fn record_of(slot: &Slot, duid: &[u8], op: LeaseOp) -> Option<LeaseRecord> {
-    let b = to_binding(slot);
-    LeaseRecord::new(
-        op,
-        b.kind,
-        b.addr,
-        b.prefix_len,
-        b.iaid,
-        duid,
-        b.preferred_until,
-        b.valid_until,
-    )
+    to_binding(slot).record_as(duid, op)
 }
 
 #[cfg(test)]

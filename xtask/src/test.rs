@@ -54,6 +54,9 @@ pub fn run(a: &Args) -> Result<()> {
         fuzz_runs
     );
     println!("{} passed, {} failed", totals.passed, totals.failed);
+    for name in &totals.failures {
+        println!("FAILED: {name}");
+    }
     if totals.failed > 0 || totals.passed == 0 {
         bail!("tests failed");
     }
@@ -68,6 +71,9 @@ fn step(name: &str) {
 struct Totals {
     passed: u64,
     failed: u64,
+    /// The name of every failed test, repeated after the fuzz smoke so
+    /// the end of a long CI log names them.
+    failures: Vec<String>,
 }
 
 /// Runs `cargo test --workspace`, echoing its output and adding up the
@@ -85,6 +91,9 @@ fn cargo_test(root: &std::path::Path, extra: &[String]) -> Result<Totals> {
     for line in BufReader::new(stdout).lines() {
         let line = line?;
         println!("{line}");
+        if let Some(name) = failed_test(&line) {
+            totals.failures.push(name.to_string());
+        }
         if let Some(rest) = line.strip_prefix("test result: ") {
             totals.passed += count(rest, " passed");
             totals.failed += count(rest, " failed");
@@ -96,6 +105,11 @@ fn cargo_test(root: &std::path::Path, extra: &[String]) -> Result<Totals> {
         totals.failed += 1;
     }
     Ok(totals)
+}
+
+/// The test's name from a `test NAME ... FAILED` line.
+fn failed_test(line: &str) -> Option<&str> {
+    line.strip_prefix("test ")?.strip_suffix(" ... FAILED")
 }
 
 /// The number before `label` in a `test result:` line.
@@ -111,7 +125,16 @@ fn count(line: &str, label: &str) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::count;
+    use super::{count, failed_test};
+
+    #[test]
+    fn names_a_failed_test() {
+        assert_eq!(
+            failed_test("test store::damage::repair ... FAILED"),
+            Some("store::damage::repair")
+        );
+        assert_eq!(failed_test("test store::damage::repair ... ok"), None);
+    }
 
     #[test]
     fn counts_a_cargo_test_result_line() {

@@ -12,6 +12,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use crate::protocol::DropReason;
+use crate::protocol::{Refusal, Refusals};
 use crate::wire::MessageType;
 
 /// Counter slots per message type: one per msg-type code 1..=17 (RFC 9915
@@ -39,6 +40,8 @@ pub struct WorkerCounters {
     tx: [AtomicU64; MSG_SLOTS],
     /// Messages dropped, by reason.
     dropped: [AtomicU64; DropReason::COUNT],
+    /// IAs refused by a `[limits]` cap, by [`Refusal`].
+    refused: [AtomicU64; Refusal::ALL.len()],
 }
 
 impl Default for WorkerCounters {
@@ -47,6 +50,7 @@ impl Default for WorkerCounters {
             rx: std::array::from_fn(|_| AtomicU64::new(0)),
             tx: std::array::from_fn(|_| AtomicU64::new(0)),
             dropped: std::array::from_fn(|_| AtomicU64::new(0)),
+            refused: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 }
@@ -75,6 +79,21 @@ impl WorkerCounters {
     #[inline]
     pub fn dropped(&self, reason: DropReason) {
         bump(&self.dropped[reason.index()]);
+    }
+
+    /// Count the IAs one message had refused by a cap.
+    #[inline]
+    pub fn refused(&self, r: &Refusals) {
+        if r.is_empty() {
+            return;
+        }
+        for k in Refusal::ALL {
+            let c = &self.refused[k.index()];
+            c.store(
+                c.load(Ordering::Relaxed) + u64::from(r.get(k)),
+                Ordering::Relaxed,
+            );
+        }
     }
 
     /// Messages of type `kind` received so far.
@@ -129,6 +148,27 @@ pub struct TxTotals {
     pub reply: u64,
     /// Relay-reply messages sent, each wrapping one Advertise or Reply.
     pub relay_repl: u64,
+}
+
+/// IAs answered NoAddrsAvail / NoPrefixAvail because of a `[limits]` cap,
+/// summed over workers (the `refused` object of `stats`, an extension).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct RefusedTotals {
+    /// The client already held `limits.bindings_per_client`.
+    pub bindings_per_client: u64,
+    /// The table held `limits.max_bindings`.
+    pub max_bindings: u64,
+}
+
+impl RefusedTotals {
+    /// IAs refused for `r`.
+    pub fn get(&self, r: Refusal) -> u64 {
+        match r {
+            Refusal::BindingsPerClient => self.bindings_per_client,
+            Refusal::MaxBindings => self.max_bindings,
+        }
+    }
 }
 
 /// Dropped messages by [`DropReason`] (the `dropped` object of `stats`).
@@ -205,6 +245,8 @@ pub struct CounterTotals {
     pub tx: TxTotals,
     /// Dropped messages by reason.
     pub dropped: DropTotals,
+    /// IAs refused by a cap, by reason.
+    pub refused: RefusedTotals,
 }
 
 impl CounterTotals {
@@ -215,6 +257,7 @@ impl CounterTotals {
         use MessageType as T;
         let mut rx = [0u64; MSG_SLOTS];
         let mut tx = [0u64; MSG_SLOTS];
+        let mut refused = [0u64; Refusal::ALL.len()];
         let mut t = CounterTotals::default();
         for w in workers {
             let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -227,7 +270,14 @@ impl CounterTotals {
             for (sum, c) in t.dropped.by_reason.iter_mut().zip(&w.dropped) {
                 *sum += get(c);
             }
+            for (sum, c) in refused.iter_mut().zip(&w.refused) {
+                *sum += get(c);
+            }
         }
+        t.refused = RefusedTotals {
+            bindings_per_client: refused[Refusal::BindingsPerClient.index()],
+            max_bindings: refused[Refusal::MaxBindings.index()],
+        };
         let at = |a: &[u64; MSG_SLOTS], k: T| a[slot(k)];
         t.rx = RxTotals {
             solicit: at(&rx, T::Solicit),

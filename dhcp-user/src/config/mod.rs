@@ -174,8 +174,9 @@ pub struct Limits {
     #[serde(default)]
     pub messages_per_second_per_source: Option<u32>,
     /// Addresses and prefixes one DUID may hold here, counted together, at
-    /// least 1; an IA beyond it gets NoAddrsAvail / NoPrefixAvail inside the
-    /// IA (default 16).
+    /// least 1; an IA that would add one more gets NoAddrsAvail /
+    /// NoPrefixAvail inside the IA, counted in `refused.bindings_per_client`
+    /// (default 16).
     #[serde(default = "default_bindings_per_client")]
     pub bindings_per_client: u32,
     /// If set, Relay-forw whose source is outside every prefix is dropped
@@ -183,8 +184,8 @@ pub struct Limits {
     #[serde(default)]
     pub trusted_relays: Option<Vec<Ipv6Net>>,
     /// Extension: the most bindings the table may hold, at least 1; past it
-    /// new bindings get NoAddrsAvail / NoPrefixAvail (default: no cap beyond
-    /// the pools).
+    /// new bindings get NoAddrsAvail / NoPrefixAvail, counted in
+    /// `refused.max_bindings` (default: no cap beyond the pools).
     #[serde(default)]
     pub max_bindings: Option<u64>,
 }

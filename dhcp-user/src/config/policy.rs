@@ -15,6 +15,8 @@ impl Config {
             model: self.redundancy.model,
             allocation_key: self.redundancy.allocation_key.map(|k| k.0),
             trusted_relays: self.limits.trusted_relays.clone(),
+            bindings_per_client: self.limits.bindings_per_client,
+            max_bindings: self.limits.max_bindings,
             subnets: self
                 .subnets
                 .iter()

@@ -186,6 +186,16 @@ pub fn render(s: &StatsSnapshot) -> String {
         "DHCPv6 messages dropped without a reply, by reason.",
         &dropped,
     );
+    let refused: Vec<(String, String)> = crate::protocol::Refusal::ALL
+        .iter()
+        .map(|r| (label("reason", r.label()), s.refused.get(*r).to_string()))
+        .collect();
+    family(
+        "dhcp6d_refused_ias_total",
+        "counter",
+        "IAs answered NoAddrsAvail or NoPrefixAvail because of a [limits] cap, by the key.",
+        &refused,
+    );
     family(
         "dhcp6d_leases",
         "gauge",

@@ -14,7 +14,7 @@ use ipnet::Ipv6Net;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::bindings::{ScanPos, SHARDS};
-use crate::stats::{DropTotals, RxTotals, TxTotals};
+use crate::stats::{DropTotals, RefusedTotals, RxTotals, TxTotals};
 
 /// Most leases one `leases` response lists unless the request sets `limit`.
 pub const DEFAULT_LEASE_LIMIT: usize = 10_000;
@@ -223,6 +223,9 @@ pub struct StatsSnapshot {
     pub tx: TxTotals,
     /// Frames and messages that got no reply since start, by reason.
     pub dropped: DropTotals,
+    /// IAs answered NoAddrsAvail / NoPrefixAvail since start because of a
+    /// `[limits]` cap, by the key that refused (an extension).
+    pub refused: RefusedTotals,
     /// Bindings in force now.
     pub leases: LeaseCounts,
     /// Utilisation of every configured pool, in config order.

@@ -58,7 +58,7 @@ fn write_stats(
             ));
         }
     }
-    let sections: [(&str, Vec<Row>); 4] = [
+    let sections: [(&str, Vec<Row>); 5] = [
         (
             "received",
             vec![
@@ -83,6 +83,13 @@ fn write_stats(
             ],
         ),
         ("dropped", drops),
+        (
+            "refused",
+            vec![
+                row("bindings_per_client", |s| s.refused.bindings_per_client),
+                row("max_bindings", |s| s.refused.max_bindings),
+            ],
+        ),
         (
             "xdp",
             vec![

@@ -37,6 +37,7 @@ impl Handler for EchoHandler {
                 received,
                 relayed: false,
                 result: Err(DropReason::Malformed),
+                refused: Default::default(),
             };
         }
         out[..payload.len()].copy_from_slice(payload);
@@ -55,6 +56,7 @@ impl Handler for EchoHandler {
                 sent: MessageType::Advertise,
                 needs_durable: payload[0] == 3,
             }),
+            refused: Default::default(),
         }
     }
 }

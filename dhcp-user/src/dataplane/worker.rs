@@ -101,6 +101,7 @@ impl<H: Handler, D: Durability> Processor<H, D> {
         if let Some(kind) = handled.received {
             self.counters.received(kind);
         }
+        self.counters.refused(&handled.refused);
         let reply = match handled.result {
             Ok(reply) => reply,
             Err(reason) => {

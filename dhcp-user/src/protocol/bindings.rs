@@ -18,6 +18,7 @@
 mod pools;
 mod slab;
 
+use std::hash::BuildHasherDefault;
 use std::net::Ipv6Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, TryLockError};
@@ -29,6 +30,10 @@ use super::lease::{LeaseKind, LeaseOp, LeaseRecord, MAX_DUID_LEN};
 use super::sip::{sip13_word_then, Sip};
 use super::table::IdTable;
 use super::Timestamp;
+
+/// Bindings per client, keyed by [`Bindings::duid_hash`] (already a keyed
+/// SipHash, so the map does not hash it again).
+type Holders = dashmap::DashMap<u64, u32, BuildHasherDefault<nohash_hasher::NoHashHasher<u64>>>;
 
 const SHARD_BITS: u32 = 6;
 /// Number of address shards and of client shards.
@@ -134,6 +139,13 @@ pub struct Bindings {
     accounts: RwLock<Accounts>,
     live_na: AtomicU64,
     live_pd: AtomicU64,
+    /// Address and prefix bindings each client (DUID) holds, expired ones
+    /// not yet swept included; quarantine entries belong to nobody. For
+    /// `limits.bindings_per_client`. A leaf lock: nothing else is locked
+    /// while one of its shards is held. Two DUIDs whose 64-bit hashes
+    /// collide would share a count (about one pair in 10^7 at a million
+    /// clients), which can only refuse early, never allow more.
+    holders: Holders,
     /// Shard locks found poisoned (see [`Bindings::poisoned`]).
     poisoned: AtomicU64,
 }
@@ -185,6 +197,7 @@ impl Bindings {
             accounts: RwLock::new(Accounts::new(spans)),
             live_na: AtomicU64::new(0),
             live_pd: AtomicU64::new(0),
+            holders: Holders::default(),
             poisoned: AtomicU64::new(0),
         }
     }
@@ -271,6 +284,20 @@ impl Bindings {
         sip13_word_then(&self.hasher, head, duid)
     }
 
+    /// The key of a client in the per-client counts: the DUID alone (a
+    /// client's IAs have their own [`Bindings::client_hash`] each).
+    fn duid_hash(&self, duid: &[u8]) -> u64 {
+        let duid = &duid[..duid.len().min(MAX_DUID_LEN)];
+        // The head's low byte is no slot state, so this never equals a client_hash.
+        sip13_word_then(&self.hasher, 0xff | ((duid.len() as u64) << 40), duid)
+    }
+
+    /// How many address and prefix bindings `duid` holds (those whose valid
+    /// lifetime ended but that the sweep has not removed yet included).
+    pub fn held_by(&self, duid: &[u8]) -> u32 {
+        self.holders.get(&self.duid_hash(duid)).map_or(0, |n| *n)
+    }
+
     fn addr_hash(&self, addr: u128) -> u64 {
         // SipHash-1-3 of the 16 address bytes (two words, big-endian halves).
         let mut s = self.hasher;
@@ -303,6 +330,14 @@ impl Bindings {
         let index = self.client_shard(shard_of(hash));
         let b = self.read(self.find_in(&index, hash, key)?);
         (b.valid_until > now.0).then_some(b)
+    }
+
+    /// Whether the IA has a binding here, even one whose valid lifetime has
+    /// ended (not yet swept): committing for it then reuses or moves that
+    /// binding rather than adding one. `hash = self.client_hash(key)`.
+    pub fn indexed(&self, key: &ClientKey, hash: u64) -> bool {
+        let index = self.client_shard(shard_of(hash));
+        self.find_in(&index, hash, key).is_some()
     }
 
     /// Whether `addr` may be given to `key` at `now`: unbound, expired, or already theirs.
@@ -469,7 +504,7 @@ impl Bindings {
                         other.remove(ohash, global(ashard, id));
                     }
                 }
-                self.forget(acc, &s);
+                self.forget(acc, &s, shard.duid(id));
                 shard.remove(ahash, id);
             }
             let slot = Slot {
@@ -485,7 +520,7 @@ impl Bindings {
             };
             let local = shard.insert(ahash, slot, key.duid);
             index.insert(chash, global(ashard, local));
-            self.count(acc, &slot, 1);
+            self.count(acc, &slot, key.duid, 1);
         }
         let Some(old) = existing else {
             return Ok(Committed::Created);
@@ -495,11 +530,11 @@ impl Bindings {
         let slot = *shard.slot(local);
         index.remove(chash, old);
         shard.remove(self.addr_hash(slot.addr()), local);
-        self.forget(acc, &slot);
+        self.forget(acc, &slot, key.duid);
         Ok(Committed::Moved(to_binding(&slot)))
     }
 
-    fn count(&self, acc: &Accounts, s: &Slot, delta: i64) {
+    fn count(&self, acc: &Accounts, s: &Slot, duid: &[u8], delta: i64) {
         let add = |c: &AtomicU64| {
             if delta > 0 {
                 c.fetch_add(1, Ordering::Relaxed);
@@ -518,12 +553,23 @@ impl Bindings {
         match s.state {
             STATE_NA => add(&self.live_na),
             STATE_PD => add(&self.live_pd),
-            _ => {}
+            _ => return,
+        }
+        let h = self.duid_hash(duid);
+        if delta > 0 {
+            *self.holders.entry(h).or_insert(0) += 1;
+        } else {
+            // Saturating for the reason above; an entry at zero goes, so the
+            // map holds only clients with bindings.
+            self.holders.remove_if_mut(&h, |_, n| {
+                *n = n.saturating_sub(1);
+                *n == 0
+            });
         }
     }
 
-    fn forget(&self, acc: &Accounts, s: &Slot) {
-        self.count(acc, s, -1)
+    fn forget(&self, acc: &Accounts, s: &Slot, duid: &[u8]) {
+        self.count(acc, s, duid, -1)
     }
 
     /// Remove the client's binding at `addr` (Release). Returns it.
@@ -564,17 +610,17 @@ impl Bindings {
         match quarantine {
             None => {
                 shard.remove(self.addr_hash(slot.addr()), local);
-                self.forget(acc, &slot);
+                self.forget(acc, &slot, key.duid);
             }
             Some(until) => {
-                self.count(acc, &slot, -1);
+                self.count(acc, &slot, key.duid, -1);
                 let q = shard.slot_mut(local);
                 q.state = STATE_DECLINED;
                 q.valid_until = secs32(until);
                 q.preferred_until = 0;
                 let q = *q;
                 shard.note_end(local, q.valid_until);
-                self.count(acc, &q, 1);
+                self.count(acc, &q, key.duid, 1);
             }
         }
         Some(to_binding(&slot))
@@ -655,7 +701,7 @@ impl Bindings {
             index.remove(h, global(s, local));
         }
         shard.remove(self.addr_hash(slot.addr()), local);
-        self.forget(acc, &now_slot);
+        self.forget(acc, &now_slot, &duid);
         out.extend(record_of(&now_slot, &duid, LeaseOp::Expire));
     }
 
@@ -854,9 +900,11 @@ impl Bindings {
 
     /// Heap bytes held by all shards (for the memory budget).
     pub fn heap_bytes(&self) -> usize {
-        (0..SHARDS)
-            .map(|s| self.addr_shard(s).heap_bytes() + self.client_shard(s).heap_bytes())
-            .sum()
+        let holders = self.holders.capacity() * (std::mem::size_of::<(u64, u32)>() + 1);
+        holders
+            + (0..SHARDS)
+                .map(|s| self.addr_shard(s).heap_bytes() + self.client_shard(s).heap_bytes())
+                .sum::<usize>()
     }
 }
 

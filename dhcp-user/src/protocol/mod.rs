@@ -26,7 +26,7 @@ pub mod table;
 use std::net::Ipv6Addr;
 
 pub use lease::{LeaseChanges, LeaseKind, LeaseOp, LeaseRecord};
-pub use outcome::{DropReason, Handled, Reply};
+pub use outcome::{DropReason, Handled, Refusal, Refusals, Reply};
 pub use server::{CoreError, PoolUsage, Server};
 pub use settings::{Settings, SubnetSettings};
 

@@ -33,6 +33,9 @@ pub struct Handled {
     pub relayed: bool,
     /// The reply, or why there is none.
     pub result: Result<Reply, DropReason>,
+    /// IAs of this message answered NoAddrsAvail / NoPrefixAvail because of a
+    /// `[limits]` cap rather than a full pool.
+    pub refused: Refusals,
 }
 
 impl Handled {
@@ -42,7 +45,59 @@ impl Handled {
             received,
             relayed,
             result: Err(reason),
+            refused: Refusals::default(),
         }
+    }
+}
+
+/// Why an IA got no lease although its pool may have one: a `[limits]` cap.
+/// Counted apart from drops (stats `refused.*`,
+/// `dhcp6d_refused_ias_total{reason}`), since the message was answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Refusal {
+    /// The client (DUID) already holds `limits.bindings_per_client`.
+    BindingsPerClient,
+    /// The table holds `limits.max_bindings`.
+    MaxBindings,
+}
+
+impl Refusal {
+    /// Every refusal, in counter order.
+    pub const ALL: [Refusal; 2] = [Refusal::BindingsPerClient, Refusal::MaxBindings];
+
+    /// The stats key and metrics label: the `[limits]` key that refused.
+    pub fn label(self) -> &'static str {
+        match self {
+            Refusal::BindingsPerClient => "bindings_per_client",
+            Refusal::MaxBindings => "max_bindings",
+        }
+    }
+
+    /// The position in [`Refusal::ALL`] (the counter index).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// IAs refused in one message, by [`Refusal`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Refusals([u8; Refusal::ALL.len()]);
+
+impl Refusals {
+    /// One more IA refused for `r` (saturating: a message holds few IAs).
+    pub fn add(&mut self, r: Refusal) {
+        let n = &mut self.0[r.index()];
+        *n = n.saturating_add(1);
+    }
+
+    /// IAs refused for `r`.
+    pub fn get(&self, r: Refusal) -> u8 {
+        self.0[r.index()]
+    }
+
+    /// Whether nothing was refused.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|&n| n == 0)
     }
 }
 

@@ -49,6 +49,10 @@ pub struct Policy {
     model: Model,
     /// `limits.trusted_relays`; `None` takes Relay-forw from anyone.
     trusted_relays: Option<Vec<Ipv6Net>>,
+    /// `limits.bindings_per_client`.
+    bindings_per_client: u32,
+    /// `limits.max_bindings`.
+    max_bindings: Option<u64>,
     key: AllocKey,
     subnets: Vec<Subnet>,
     pools: Vec<Pool>,
@@ -95,6 +99,8 @@ impl Policy {
             rebind_creates_bindings: settings.rebind_creates_bindings,
             model: settings.model,
             trusted_relays: settings.trusted_relays.clone(),
+            bindings_per_client: settings.bindings_per_client,
+            max_bindings: settings.max_bindings,
             duid: server_duid.into(),
             key,
             subnets,
@@ -121,6 +127,11 @@ impl Policy {
     /// The Preference option value.
     pub fn preference(&self) -> u8 {
         self.preference
+    }
+
+    /// `limits.max_bindings`, if set.
+    pub fn max_bindings(&self) -> Option<u64> {
+        self.max_bindings
     }
 }
 
@@ -162,6 +173,11 @@ pub(crate) struct Active<'a> {
     /// Allocation candidates this message may still examine
     /// ([`alloc::MESSAGE_PROBE_BUDGET`](crate::protocol::alloc::MESSAGE_PROBE_BUDGET)).
     probes: std::cell::Cell<u32>,
+    /// New bindings this message offered (a Solicit commits nothing, so the
+    /// store's counts do not see them): they count against the limits too.
+    offered: std::cell::Cell<u32>,
+    /// IAs refused by a `[limits]` cap, for [`Handled::refused`].
+    refused: std::cell::Cell<super::Refusals>,
 }
 
 impl Server {
@@ -386,6 +402,7 @@ impl Active<'_> {
             received: Some(kind),
             relayed: false,
             result,
+            refused: Default::default(),
         }
     }
 
@@ -479,6 +496,7 @@ impl Active<'_> {
             received: Some(kind),
             relayed: true,
             result,
+            refused: Default::default(),
         }
     }
 }
@@ -506,15 +524,19 @@ impl Server {
             policy,
             bindings: &self.bindings,
             probes: std::cell::Cell::new(crate::protocol::alloc::MESSAGE_PROBE_BUDGET),
+            offered: std::cell::Cell::new(0),
+            refused: std::cell::Cell::default(),
         };
         let mut found = Scan::default();
-        match AnyMessage::decode_visit(payload, |o| found.add(o)) {
+        let mut handled = match AnyMessage::decode_visit(payload, |o| found.add(o)) {
             Err(_) => Handled::dropped(None, false, DropReason::Malformed),
             Ok(AnyMessage::Message(m)) => {
                 active.handle_direct(ingress, &m, &found, now, out, changes)
             }
             Ok(AnyMessage::Relay(r)) => active.handle_relayed(ingress, &r, now, out, changes),
-        }
+        };
+        handled.refused = active.refused.get();
+        handled
     }
 }
 

@@ -30,6 +30,12 @@ pub struct Settings {
     /// `limits.trusted_relays`: when set, a Relay-forw whose source is in
     /// none of these prefixes is dropped ([`DropReason::UntrustedRelay`](crate::protocol::DropReason)).
     pub trusted_relays: Option<Vec<Ipv6Net>>,
+    /// `limits.bindings_per_client`: the addresses and prefixes one DUID may
+    /// hold; an IA that would create one more gets NoAddrsAvail / NoPrefixAvail.
+    pub bindings_per_client: u32,
+    /// `limits.max_bindings`: the most address and prefix bindings the table
+    /// holds; past it new ones are refused the same way (`None`: no cap).
+    pub max_bindings: Option<u64>,
     /// The subnets, in configuration order.
     pub subnets: Vec<SubnetSettings>,
 }

@@ -76,10 +76,31 @@ pub fn start(
     })
 }
 
+/// One log line when the table reaches `limits.max_bindings` and one when
+/// it drops below again (checked every sweep; each refused IA is counted at
+/// once in `refused.max_bindings`). Returns whether the state changed.
+fn log_table_full(full: &mut bool, held: u64, max: Option<u64>) -> bool {
+    let now_full = max.is_some_and(|m| held >= m);
+    if now_full == *full {
+        return false;
+    }
+    *full = now_full;
+    match max {
+        Some(max) if now_full => tracing::warn!(
+            held,
+            max,
+            "the binding table holds limits.max_bindings: new bindings get NoAddrsAvail / NoPrefixAvail (counted in refused.max_bindings) until some end"
+        ),
+        _ => tracing::info!(held, "the binding table is below limits.max_bindings again"),
+    }
+    true
+}
+
 fn run(handler: &Server, journal: &JournalHandle, stop: &AtomicBool, refresh_addresses: &dyn Fn()) {
     let mut last_snapshot = Instant::now();
     let mut records_at_snapshot = journal.stats().records;
     let mut expired = Vec::new();
+    let mut full = false;
     while !stop.load(Ordering::Relaxed) {
         std::thread::park_timeout(SWEEP_EVERY);
         if stop.load(Ordering::Relaxed) {
@@ -107,6 +128,8 @@ fn run(handler: &Server, journal: &JournalHandle, stop: &AtomicBool, refresh_add
         if !expired.is_empty() {
             tracing::debug!(count = expired.len(), "expired bindings swept");
         }
+        let (na, pd) = server.lease_counts();
+        log_table_full(&mut full, na + pd, server.policy().max_bindings());
         let records = journal.stats().records;
         let since = records.saturating_sub(records_at_snapshot);
         if since >= SNAPSHOT_RECORDS || (since > 0 && last_snapshot.elapsed() >= SNAPSHOT_EVERY) {
@@ -118,5 +141,29 @@ fn run(handler: &Server, journal: &JournalHandle, stop: &AtomicBool, refresh_add
                 Err(e) => tracing::error!("snapshot failed: {e}"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_table_full;
+
+    #[test]
+    fn the_table_full_line_is_logged_once_per_transition() {
+        let mut full = false;
+        assert!(!log_table_full(&mut full, 10, None), "no cap, never full");
+        assert!(!log_table_full(&mut full, 9, Some(10)));
+        assert!(log_table_full(&mut full, 10, Some(10)), "reached");
+        assert!(
+            !log_table_full(&mut full, 12, Some(10)),
+            "still full: no new line"
+        );
+        assert!(log_table_full(&mut full, 9, Some(10)), "below again");
+        assert!(!log_table_full(&mut full, 3, Some(10)));
+        assert!(log_table_full(&mut full, 10, Some(10)));
+        assert!(
+            log_table_full(&mut full, 10, None),
+            "the cap was removed by a reload"
+        );
     }
 }

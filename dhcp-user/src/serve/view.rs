@@ -54,6 +54,7 @@ impl ServerView for ServeView {
             rx: totals.rx,
             tx: totals.tx,
             dropped: totals.dropped,
+            refused: totals.refused,
             leases: LeaseCounts {
                 addresses,
                 prefixes,

@@ -17,6 +17,7 @@ use dhcp6d::control::{
     ControlHandle, ControlLimits, JournalStats, LeaseEntry, LeaseFilter, LeaseList, PoolStats,
     ServerView, StatsSnapshot, XdpStats,
 };
+use dhcp6d::protocol::{Refusal, Refusals};
 use dhcp6d::stats::{CounterTotals, DropReason, WorkerCounters};
 use dhcp6d::wire::MessageType;
 
@@ -35,6 +36,11 @@ impl FixedServer {
         workers[1].received(MessageType::Request);
         workers[0].sent(MessageType::Advertise);
         workers[1].dropped(DropReason::Malformed);
+        let mut refused = Refusals::default();
+        refused.add(Refusal::BindingsPerClient);
+        refused.add(Refusal::BindingsPerClient);
+        workers[0].refused(&refused);
+        workers[1].refused(&refused);
         let lease = |lease: &str, kind: &str, duid: &str| LeaseEntry {
             kind: kind.into(),
             lease: lease.into(),
@@ -67,6 +73,7 @@ impl ServerView for FixedServer {
             rx: t.rx,
             tx: t.tx,
             dropped: t.dropped,
+            refused: t.refused,
             leases: dhcp6d::control::LeaseCounts {
                 addresses: 2,
                 prefixes: 1,
@@ -231,7 +238,7 @@ fn stats_has_every_contract_key() {
     ] {
         assert!(v.get(key).is_some(), "missing {key}: {v}");
     }
-    let nested: [(&str, &[&str]); 6] = [
+    let nested: [(&str, &[&str]); 7] = [
         (
             "rx",
             &[
@@ -257,6 +264,7 @@ fn stats_has_every_contract_key() {
                 "other",
             ],
         ),
+        ("refused", &["bindings_per_client", "max_bindings"]),
         ("leases", &["addresses", "prefixes"]),
         ("journal", &["records", "fsyncs", "bytes"]),
         (
@@ -282,6 +290,11 @@ fn stats_has_every_contract_key() {
     assert_eq!(v["dropped"]["malformed"], 1);
     assert_eq!(v["xdp"]["worker_restarts"], 2);
     assert_eq!(v["xdp"]["not_ours"], 5);
+    assert_eq!(
+        v["refused"]["bindings_per_client"], 4,
+        "2 IAs on each worker"
+    );
+    assert_eq!(v["refused"]["max_bindings"], 0);
     assert_eq!(v["leases"]["poisoned_locks"], 1);
 }
 
@@ -439,6 +452,10 @@ fn metrics_pass_promtool() {
         "{body}"
     );
     assert!(body.contains("dhcp6d_xdp_not_ours_total 5\n"), "{body}");
+    assert!(
+        body.contains("dhcp6d_refused_ias_total{reason=\"bindings_per_client\"} 4\n"),
+        "{body}"
+    );
     assert!(
         body.contains("dhcp6d_binding_locks_poisoned_total 1\n"),
         "{body}"

@@ -6,6 +6,7 @@
 mod core_harness;
 
 mod journal_order;
+mod limits;
 mod no_alloc;
 mod pathological_pools;
 mod properties;

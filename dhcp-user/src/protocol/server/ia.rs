@@ -14,7 +14,7 @@ use super::Active;
 use crate::protocol::alloc::{HASHED_PROBES, LINEAR_SCAN_LIMIT};
 use crate::protocol::bindings::{ClientKey, Committed, PoolRef, Taken};
 use crate::protocol::lease::{LeaseChanges, LeaseKind, LeaseOp, LeaseRecord};
-use crate::protocol::Timestamp;
+use crate::protocol::{Refusal, Timestamp};
 use crate::wire::options::Options;
 use crate::wire::{status, Encoder, WireError};
 
@@ -55,10 +55,37 @@ impl Active<'_> {
             })
     }
 
+    /// The `[limits]` cap that forbids one more binding for `key`'s client,
+    /// if any. A binding the IA already has (even expired, not yet swept)
+    /// is reused or moved by a commit, never added, so it passes.
+    fn limit(&self, key: &ClientKey<'_>, hash: u64) -> Option<Refusal> {
+        if self.bindings.indexed(key, hash) {
+            return None;
+        }
+        let offered = self.offered.get();
+        if let Some(max) = self.policy.max_bindings {
+            let (na, pd) = self.bindings.counts();
+            if na + pd + u64::from(offered) >= max {
+                return Some(Refusal::MaxBindings);
+            }
+        }
+        let held = self.bindings.held_by(key.duid).saturating_add(offered);
+        (held >= self.policy.bindings_per_client).then_some(Refusal::BindingsPerClient)
+    }
+
+    /// Count an IA refused by a cap.
+    fn refuse(&self, r: Refusal) {
+        let mut v = self.refused.get();
+        v.add(r);
+        self.refused.set(v);
+    }
+
     /// The client's current lease on this subnet, or a fresh allocation: the
     /// first candidate that `take` accepts. `take` is "is it usable" for an
     /// Advertise and "commit it" for a Reply, so a Reply checks and binds a
     /// candidate in one step (no separate look-up, and no race between them).
+    /// A fresh allocation first passes the `[limits]` caps; the flag says
+    /// whether the lease is one (not the client's binding).
     fn choose(
         &self,
         subnet: &Subnet,
@@ -66,7 +93,7 @@ impl Active<'_> {
         hash: u64,
         now: Timestamp,
         mut take: impl FnMut(Lease) -> bool,
-    ) -> Option<Lease> {
+    ) -> Option<(Lease, bool)> {
         if let Some(b) = self.bindings.find_hashed(key, hash, now) {
             let a = u128::from(b.addr);
             if let Some(pool) = self.pool_of(subnet, key.kind, a, b.prefix_len) {
@@ -76,9 +103,13 @@ impl Active<'_> {
                     pool,
                 };
                 if take(lease) {
-                    return Some(lease);
+                    return Some((lease, false));
                 }
             }
+        }
+        if let Some(r) = self.limit(key, hash) {
+            self.refuse(r);
+            return None;
         }
         let list = match key.kind {
             LeaseKind::Na => &subnet.na_pools,
@@ -129,11 +160,12 @@ impl Active<'_> {
             };
             self.probes.set(budget);
             if let Some((addr, prefix_len)) = found {
-                return Some(Lease {
+                let lease = Lease {
                     addr,
                     prefix_len,
                     pool: pi,
-                });
+                };
+                return Some((lease, true));
             }
         }
         None
@@ -297,6 +329,9 @@ impl Active<'_> {
         // once, however often the client lists it, so an IA causes at most
         // CHANGES_PER_IA records and never crowds out another IA's.
         let mut bound: Option<(u128, u8)> = None;
+        // A cap that refused confirming a listed lease: the IA is refused
+        // for it once, below.
+        let mut limited: Option<Refusal> = None;
         for (addr, plen) in listed() {
             if bound == Some((addr, plen)) {
                 w.lease(addr, plen, true)?;
@@ -308,8 +343,13 @@ impl Active<'_> {
                     prefix_len: plen,
                     pool,
                 })
-            } else if existing.is_none() && bound.is_none() {
+            } else if existing.is_none() && bound.is_none() && limited.is_none() {
+                // Confirming another server's lease adds a binding here.
                 self.own_candidate(subnet, key, addr, plen, now)
+                    .filter(|_| {
+                        limited = self.limit(key, hash);
+                        limited.is_none()
+                    })
             } else {
                 None
             };
@@ -344,7 +384,10 @@ impl Active<'_> {
             // §18.3.5: a server "configured to create new bindings as a
             // result of processing Rebind messages" assigns a new lease;
             // otherwise NoBinding.
-            if rebind && self.policy.rebind_creates_bindings {
+            if let Some(r) = limited {
+                self.refuse(r);
+                w.unavailable()?;
+            } else if rebind && self.policy.rebind_creates_bindings {
                 match self.assign(subnet, key, hash, true, now, changes) {
                     Some(l) => w.lease(l.addr, l.prefix_len, true)?,
                     None => w.unavailable()?,
@@ -409,10 +452,15 @@ impl Active<'_> {
             self.choose(subnet, key, hash, now, |l| {
                 self.commit(key, hash, l, subnet, now, changes).is_ok()
             })
+            .map(|(l, _)| l)
         } else {
-            self.choose(subnet, key, hash, now, |l| {
+            let (lease, fresh) = self.choose(subnet, key, hash, now, |l| {
                 self.bindings.usable(l.addr, key, now)
-            })
+            })?;
+            if fresh {
+                self.offered.set(self.offered.get() + 1);
+            }
+            Some(lease)
         }
     }
 }

@@ -35,9 +35,12 @@ impl Plane {
         self.inner.workers()
     }
 
-    /// One counter block per worker.
+    /// One counter block per worker, the AF_XDP fallback listener's
+    /// included (what it answers counts in `rx`/`tx` like any other).
     pub fn worker_counters(&self) -> Vec<Arc<WorkerCounters>> {
-        self.inner.worker_counters()
+        let mut all = self.inner.worker_counters();
+        all.extend(self.inner.fallback_counters());
+        all
     }
 
     /// Workers (AF_XDP or socket) that died and were restarted.

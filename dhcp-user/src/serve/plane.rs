@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::config::IoMode;
 use crate::control::XdpStats;
 use crate::dataplane::{self, Dataplane, DataplaneConfig, DataplaneError};
-use crate::stats::WorkerCounters;
+use crate::stats::{CounterTotals, WorkerCounters};
 use crate::store::JournalHandle;
 
 use crate::protocol::Server;
@@ -57,6 +57,13 @@ impl Plane {
             dropped: 0,
             worker_restarts: self.inner.worker_restarts(),
             not_ours: t.not_ours,
+            no_socket: t.no_socket,
+            beyond_queue_limit: t.beyond_queue_limit,
+            fallback_answered: self.inner.fallback_counters().map_or(0, |c| {
+                let t = CounterTotals::sum([c.as_ref()]);
+                t.tx.advertise + t.tx.reply + t.tx.relay_repl
+            }),
+            queues_without_worker: u64::from(self.inner.queues_without_worker()),
         })
     }
 

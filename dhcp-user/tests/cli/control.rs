@@ -90,6 +90,10 @@ impl ServerView for FixedServer {
                 dropped: 0,
                 worker_restarts: 2,
                 not_ours: 5,
+                no_socket: 7,
+                beyond_queue_limit: 8,
+                fallback_answered: 9,
+                queues_without_worker: 16,
             },
             // The control server fills in its own refusal counters.
             control: Default::default(),
@@ -267,6 +271,10 @@ fn stats_has_every_contract_key() {
                 "dropped",
                 "worker_restarts",
                 "not_ours",
+                "no_socket",
+                "beyond_queue_limit",
+                "fallback_answered",
+                "queues_without_worker",
             ],
         ),
     ];
@@ -282,6 +290,10 @@ fn stats_has_every_contract_key() {
     assert_eq!(v["dropped"]["malformed"], 1);
     assert_eq!(v["xdp"]["worker_restarts"], 2);
     assert_eq!(v["xdp"]["not_ours"], 5);
+    assert_eq!(v["xdp"]["no_socket"], 7);
+    assert_eq!(v["xdp"]["beyond_queue_limit"], 8);
+    assert_eq!(v["xdp"]["fallback_answered"], 9);
+    assert_eq!(v["xdp"]["queues_without_worker"], 16);
     assert_eq!(v["leases"]["poisoned_locks"], 1);
 }
 
@@ -439,6 +451,14 @@ fn metrics_pass_promtool() {
         "{body}"
     );
     assert!(body.contains("dhcp6d_xdp_not_ours_total 5\n"), "{body}");
+    for line in [
+        "dhcp6d_xdp_passed_without_worker_total{reason=\"no_socket\"} 7\n",
+        "dhcp6d_xdp_passed_without_worker_total{reason=\"beyond_queue_limit\"} 8\n",
+        "dhcp6d_xdp_fallback_answered_total 9\n",
+        "dhcp6d_xdp_queues_without_worker 16\n",
+    ] {
+        assert!(body.contains(line), "{line}: {body}");
+    }
     assert!(
         body.contains("dhcp6d_binding_locks_poisoned_total 1\n"),
         "{body}"

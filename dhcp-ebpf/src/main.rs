@@ -1,6 +1,8 @@
 //! The XDP program: DHCPv6-to-server frames go to the AF_XDP socket bound on
 //! the frame's RX queue; everything else, and everything when no socket is
-//! bound there, goes to the kernel (`XDP_PASS`). It never drops a frame.
+//! bound there (or the queue is beyond the XskMap), goes to the kernel
+//! (`XDP_PASS`), where dhcp6d's fallback listener answers DHCPv6. It never
+//! drops a frame.
 //!
 //! The decision is `dhcp_common::classify`, the same code host tests and
 //! fuzzers run; here it reads the frame with `bpf_xdp_load_bytes`, so it also
@@ -106,6 +108,15 @@ pub fn dhcp6_xdp(ctx: XdpContext) -> u32 {
         }
         Ok(_) => {
             let queue = ctx.rx_queue_index();
+            if queue >= MAX_QUEUES {
+                // No slot exists for this queue (the helper would pass it
+                // too): counted apart, so an operator can tell a queue the
+                // map cannot hold from a worker that is restarting.
+                debug!(&ctx, "dhcpv6 on queue {} beyond the XskMap", queue);
+                count(XdpCounter::BeyondQueueLimit);
+                count(XdpCounter::Passed);
+                return xdp_action::XDP_PASS;
+            }
             // Flags = XDP_PASS: the helper returns it when the slot is empty,
             // so a missing or dead worker falls back to the kernel path.
             match XSKS.redirect(queue, u64::from(xdp_action::XDP_PASS)) {

@@ -286,6 +286,30 @@ pub fn render(s: &StatsSnapshot) -> String {
         "UDP/547 frames not addressed to this server, passed to the kernel (counted in passed too).",
         &[(String::new(), s.xdp.not_ours.to_string())],
     );
+    family(
+        "dhcp6d_xdp_passed_without_worker_total",
+        "counter",
+        "DHCPv6 frames for this server passed to the kernel for want of an AF_XDP worker, by reason (counted in passed too).",
+        &[
+            (label("reason", "no_socket"), s.xdp.no_socket.to_string()),
+            (
+                label("reason", "beyond_queue_limit"),
+                s.xdp.beyond_queue_limit.to_string(),
+            ),
+        ],
+    );
+    family(
+        "dhcp6d_xdp_fallback_answered_total",
+        "counter",
+        "Replies sent by the kernel-socket fallback listener (what XDP passed for want of a worker).",
+        &[(String::new(), s.xdp.fallback_answered.to_string())],
+    );
+    family(
+        "dhcp6d_xdp_queues_without_worker",
+        "gauge",
+        "RX queues found at start that got no AF_XDP worker (beyond the XskMap); the fallback answers them.",
+        &[(String::new(), s.xdp.queues_without_worker.to_string())],
+    );
     let c = &s.control;
     let refused: Vec<(String, String)> = [
         ("socket", "bad_request", c.socket.bad_request),

@@ -339,6 +339,21 @@ pub struct XdpStats {
     /// UDP/547 frames not addressed to this server (another MAC or IPv6
     /// destination) passed to the kernel; part of `passed` (*extension*).
     pub not_ours: u64,
+    /// DHCPv6 frames for this server passed to the kernel because their RX
+    /// queue's AF_XDP worker was down (restarting, or not started); part of
+    /// `passed`, answered by the fallback listener (*extension*).
+    pub no_socket: u64,
+    /// DHCPv6 frames for this server on an RX queue beyond the XskMap (64
+    /// queues), passed to the kernel; part of `passed`, answered by the
+    /// fallback listener (*extension*).
+    pub beyond_queue_limit: u64,
+    /// Replies sent by the fallback listener, the kernel UDP socket that
+    /// answers what the program passed for want of a worker; 0 in normal
+    /// operation, and in socket mode (*extension*).
+    pub fallback_answered: u64,
+    /// RX queues found at start that got no AF_XDP worker (beyond the
+    /// XskMap); their clients are answered by the fallback (*extension*).
+    pub queues_without_worker: u64,
 }
 
 /// One binding in a `leases` response.

@@ -97,6 +97,9 @@ fn write_stats(
                 row("passed", |s| s.xdp.passed),
                 row("dropped", |s| s.xdp.dropped),
                 row("worker_restarts", |s| s.xdp.worker_restarts),
+                row("no_socket", |s| s.xdp.no_socket),
+                row("beyond_queue_limit", |s| s.xdp.beyond_queue_limit),
+                row("fallback_answered", |s| s.xdp.fallback_answered),
             ],
         ),
     ];

@@ -16,12 +16,13 @@ use std::ptr::NonNull;
 use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
 
-use dhcp_common::MAX_QUEUES;
+use dhcp_common::{MAX_QUEUES, SERVER_PORT};
 use xdpilone::xdp::XdpDesc;
 use xdpilone::{DeviceQueue, IfInfo, RingRx, RingTx, Socket, SocketConfig, Umem, UmemConfig, User};
 
 use super::frame::{parse_request, reply_room, write_reply, RequestView};
 use super::netif::NetIf;
+use super::socket::SocketIo;
 use super::supervise::QueueWorker;
 use super::worker::Processor;
 use super::worker_loop::{Device, Queued, Request, Sent};
@@ -350,7 +351,43 @@ impl Device for XskIo {
     }
 }
 
-/// Attach the program to every interface and start a worker per RX queue.
+/// The fallback listener: a socket-mode worker on UDP 547, joined to the
+/// DHCPv6 groups on the served interfaces, with the same handler and
+/// journal as the queue workers. It sees only what the program passes: in
+/// normal operation nothing, while a queue's worker restarts (its slot is
+/// empty) or on a queue beyond the XskMap, that queue's clients. A port 547
+/// already taken (another server on other interfaces) is no reason not to
+/// serve: then those frames are only counted, and the log says so.
+fn start_fallback<H: Handler, D: Durability>(
+    dp: &mut Dataplane,
+    cfg: &DataplaneConfig,
+    ifaces: &[NetIf],
+    handler: &Arc<H>,
+    durability: &Arc<D>,
+) -> Result<(), DataplaneError> {
+    let io = match SocketIo::open(ifaces.to_vec()) {
+        Ok(io) => io,
+        Err(e) => {
+            tracing::error!(
+                "no fallback listener (UDP [::]:{SERVER_PORT}: {e}): DHCPv6 on an RX queue without \
+                 an AF_XDP worker is passed to the kernel unanswered, counted in xdp.no_socket and \
+                 xdp.beyond_queue_limit"
+            );
+            return Ok(());
+        }
+    };
+    let (thread, counters) =
+        super::spawn_socket_worker(dp, cfg, io, "dhcp6d-fallback", handler, durability)
+            .map_err(DataplaneError::Socket)?;
+    dp.fallback = Some(super::Fallback {
+        thread: Some(thread),
+        counters,
+    });
+    Ok(())
+}
+
+/// Attach the program to every interface and start a worker per RX queue
+/// (up to [`MAX_QUEUES`]), and the fallback listener.
 pub(super) fn start_all<H: Handler, D: Durability>(
     dp: &mut Dataplane,
     cfg: &DataplaneConfig,
@@ -359,6 +396,9 @@ pub(super) fn start_all<H: Handler, D: Durability>(
     durability: &Arc<D>,
 ) -> Result<(), DataplaneError> {
     let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Listening before any program is attached: from the first frame on,
+    // whatever the program passes for want of a socket is answered.
+    start_fallback(dp, cfg, ifaces, handler, durability)?;
     for netif in ifaces {
         let mut prog = LoadedXdp::load().map_err(|e| match e {
             DataplaneError::Xdp { what, source, .. } => DataplaneError::Xdp {
@@ -368,10 +408,25 @@ pub(super) fn start_all<H: Handler, D: Durability>(
             },
             other => other,
         })?;
-        let queues = netif
-            .rx_queues()
+        let found = netif.rx_queues();
+        let queues = found
             .min(cfg.max_queues.unwrap_or(MAX_QUEUES))
             .min(MAX_QUEUES);
+        if found > MAX_QUEUES {
+            // Served, not refused: the fallback answers those queues, and a
+            // queue count can grow after start (`ethtool -L`) anyway.
+            tracing::warn!(
+                iface = %netif.name,
+                "{} has {found} RX queues but AF_XDP serves at most {MAX_QUEUES} (the XskMap's size): \
+                 DHCPv6 on queues {MAX_QUEUES}..{} goes to the kernel and is answered by the fallback \
+                 listener, more slowly (counted in xdp.beyond_queue_limit and xdp.fallback_answered); \
+                 `ethtool -L {} combined {MAX_QUEUES}` (or `rx {MAX_QUEUES}`) keeps every queue on AF_XDP",
+                netif.name,
+                found - 1,
+                netif.name,
+            );
+        }
+        dp.queues_without_worker += found - queues;
         let slots = prog.slots();
         for queue in 0..queues {
             let counters = Arc::new(WorkerCounters::default());

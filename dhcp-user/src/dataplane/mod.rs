@@ -28,7 +28,10 @@
 //!   redirects DHCPv6-to-server frames to the AF_XDP socket of their RX queue
 //!   and passes everything else, and everything when no socket is bound.
 //! - [`afxdp`]: one socket + one pinned worker thread per RX queue of each
-//!   interface; frames are handled and answered in place in the UMEM.
+//!   interface; frames are handled and answered in place in the UMEM. Beside
+//!   them a fallback listener (a socket-mode worker on UDP 547) answers what
+//!   the program passes to the kernel for want of a socket: a queue whose
+//!   worker is restarting, or a queue beyond the XskMap.
 //! - [`socket`]: one UDP socket on `[::]:547` and one worker thread.
 //! - [`worker_loop`]: the one loop both run over their [`worker_loop::Device`]
 //!   (handler call, held replies, sending, pacing, shutdown, counters); the
@@ -221,6 +224,19 @@ pub struct Dataplane {
     programs: Vec<Mutex<xdp::LoadedXdp>>,
     /// The interface of each entry of `programs`, same order.
     netifs: Vec<netif::NetIf>,
+    /// AF_XDP mode: the kernel-socket listener that answers what the XDP
+    /// program passes for want of a socket ([`afxdp::start_fallback`]).
+    fallback: Option<Fallback>,
+    /// AF_XDP mode: RX queues found at start that got no worker, all
+    /// interfaces together (beyond [`dhcp_common::MAX_QUEUES`] or
+    /// [`DataplaneConfig::max_queues`]).
+    queues_without_worker: u32,
+}
+
+/// The AF_XDP fallback listener's thread and counters.
+struct Fallback {
+    thread: Option<JoinHandle<()>>,
+    counters: Arc<WorkerCounters>,
 }
 
 impl Dataplane {
@@ -268,9 +284,23 @@ impl Dataplane {
         self.restarts.load(Ordering::Relaxed)
     }
 
-    /// Number of worker threads.
+    /// Number of worker threads: one per served RX queue (AF_XDP) or the
+    /// socket worker; the AF_XDP fallback listener is not one of them.
     pub fn workers(&self) -> usize {
         self.workers.len()
+    }
+
+    /// AF_XDP mode: the fallback listener's counter block (None in socket
+    /// mode, or when it could not bind port 547); not one of
+    /// [`Dataplane::worker_counters`], so the stats add it themselves.
+    pub fn fallback_counters(&self) -> Option<Arc<WorkerCounters>> {
+        self.fallback.as_ref().map(|f| f.counters.clone())
+    }
+
+    /// AF_XDP mode: RX queues found at start that have no worker (their
+    /// DHCPv6 goes to the fallback listener).
+    pub fn queues_without_worker(&self) -> u32 {
+        self.queues_without_worker
     }
 
     /// Stop workers (they flush durable replies first), then detach XDP.
@@ -282,6 +312,9 @@ impl Dataplane {
         self.stop.store(true, Ordering::Relaxed);
         for w in self.workers.drain(..) {
             let _ = w.join();
+        }
+        if let Some(t) = self.fallback.as_mut().and_then(|f| f.thread.take()) {
+            let _ = t.join();
         }
         // Detach only after the sockets are gone, so frames never hit a
         // half-torn-down queue; the XskMap slots empty as sockets close.
@@ -314,40 +347,57 @@ pub fn start<H: Handler, D: Durability>(
         })?;
         ifaces.push(netif);
     }
-    let stop = Arc::new(AtomicBool::new(false));
     let mut dp = Dataplane {
-        stop: stop.clone(),
+        stop: Arc::new(AtomicBool::new(false)),
         workers: Vec::new(),
         counters: Vec::new(),
         restarts: Arc::new(AtomicU64::new(0)),
         programs: Vec::new(),
         netifs: Vec::new(),
+        fallback: None,
+        queues_without_worker: 0,
     };
     match cfg.io {
         IoMode::Socket => {
-            // No nap here: measured at 12,707 leases/s, alternating runs, it
-            // cut context switches per lease (0.96 -> 0.77) but not the CPU
-            // (1.86/1.83 s per 100k without, 2.20/1.98 s with a 500 us nap):
-            // the socket path has no spin to save.
             let io = socket::SocketIo::open(ifaces).map_err(DataplaneError::Socket)?;
-            let counters = Arc::new(WorkerCounters::default());
-            let worker = supervise::SocketWorker {
-                io,
-                backoff_min: cfg.restart_backoff,
-                restarts: dp.restarts.clone(),
-                stop,
-                proc: Processor::new(handler, durability, counters.clone()),
-            };
+            let (thread, counters) =
+                spawn_socket_worker(&dp, cfg, io, "dhcp6d-sock", &handler, &durability)
+                    .map_err(DataplaneError::Socket)?;
             dp.counters.push(counters);
-            let thread = std::thread::Builder::new()
-                .name("dhcp6d-sock".into())
-                .spawn(move || worker.run())
-                .map_err(DataplaneError::Socket)?;
             dp.workers.push(thread);
         }
         IoMode::Xdp => afxdp::start_all(&mut dp, cfg, &ifaces, &handler, &durability)?,
     }
     Ok(dp)
+}
+
+/// Start a supervised socket-mode worker on `io`: the socket backend's one
+/// worker, or the AF_XDP fallback listener (same loop, same core, so the
+/// same hold-until-durable rule).
+fn spawn_socket_worker<H: Handler, D: Durability>(
+    dp: &Dataplane,
+    cfg: &DataplaneConfig,
+    io: socket::SocketIo,
+    name: &str,
+    handler: &Arc<H>,
+    durability: &Arc<D>,
+) -> io::Result<(JoinHandle<()>, Arc<WorkerCounters>)> {
+    // No nap here: measured at 12,707 leases/s, alternating runs, it
+    // cut context switches per lease (0.96 -> 0.77) but not the CPU
+    // (1.86/1.83 s per 100k without, 2.20/1.98 s with a 500 us nap):
+    // the socket path has no spin to save.
+    let counters = Arc::new(WorkerCounters::default());
+    let worker = supervise::SocketWorker {
+        io,
+        backoff_min: cfg.restart_backoff,
+        restarts: dp.restarts.clone(),
+        stop: dp.stop.clone(),
+        proc: Processor::new(handler.clone(), durability.clone(), counters.clone()),
+    };
+    let thread = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || worker.run())?;
+    Ok((thread, counters))
 }
 
 pub(crate) fn pin_to_cpu(cpu: usize) {

@@ -51,6 +51,9 @@ pub struct XdpTotals {
     pub no_socket: u64,
     /// UDP/547 frames passed because they were addressed to another host.
     pub not_ours: u64,
+    /// DHCPv6 frames passed because their RX queue is beyond the XskMap
+    /// ([`dhcp_common::MAX_QUEUES`]).
+    pub beyond_queue_limit: u64,
 }
 
 impl std::ops::AddAssign for XdpTotals {
@@ -61,6 +64,7 @@ impl std::ops::AddAssign for XdpTotals {
         self.malformed += o.malformed;
         self.no_socket += o.no_socket;
         self.not_ours += o.not_ours;
+        self.beyond_queue_limit += o.beyond_queue_limit;
     }
 }
 
@@ -246,6 +250,7 @@ impl LoadedXdp {
             malformed: sum(XdpCounter::Malformed),
             no_socket: sum(XdpCounter::NoSocket),
             not_ours: sum(XdpCounter::NotOurs),
+            beyond_queue_limit: sum(XdpCounter::BeyondQueueLimit),
         }
     }
 

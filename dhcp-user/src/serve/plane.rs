@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::config::IoMode;
 use crate::control::XdpStats;
 use crate::dataplane::{self, Dataplane, DataplaneConfig, DataplaneError};
-use crate::stats::WorkerCounters;
+use crate::stats::{CounterTotals, WorkerCounters};
 use crate::store::JournalHandle;
 
 use crate::protocol::Server;
@@ -35,9 +35,12 @@ impl Plane {
         self.inner.workers()
     }
 
-    /// One counter block per worker.
+    /// One counter block per worker, the AF_XDP fallback listener's
+    /// included (what it answers counts in `rx`/`tx` like any other).
     pub fn worker_counters(&self) -> Vec<Arc<WorkerCounters>> {
-        self.inner.worker_counters()
+        let mut all = self.inner.worker_counters();
+        all.extend(self.inner.fallback_counters());
+        all
     }
 
     /// Workers (AF_XDP or socket) that died and were restarted.
@@ -54,6 +57,13 @@ impl Plane {
             dropped: 0,
             worker_restarts: self.inner.worker_restarts(),
             not_ours: t.not_ours,
+            no_socket: t.no_socket,
+            beyond_queue_limit: t.beyond_queue_limit,
+            fallback_answered: self.inner.fallback_counters().map_or(0, |c| {
+                let t = CounterTotals::sum([c.as_ref()]);
+                t.tx.advertise + t.tx.reply + t.tx.relay_repl
+            }),
+            queues_without_worker: u64::from(self.inner.queues_without_worker()),
         })
     }
 

@@ -97,6 +97,10 @@ impl ServerView for FixedServer {
                 dropped: 0,
                 worker_restarts: 2,
                 not_ours: 5,
+                no_socket: 7,
+                beyond_queue_limit: 8,
+                fallback_answered: 9,
+                queues_without_worker: 16,
             },
             // The control server fills in its own refusal counters.
             control: Default::default(),
@@ -275,6 +279,10 @@ fn stats_has_every_contract_key() {
                 "dropped",
                 "worker_restarts",
                 "not_ours",
+                "no_socket",
+                "beyond_queue_limit",
+                "fallback_answered",
+                "queues_without_worker",
             ],
         ),
     ];
@@ -295,6 +303,10 @@ fn stats_has_every_contract_key() {
         "2 IAs on each worker"
     );
     assert_eq!(v["refused"]["max_bindings"], 0);
+    assert_eq!(v["xdp"]["no_socket"], 7);
+    assert_eq!(v["xdp"]["beyond_queue_limit"], 8);
+    assert_eq!(v["xdp"]["fallback_answered"], 9);
+    assert_eq!(v["xdp"]["queues_without_worker"], 16);
     assert_eq!(v["leases"]["poisoned_locks"], 1);
 }
 
@@ -452,6 +464,14 @@ fn metrics_pass_promtool() {
         "{body}"
     );
     assert!(body.contains("dhcp6d_xdp_not_ours_total 5\n"), "{body}");
+    for line in [
+        "dhcp6d_xdp_passed_without_worker_total{reason=\"no_socket\"} 7\n",
+        "dhcp6d_xdp_passed_without_worker_total{reason=\"beyond_queue_limit\"} 8\n",
+        "dhcp6d_xdp_fallback_answered_total 9\n",
+        "dhcp6d_xdp_queues_without_worker 16\n",
+    ] {
+        assert!(body.contains(line), "{line}: {body}");
+    }
     assert!(
         body.contains("dhcp6d_refused_ias_total{reason=\"bindings_per_client\"} 4\n"),
         "{body}"

@@ -298,3 +298,66 @@ fn rfc9915_18_3_1_serve_xdp_answers_and_detaches_on_sigterm() {
     assert_eq!(served.wait_exit(), 0, "{}", served.log());
     assert!(!link().contains("xdp"), "detached: {}", link());
 }
+
+/// Issue 13 item 4: an interface with more RX queues (80) than the XskMap
+/// has slots (64). The server starts (no refusal), says so in its log and
+/// in `xdp.queues_without_worker`, and a client whose frames land on queue
+/// 70 gets its Advertise and its Reply (after the journal sync) from the
+/// fallback listener, counted in `xdp.beyond_queue_limit` and
+/// `xdp.fallback_answered`; a client on queue 3 still goes through AF_XDP.
+/// Before, the queue-70 client got no answer at all.
+#[test]
+fn more_rx_queues_than_the_xskmap_are_served_by_the_fallback() {
+    let lab = Lab::with_queues(80);
+    let dir = scratch("xdp_80_queues");
+    let config = dir.join("dhcp6d.toml");
+    let socket = dir.join("control.sock");
+    std::fs::write(
+        &config,
+        config_text_io(&dir, "xdp", 255, "2001:db8:1::1000-2001:db8:1::1fff"),
+    )
+    .unwrap();
+    let mut served = Served::start(&lab, &config, dir.join("serve.log"));
+    let first = served.wait_ready(&socket);
+    let log = served.log();
+    assert!(
+        log.contains("srv0 has 80 RX queues but AF_XDP serves at most 64")
+            && log.contains("queues 64..79"),
+        "{log}"
+    );
+    assert_eq!(first["xdp"]["queues_without_worker"], 16, "{first}");
+    let server_duid = hex::decode(first["server_duid"].as_str().unwrap()).unwrap();
+
+    lab.steer_client_to_queue(70, 80);
+    let (t, pref, _, offered) = exchange(&lab, core_harness::solicit(1));
+    assert_eq!((t, pref), (MessageType::Advertise, Some(255)));
+    let (t, _, _, committed) = exchange(&lab, core_harness::request(1, &server_duid, offered));
+    assert_eq!((t, committed), (MessageType::Reply, offered));
+    eventually("fallback_answered == 2", || {
+        stats(&socket)["xdp"]["fallback_answered"] == 2
+    });
+    let s = stats(&socket);
+    assert_eq!(s["xdp"]["redirected"], 0, "{s}");
+    assert_eq!(s["xdp"]["no_socket"], 0, "{s}");
+    assert!(s["xdp"]["beyond_queue_limit"].as_u64().unwrap() >= 2, "{s}");
+    assert_eq!(
+        (&s["tx"]["advertise"], &s["tx"]["reply"]),
+        (&1.into(), &1.into()),
+        "{s}"
+    );
+    assert_eq!(s["leases"]["addresses"], 1, "{s}");
+
+    // A queue inside the map is still served by its AF_XDP worker.
+    lab.steer_client_to_queue(3, 80);
+    let (t, _, _, _) = exchange(&lab, core_harness::solicit(2));
+    assert_eq!(t, MessageType::Advertise);
+    eventually("tx.advertise == 2", || {
+        stats(&socket)["tx"]["advertise"] == 2
+    });
+    let s = stats(&socket);
+    assert!(s["xdp"]["redirected"].as_u64().unwrap() >= 1, "{s}");
+    assert_eq!(s["xdp"]["fallback_answered"], 2, "{s}");
+
+    served.signal(libc::SIGTERM);
+    assert_eq!(served.wait_exit(), 0, "{}", served.log());
+}

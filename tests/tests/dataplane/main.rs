@@ -6,6 +6,7 @@
 mod dataplane_common;
 
 mod bad_input;
+mod fallback;
 mod idle;
 mod socket;
 mod stale;

@@ -39,9 +39,31 @@ struct TestRunAttr {
     _pad: u32,
 }
 
+/// `struct xdp_md`, the context BPF_PROG_TEST_RUN may be given.
+#[repr(C)]
+#[derive(Default)]
+struct XdpMd {
+    data: u32,
+    data_end: u32,
+    data_meta: u32,
+    ingress_ifindex: u32,
+    rx_queue_index: u32,
+    egress_ifindex: u32,
+}
+
 /// Run the program once on `frame`; returns its action and the counter deltas.
 fn run(prog: &mut LoadedXdp, frame: &[u8]) -> (u32, XdpTotals) {
+    run_on(prog, frame, None)
+}
+
+/// [`run`], as if `frame` arrived on `(ifindex, rx queue)` (an interface
+/// of the calling thread's namespace with that many queues).
+fn run_on(prog: &mut LoadedXdp, frame: &[u8], queue: Option<(u32, u32)>) -> (u32, XdpTotals) {
     let before = prog.totals();
+    let mut ctx = XdpMd {
+        data_end: frame.len() as u32,
+        ..Default::default()
+    };
     let mut attr = TestRunAttr {
         prog_fd: prog.program_fd() as u32,
         data_size_in: frame.len() as u32,
@@ -49,8 +71,15 @@ fn run(prog: &mut LoadedXdp, frame: &[u8]) -> (u32, XdpTotals) {
         repeat: 1,
         ..Default::default()
     };
+    if let Some((ifindex, rx_queue)) = queue {
+        ctx.ingress_ifindex = ifindex;
+        ctx.rx_queue_index = rx_queue;
+        attr.ctx_size_in = std::mem::size_of::<XdpMd>() as u32;
+        attr.ctx_in = &ctx as *const XdpMd as u64;
+    }
     // SAFETY: bpf(BPF_PROG_TEST_RUN) with a correctly laid out attr whose
-    // data_in points at `frame` for its length; no output buffers.
+    // data_in points at `frame` for its length and ctx_in (if set) at
+    // `ctx`, both alive for the call; no output buffers.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_bpf,
@@ -74,6 +103,7 @@ fn run(prog: &mut LoadedXdp, frame: &[u8]) -> (u32, XdpTotals) {
         malformed: after.malformed - before.malformed,
         no_socket: after.no_socket - before.no_socket,
         not_ours: after.not_ours - before.not_ours,
+        beyond_queue_limit: after.beyond_queue_limit - before.beyond_queue_limit,
     };
     assert_eq!(delta.seen, 1, "every run is seen once");
     (attr.retval, delta)
@@ -182,6 +212,42 @@ fn dhcpv6_to_server_with_no_socket_is_passed_and_counted() {
             "vlans {vlans:?}"
         );
     }
+}
+
+/// Issue 13 item 4: an RX queue at or beyond MAX_QUEUES (64) has no XskMap
+/// slot. Its DHCPv6 is passed to the kernel (where the fallback listener
+/// answers) and counted as `beyond_queue_limit`, apart from `no_socket` (a
+/// slot that exists but is empty: a worker restarting). Before, both were
+/// `no_socket`, and an operator could not tell a restart from a NIC with
+/// more queues than the map.
+#[test]
+fn a_queue_beyond_the_xskmap_is_passed_and_counted_apart() {
+    let lab = Lab::with_queues(80);
+    lab.server.run(|| {
+        let mut prog = loaded();
+        let index = ifindex(SERVER_IF);
+        for queue in [64, 70, 79] {
+            let (action, d) = run_on(&mut prog, &dhcp_frame(&[], 547, 40), Some((index, queue)));
+            assert_eq!(action, XDP_PASS, "queue {queue}");
+            assert_eq!(
+                (d.beyond_queue_limit, d.no_socket, d.passed, d.redirected),
+                (1, 0, 1, 0),
+                "queue {queue}"
+            );
+        }
+        // Inside the map, an empty slot is a missing worker, as before.
+        let (action, d) = run_on(&mut prog, &dhcp_frame(&[], 547, 40), Some((index, 63)));
+        assert_eq!(
+            (action, d.beyond_queue_limit, d.no_socket, d.passed),
+            (XDP_PASS, 0, 1, 1)
+        );
+        // Not DHCPv6 to a server: passed as ever, neither reason counted.
+        let (action, d) = run_on(&mut prog, &dhcp_frame(&[], 546, 40), Some((index, 70)));
+        assert_eq!(
+            (action, d.beyond_queue_limit, d.no_socket, d.passed),
+            (XDP_PASS, 0, 0, 1)
+        );
+    });
 }
 
 #[test]

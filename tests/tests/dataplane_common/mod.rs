@@ -204,6 +204,32 @@ impl Lab {
         lab
     }
 
+    /// Make everything the client sends leave `cli0` on TX queue `queue`
+    /// (XPS: every CPU mapped to that queue alone), which veth hands to
+    /// the same-numbered RX queue of `srv0`. Sockets opened afterwards pick
+    /// it up; `queues` is what the lab was built with.
+    pub fn steer_client_to_queue(&self, queue: u32, queues: u32) {
+        assert!(queue < queues, "queue {queue} of {queues}");
+        // SAFETY: sysconf has no preconditions.
+        let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) }.max(1) as usize;
+        // The cpumask format: 32-bit hex groups, most significant first.
+        let groups: Vec<String> = (0..cpus.div_ceil(32))
+            .rev()
+            .map(|g| {
+                let bits = (cpus - g * 32).min(32);
+                format!("{:08x}", (u64::from(u32::MAX) >> (32 - bits)) as u32)
+            })
+            .collect();
+        let all = groups.join(",");
+        let script: Vec<String> = (0..queues)
+            .map(|q| {
+                let mask = if q == queue { all.as_str() } else { "0" };
+                format!("echo {mask} > /sys/class/net/{CLIENT_IF}/queues/tx-{q}/xps_cpus")
+            })
+            .collect();
+        self.client.exec(&["sh", "-e", "-c", &script.join("\n")]);
+    }
+
     fn wait_link_local(&self, ns: &Netns, dev: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {

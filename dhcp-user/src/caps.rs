@@ -1,4 +1,5 @@
-//! Capability sets of the calling thread (capget/capset, version 3).
+//! Capability sets of the calling thread (capget/capset, version 3), the
+//! bounding set and no_new_privs.
 //!
 //! Linux keeps capabilities per thread. When `serve` drops root
 //! (`serve/privilege.rs`), `setresuid` runs on every thread; a thread keeps
@@ -7,13 +8,21 @@
 //! after the drop. An AF_XDP worker is restarted in its own thread after it
 //! dies, and opening an AF_XDP socket needs CAP_NET_RAW, putting it into the
 //! XskMap CAP_BPF: so each worker thread narrows itself to what a restart
-//! needs before the drop ([`narrow_for_xdp_worker`]) and makes that set
-//! effective again only when it reopens ([`raise_effective`]).
+//! needs before the drop ([`narrow_for_xdp_worker`]).
+//!
+//! After the drop no thread keeps anything effective: what a thread still
+//! needs stays in its permitted set, and [`raise`] makes it effective only
+//! around the operation that needs it (a worker's socket reopen, the XDP
+//! detach at shutdown), lowering it again when the guard goes.
 //!
 //! glibc runs `setresuid`/`setresgid`/`setgroups` on every thread and aborts
 //! the process if one thread refuses, so until the drop a narrowed worker
 //! also keeps CAP_SETUID and CAP_SETGID; once the drop is done
 //! ([`note_dropped`]) each worker sheds them ([`after_drop`]).
+//!
+//! The bounding set and no_new_privs are per thread too, and inherited by
+//! the threads a thread starts: `serve` sets both on the main thread before
+//! it starts any other ([`limit_bounding_set`], [`set_no_new_privs`]).
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,6 +31,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub const CAP_SETGID: u32 = 6;
 /// Change the process's uid (glibc applies it on every thread).
 pub const CAP_SETUID: u32 = 7;
+/// Change the bounding set.
+pub const CAP_SETPCAP: u32 = 8;
 /// Bind ports below 1024.
 pub const CAP_NET_BIND_SERVICE: u32 = 10;
 /// Attach and detach XDP programs.
@@ -158,33 +169,108 @@ pub fn dropped() -> bool {
 }
 
 /// In a worker thread, once [`dropped`]: shed CAP_SETUID and CAP_SETGID
-/// from the permitted set (the effective set is already empty).
+/// from the permitted set, and leave nothing effective (a reopen raises
+/// what it needs with [`raise`]).
 pub fn after_drop() -> io::Result<()> {
     let cur = get()?;
-    if cur.permitted & TAKE_PART_IN_DROP == 0 {
+    let want = Sets {
+        effective: 0,
+        permitted: cur.permitted & !TAKE_PART_IN_DROP,
+    };
+    if cur == want {
         return Ok(());
     }
-    set(Sets {
-        effective: cur.effective & !TAKE_PART_IN_DROP,
-        permitted: cur.permitted & !TAKE_PART_IN_DROP,
-    })
+    set(want)
 }
 
-/// Make the permitted set effective again (the drop cleared the effective
-/// set), e.g. before a worker reopens its socket; sheds what only the drop
-/// needed first, if it is done.
-pub fn raise_effective() -> io::Result<()> {
-    if dropped() {
-        after_drop()?;
+/// The permitted set made effective, until dropped: then the effective set
+/// is empty again. Before the drop (or in a server that keeps root) it
+/// changes nothing.
+#[must_use = "the capabilities are lowered again when the guard is dropped"]
+pub struct Raised {
+    lower: bool,
+}
+
+/// Make the calling thread's permitted set effective for the life of the
+/// guard (e.g. while a worker reopens its socket); sheds what only the drop
+/// needed first.
+pub fn raise() -> io::Result<Raised> {
+    if !dropped() {
+        return Ok(Raised { lower: false });
     }
+    after_drop()?;
     let cur = get()?;
-    if cur.effective == cur.permitted {
-        return Ok(());
-    }
     set(Sets {
         effective: cur.permitted,
         permitted: cur.permitted,
-    })
+    })?;
+    Ok(Raised { lower: true })
+}
+
+impl Drop for Raised {
+    fn drop(&mut self) {
+        if !self.lower {
+            return;
+        }
+        let lowered = get().and_then(|cur| {
+            set(Sets {
+                effective: 0,
+                permitted: cur.permitted,
+            })
+        });
+        if let Err(e) = lowered {
+            tracing::warn!("lowering the effective capabilities: {e}");
+        }
+    }
+}
+
+/// Set no_new_privs on the calling thread (and the threads it starts
+/// later): no execve can grant more than the thread has.
+pub fn set_no_new_privs() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments; affects only the calling thread.
+    let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+    if rc != 0 {
+        return Err(os_err("prctl(PR_SET_NO_NEW_PRIVS)"));
+    }
+    Ok(())
+}
+
+/// Drop every capability not in `keep` from the calling thread's bounding
+/// set (inherited by the threads it starts later). Needs CAP_SETPCAP
+/// effective, so it runs before the uid changes; CAP_SETPCAP itself goes
+/// last, though the kernel checks the effective set, not the bounding one.
+pub fn limit_bounding_set(keep: u64) -> io::Result<()> {
+    let mut drop_last = None;
+    for cap in 0..64u32 {
+        // SAFETY: prctl with integer arguments, read-only.
+        let present =
+            unsafe { libc::prctl(libc::PR_CAPBSET_READ, libc::c_ulong::from(cap), 0, 0, 0) };
+        if present < 0 {
+            // EINVAL: past the kernel's last capability.
+            break;
+        }
+        if present == 0 || keep & (1u64 << cap) != 0 {
+            continue;
+        }
+        if cap == CAP_SETPCAP {
+            drop_last = Some(cap);
+            continue;
+        }
+        drop_bounding(cap)?;
+    }
+    if let Some(cap) = drop_last {
+        drop_bounding(cap)?;
+    }
+    Ok(())
+}
+
+fn drop_bounding(cap: u32) -> io::Result<()> {
+    // SAFETY: prctl with integer arguments; affects only the calling thread.
+    let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0, 0, 0) };
+    if rc != 0 {
+        return Err(os_err(&format!("prctl(PR_CAPBSET_DROP, {cap})")));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -227,14 +313,20 @@ mod tests {
                 assert_eq!(s.permitted, XDP_WORKER | TAKE_PART_IN_DROP);
                 after_drop().unwrap();
                 assert_eq!(get().unwrap().permitted, XDP_WORKER, "setuid/setgid shed");
-                raise_effective().unwrap();
-                assert_eq!(get().unwrap().effective, XDP_WORKER);
-                open_xsk().expect("a narrowed worker reopens its AF_XDP socket after the drop");
-                // The whole reopen: a 32 MB UMEM (beyond RLIMIT_MEMLOCK), the
-                // socket and its bind, on the loopback's queue 0.
-                let lo = crate::dataplane::netif::NetIf::lookup("lo").unwrap();
-                crate::dataplane::afxdp::XskIo::open(lo, 0)
-                    .expect("a narrowed worker reopens its whole AF_XDP socket after the drop");
+                {
+                    let _raised = raise().unwrap();
+                    assert_eq!(get().unwrap().effective, XDP_WORKER);
+                    open_xsk().expect("a narrowed worker reopens its AF_XDP socket after the drop");
+                    // The whole reopen: a 32 MB UMEM (beyond RLIMIT_MEMLOCK), the
+                    // socket and its bind, on the loopback's queue 0.
+                    let lo = crate::dataplane::netif::NetIf::lookup("lo").unwrap();
+                    crate::dataplane::afxdp::XskIo::open(lo, 0)
+                        .expect("a narrowed worker reopens its whole AF_XDP socket after the drop");
+                }
+                let s = get().unwrap();
+                assert_eq!(s.effective, 0, "lowered again after the reopen");
+                assert_eq!(s.permitted, XDP_WORKER, "still there for the next reopen");
+                open_xsk().expect_err("nothing effective between reopens");
             })
         };
         let plain = {
@@ -292,9 +384,12 @@ mod tests {
     }
 
     #[test]
-    fn raising_what_is_already_effective_changes_nothing() {
+    fn before_the_drop_raising_changes_nothing() {
         let before = get().unwrap();
-        raise_effective().unwrap();
+        {
+            let _raised = raise().unwrap();
+            assert_eq!(get().unwrap(), before);
+        }
         assert_eq!(get().unwrap(), before);
     }
 }

@@ -17,6 +17,7 @@ pub mod dhclient;
 pub mod dhcp6d;
 pub mod dhcpcd;
 pub mod error;
+pub mod failover;
 mod hook_events;
 pub mod kea;
 pub mod netns;

@@ -272,6 +272,8 @@ impl Dataplane {
                 }
             };
             if let Ok(mut p) = p.lock() {
+                // Map updates: CAP_BPF where the kernel asks for it.
+                let _raised = crate::caps::raise();
                 if let Err(e) = p.set_local(netif.mac, &addrs) {
                     tracing::warn!(iface = %netif.name, "updating the XDP address map: {e}");
                 }
@@ -318,6 +320,8 @@ impl Dataplane {
         }
         // Detach only after the sockets are gone, so frames never hit a
         // half-torn-down queue; the XskMap slots empty as sockets close.
+        // A netlink detach needs CAP_NET_ADMIN, kept permitted for this.
+        let _raised = crate::caps::raise();
         self.programs.clear();
     }
 }

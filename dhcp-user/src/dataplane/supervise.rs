@@ -93,11 +93,6 @@ impl<H: Handler, D: Durability> QueueWorker<H, D> {
         loop {
             let started = Instant::now();
             let mut serving = false;
-            // After a privilege drop the effective set is empty; a restart
-            // needs CAP_NET_RAW (socket) and CAP_BPF (XskMap) again.
-            if let Err(e) = crate::caps::raise_effective() {
-                tracing::warn!(iface = %self.netif.name, queue = self.queue, "worker capabilities: {e}");
-            }
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 self.serve_once(&mut ready, &mut serving)
             }));
@@ -159,15 +154,24 @@ impl<H: Handler, D: Durability> QueueWorker<H, D> {
         ready: &mut Option<SyncSender<Result<(), DataplaneError>>>,
         serving: &mut bool,
     ) -> Result<(), DataplaneError> {
-        let io = XskIo::open(self.netif.clone(), self.queue)?;
-        self.slots
-            .bind(self.queue, io.fd())
-            .map_err(|e| DataplaneError::Xsk {
-                iface: self.netif.name.clone(),
-                queue: self.queue,
-                what: "XskMap".into(),
-                source: Box::new(e.into()),
-            })?;
+        let io = {
+            // After a privilege drop nothing is effective; the reopen needs
+            // CAP_NET_RAW (socket), CAP_IPC_LOCK (UMEM) and CAP_BPF (XskMap),
+            // raised for it alone and lowered before the first frame.
+            let _raised = crate::caps::raise().map_err(|e| {
+                tracing::warn!(iface = %self.netif.name, queue = self.queue, "worker capabilities: {e}");
+            });
+            let io = XskIo::open(self.netif.clone(), self.queue)?;
+            self.slots
+                .bind(self.queue, io.fd())
+                .map_err(|e| DataplaneError::Xsk {
+                    iface: self.netif.name.clone(),
+                    queue: self.queue,
+                    what: "XskMap".into(),
+                    source: Box::new(e.into()),
+                })?;
+            io
+        };
         let _slot = SlotGuard {
             slots: &self.slots,
             queue: self.queue,

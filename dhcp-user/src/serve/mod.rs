@@ -147,6 +147,11 @@ pub fn run(config: Config, file: &Path) -> Result<(), ServeError> {
         },
         None => None,
     };
+    // Before the first thread (journal writer, workers, control), which
+    // inherit no_new_privs and the cut bounding set.
+    if user.is_some() {
+        privilege::prepare(io).map_err(startup("limiting capabilities"))?;
+    }
     // The journal takes the state-dir lock: a second server stops here.
     let state_dir = StateDir::open(&config.server.state_dir, user.map(|(_, (uid, _))| uid))
         .map_err(ServeError::Store)?;

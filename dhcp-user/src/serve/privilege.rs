@@ -1,10 +1,15 @@
 //! Dropping root once sockets are open and XDP is attached.
 //!
-//! After `setuid` the process keeps only the capabilities it still needs:
+//! After `setuid` the process keeps, permitted but not effective, only the
+//! capabilities it still needs (raised around their one use, `caps::raise`):
 //! - xdp: CAP_NET_ADMIN (detach the XDP program at shutdown), CAP_NET_RAW
-//!   (AF_XDP sockets), CAP_BPF (read the program's counter map);
+//!   and CAP_BPF (a worker's AF_XDP reopen, with CAP_IPC_LOCK for its UMEM);
 //! - socket: CAP_NET_BIND_SERVICE (port 547), in case a socket must be
 //!   reopened.
+//!
+//! Before any thread starts ([`prepare`]), no_new_privs is set and the
+//! bounding set cut to those capabilities, so every thread inherits both
+//! and no exec can give anything back.
 //!
 //! The state directory is handed to the user first, because the journal
 //! writer creates new segments and snapshots there after the drop. That goes
@@ -17,7 +22,7 @@ use std::io;
 use crate::config::IoMode;
 use crate::store::StateDir;
 
-use crate::caps::{self, CAP_BPF, CAP_NET_ADMIN, CAP_NET_BIND_SERVICE, CAP_NET_RAW};
+use crate::caps::{self, CAP_BPF, CAP_NET_ADMIN, CAP_NET_BIND_SERVICE, CAP_NET_RAW, XDP_WORKER};
 
 /// The capabilities kept after the drop, as names (for the log and the README).
 pub fn kept(io: IoMode) -> &'static [&'static str] {
@@ -34,6 +39,22 @@ fn kept_bits(io: IoMode) -> u64 {
     }
 }
 
+/// Everything any thread keeps permitted after the drop: the bounding set.
+pub fn bounding(io: IoMode) -> u64 {
+    match io {
+        IoMode::Xdp => kept_bits(io) | XDP_WORKER,
+        IoMode::Socket => kept_bits(io),
+    }
+}
+
+/// On the main thread before any other thread starts (they inherit both):
+/// no_new_privs, and the bounding set cut to [`bounding`]. Needs
+/// CAP_SETPCAP, so it runs as root, before [`drop_to`].
+pub fn prepare(io: IoMode) -> io::Result<()> {
+    caps::set_no_new_privs()?;
+    caps::limit_bounding_set(bounding(io))
+}
+
 fn check(rc: libc::c_int, what: &str) -> io::Result<()> {
     if rc == 0 {
         Ok(())
@@ -43,7 +64,8 @@ fn check(rc: libc::c_int, what: &str) -> io::Result<()> {
     }
 }
 
-/// Switch to `user`, keeping only the capabilities of [`kept`].
+/// Switch to `user`, keeping only the capabilities of [`kept`], permitted
+/// and none effective.
 pub fn drop_to(user: &str, uid: u32, gid: u32, io: IoMode, state_dir: &StateDir) -> io::Result<()> {
     state_dir.give_to(uid, gid).map_err(io::Error::other)?;
     let name = CString::new(user).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
@@ -60,7 +82,7 @@ pub fn drop_to(user: &str, uid: u32, gid: u32, io: IoMode, state_dir: &StateDir)
     }
     let bits = kept_bits(io);
     caps::set(caps::Sets {
-        effective: bits,
+        effective: 0,
         permitted: bits,
     })?;
     caps::keep_across_setuid(false)?;

@@ -167,7 +167,8 @@ fn rfc9915_18_3_serve_socket_end_to_end() {
 
 /// `server.user`: after the sockets are open the server runs as that user
 /// with only the capabilities it still needs (socket mode: none but
-/// CAP_NET_BIND_SERVICE on the main thread), and still commits leases; the
+/// CAP_NET_BIND_SERVICE on the main thread, permitted, not effective; the
+/// bounding set cut to it, no_new_privs), and still commits leases; the
 /// next start accepts the state dir that user now owns, and refuses a link
 /// the user put in it.
 #[test]
@@ -199,11 +200,14 @@ fn serve_drops_privileges_to_server_user() {
         field("Uid:"),
         [nobody.clone(), nobody.clone(), nobody.clone(), nobody]
     );
+    assert_eq!(field("CapEff:"), ["0000000000000000"], "nothing effective");
     assert_eq!(
-        field("CapEff:"),
+        field("CapPrm:"),
         ["0000000000000400"],
-        "CAP_NET_BIND_SERVICE only"
+        "CAP_NET_BIND_SERVICE only, permitted"
     );
+    assert_eq!(field("CapBnd:"), ["0000000000000400"], "bounding set cut");
+    assert_eq!(field("NoNewPrivs:"), ["1"]);
 
     let server_duid = hex::decode(first["server_duid"].as_str().unwrap()).unwrap();
     let (_, _, _, offered) = exchange(&lab, core_harness::solicit(2));
@@ -244,7 +248,7 @@ fn serve_drops_privileges_to_server_user() {
 /// redirected to AF_XDP and answered, RFC 9915 §18.3.1) and detached after
 /// SIGTERM (CONTRACT.md: "the XDP program is detached"), also after the
 /// server dropped to `server.user` with only CAP_NET_ADMIN, CAP_NET_RAW and
-/// CAP_BPF left.
+/// CAP_BPF left, permitted and raised only for the detach.
 #[test]
 fn rfc9915_18_3_1_serve_xdp_answers_and_detaches_on_sigterm() {
     let lab = Lab::new();
@@ -264,8 +268,9 @@ fn rfc9915_18_3_1_serve_xdp_answers_and_detaches_on_sigterm() {
     });
     let status = std::fs::read_to_string(format!("/proc/{}/status", served.child.id())).unwrap();
     assert!(
-        status.contains("\nCapEff:\t0000008000003000\n"),
-        "CAP_NET_ADMIN|CAP_NET_RAW|CAP_BPF: {status}"
+        status.contains("\nCapPrm:\t0000008000003000\n")
+            && status.contains("\nCapEff:\t0000000000000000\n"),
+        "CAP_NET_ADMIN|CAP_NET_RAW|CAP_BPF, permitted, none effective: {status}"
     );
     // The AF_XDP worker thread keeps, permitted but not effective, what
     // reopening its socket after a death needs (caps.rs): CAP_NET_ADMIN,

@@ -77,3 +77,19 @@ fn preference_255_server_is_chosen_at_once_xdp() -> Result<()> {
 fn relay_forwards_to_both_servers_xdp() -> Result<()> {
     paths::relayed_clients_reach_both_servers(MODEL, 1, "xdp")
 }
+
+/// Issue 13 item 2, hand-written configs without Rapid Commit: the client
+/// moves to the survivor on its Rebind (REBIND6), not after its old lease
+/// expired.
+#[test]
+fn failover_hand_written_pair_moves_the_client_on_its_rebind() -> Result<()> {
+    failover::split_pair_moves_on_rebind(&io(), true)
+}
+
+/// The same with `rebind_creates_bindings = false`: the survivor grants
+/// nothing on Rebind, and the client waits out its valid lifetime and
+/// Solicits (the slow path the first test rules out).
+#[test]
+fn failover_without_rebind_bindings_waits_for_expiry() -> Result<()> {
+    failover::split_pair_moves_on_rebind(&io(), false)
+}

@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use crate::{sh, workspace_root};
 
 pub mod echo;
+pub mod failover;
 pub mod kea;
 
 #[derive(clap::Args)]
@@ -35,7 +36,10 @@ enum Bench {
     Stats,
     /// dhcp6d against ISC Kea 2.2 in one lab (runs echo too).
     Kea(kea::Args),
-    /// codec, core, store, stats and kea, in that order.
+    /// Failover: kill the preferred server, seconds until dhclient holds the
+    /// survivor's address; dhcp6d pair vs Kea pair, median of N runs.
+    Failover(failover::Args),
+    /// codec, core, store, stats, kea and failover, in that order.
     All,
 }
 
@@ -74,6 +78,7 @@ fn bench(what: Bench) -> Result<()> {
             "--nocapture",
         ])),
         Bench::Kea(k) => kea::run(&k),
+        Bench::Failover(f) => failover::run(&f),
         Bench::All => {
             // `kea` runs `echo` too (its report carries the ceiling of the same session).
             let none = || Passed { args: Vec::new() };
@@ -83,6 +88,7 @@ fn bench(what: Bench) -> Result<()> {
                 ("store", Bench::Store(none())),
                 ("stats", Bench::Stats),
                 ("kea", Bench::Kea(kea::Args::default())),
+                ("failover", Bench::Failover(failover::Args::default())),
             ] {
                 println!("\n### bench {name}");
                 bench(step)?;

@@ -15,6 +15,7 @@ impl Config {
             model: self.redundancy.model,
             allocation_key: self.redundancy.allocation_key.map(|k| k.0),
             trusted_relays: self.limits.trusted_relays.clone(),
+            messages_per_second_per_source: self.limits.messages_per_second_per_source,
             subnets: self
                 .subnets
                 .iter()

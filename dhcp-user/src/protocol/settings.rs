@@ -30,6 +30,11 @@ pub struct Settings {
     /// `limits.trusted_relays`: when set, a Relay-forw whose source is in
     /// none of these prefixes is dropped ([`DropReason::UntrustedRelay`](crate::protocol::DropReason)).
     pub trusted_relays: Option<Vec<Ipv6Net>>,
+    /// `limits.messages_per_second_per_source`: when set, each source's
+    /// messages beyond this rate (burst 2 s of tokens) are dropped
+    /// ([`DropReason::RateLimited`](crate::protocol::DropReason)); see
+    /// [`limit`](crate::protocol::limit).
+    pub messages_per_second_per_source: Option<u32>,
     /// The subnets, in configuration order.
     pub subnets: Vec<SubnetSettings>,
 }

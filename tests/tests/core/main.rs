@@ -9,5 +9,6 @@ mod journal_order;
 mod no_alloc;
 mod pathological_pools;
 mod properties;
+mod rate_limit;
 mod reload_under_load;
 mod usage_at_expiry;

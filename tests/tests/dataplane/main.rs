@@ -7,6 +7,7 @@ mod dataplane_common;
 
 mod bad_input;
 mod idle;
+mod rate_limit;
 mod socket;
 mod stale;
 mod supervision;

@@ -169,6 +169,8 @@ pub(crate) struct Active<'a> {
     /// Allocation candidates this message may still examine
     /// ([`alloc::MESSAGE_PROBE_BUDGET`](crate::protocol::alloc::MESSAGE_PROBE_BUDGET)).
     probes: std::cell::Cell<u32>,
+    /// The per-source rate check, asked once before the message is answered.
+    gate: std::cell::RefCell<Gate<'a>>,
 }
 
 impl Server {
@@ -359,13 +361,8 @@ impl Active<'_> {
             .map(|(i, _)| i)
     }
 
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the message, its facts and the outputs"
-    )]
     fn handle_direct(
         &self,
-        gate: &mut Gate<'_>,
         ingress: &Ingress,
         msg: &crate::wire::Message<'_>,
         found: &Scan<'_>,
@@ -378,7 +375,7 @@ impl Active<'_> {
             ifindex: ingress.ifindex,
             addr: ingress.src,
         };
-        if !gate.admit(&source, now) {
+        if !self.gate.borrow_mut().admit(&source, now) {
             return Handled::dropped(Some(kind), false, DropReason::RateLimited);
         }
         // RFC 9915 removed the Server Unicast option: clients only multicast,
@@ -411,7 +408,6 @@ impl Active<'_> {
 
     fn handle_relayed(
         &self,
-        gate: &mut Gate<'_>,
         ingress: &Ingress,
         relay: &crate::wire::RelayMessage<'_>,
         now: Timestamp,
@@ -452,7 +448,7 @@ impl Active<'_> {
             link,
             peer,
         };
-        if !gate.admit(&source, now) {
+        if !self.gate.borrow_mut().admit(&source, now) {
             return Handled::dropped(Some(kind), true, DropReason::RateLimited);
         }
         let Some(subnet) = self.subnet_by_link(link) else {
@@ -523,7 +519,7 @@ pub(crate) type PolicyCache = Cache<Arc<ArcSwap<Policy>>, Arc<Policy>>;
 /// The per-source rate check for one message: the rate of the policy it is
 /// answered under and the worker's buckets (none for [`Handler::handle`],
 /// which keeps no state between messages).
-struct Gate<'a> {
+pub(crate) struct Gate<'a> {
     rate: Option<u32>,
     buckets: Option<&'a mut Option<RateLimiter>>,
     key: &'a [u8; 16],
@@ -567,21 +563,19 @@ impl Server {
             policy,
             bindings: &self.bindings,
             probes: std::cell::Cell::new(crate::protocol::alloc::MESSAGE_PROBE_BUDGET),
-        };
-        let mut gate = Gate {
-            rate: policy.rate_per_source,
-            buckets,
-            key: &self.limiter_key,
+            gate: std::cell::RefCell::new(Gate {
+                rate: policy.rate_per_source,
+                buckets,
+                key: &self.limiter_key,
+            }),
         };
         let mut found = Scan::default();
         match AnyMessage::decode_visit(payload, |o| found.add(o)) {
             Err(_) => Handled::dropped(None, false, DropReason::Malformed),
             Ok(AnyMessage::Message(m)) => {
-                active.handle_direct(&mut gate, ingress, &m, &found, now, out, changes)
+                active.handle_direct(ingress, &m, &found, now, out, changes)
             }
-            Ok(AnyMessage::Relay(r)) => {
-                active.handle_relayed(&mut gate, ingress, &r, now, out, changes)
-            }
+            Ok(AnyMessage::Relay(r)) => active.handle_relayed(ingress, &r, now, out, changes),
         }
     }
 }

@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use crate::{sh, workspace_root};
 
 pub mod echo;
+pub mod flood;
 pub mod kea;
 
 #[derive(clap::Args)]
@@ -35,6 +36,9 @@ enum Bench {
     Stats,
     /// dhcp6d against ISC Kea 2.2 in one lab (runs echo too).
     Kea(kea::Args),
+    /// Good clients' served rate and memory under a one-source flood, with
+    /// and without limits.messages_per_second_per_source.
+    Flood(flood::Args),
     /// codec, core, store, stats and kea, in that order.
     All,
 }
@@ -74,6 +78,7 @@ fn bench(what: Bench) -> Result<()> {
             "--nocapture",
         ])),
         Bench::Kea(k) => kea::run(&k),
+        Bench::Flood(f) => flood::run(&f),
         Bench::All => {
             // `kea` runs `echo` too (its report carries the ceiling of the same session).
             let none = || Passed { args: Vec::new() };

@@ -168,9 +168,12 @@ fn default_control_socket() -> PathBuf {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
-    /// Token bucket per source (a direct client's link-local address, the
-    /// innermost relay hop's peer-address for a relayed one), messages per
-    /// second, at least 1; burst about 2 s of tokens (default: no check).
+    /// Token bucket per source (a direct client's link-local address on its
+    /// interface, the innermost relay hop's peer-address on that hop's
+    /// link-address for a relayed one), messages per second, at least 1;
+    /// burst 2 s of tokens (default: no check). Checked before a message can
+    /// change any state; each worker keeps its own table (see
+    /// [`crate::protocol::limit`]).
     #[serde(default)]
     pub messages_per_second_per_source: Option<u32>,
     /// Addresses and prefixes one DUID may hold here, counted together, at

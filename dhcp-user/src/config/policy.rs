@@ -17,6 +17,7 @@ impl Config {
             trusted_relays: self.limits.trusted_relays.clone(),
             bindings_per_client: self.limits.bindings_per_client,
             max_bindings: self.limits.max_bindings,
+            messages_per_second_per_source: self.limits.messages_per_second_per_source,
             subnets: self
                 .subnets
                 .iter()

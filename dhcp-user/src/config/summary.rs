@@ -59,7 +59,7 @@ fn write_summary(o: &mut String, c: &Config) -> std::fmt::Result {
         Some(n) => writeln!(
             o,
             "rate limit:      {n} messages/s per source, burst {}",
-            2 * u64::from(n)
+            n.saturating_mul(crate::protocol::limit::BURST_SECONDS)
         )?,
         None => writeln!(o, "rate limit:      none")?,
     }

@@ -3,9 +3,11 @@
 //!
 //! Owns: the message rules (`server`: §16 validation, one function per
 //! §18.3 message type, §19 relay wrapping), the allocation function
-//! (`alloc`), the sharded binding store (`bindings`: the only mutable state,
-//! alive for the whole process), the immutable [`server::Policy`] a reload
-//! swaps, the plain [`Settings`] it is built from, and the outcome types
+//! (`alloc`), the sharded binding store (`bindings`: the only shared mutable
+//! state, alive for the whole process), the per-source token buckets
+//! (`limit`, one table per worker, kept in its [`WorkerLocal`]), the
+//! immutable [`server::Policy`] a reload swaps, the plain [`Settings`] it is
+//! built from, and the outcome types
 //! every layer counts by ([`Handled`], [`Reply`], [`DropReason`]).
 //!
 //! Never touches: sockets, files, the clock, threads, counters, the
@@ -17,6 +19,7 @@
 pub mod alloc;
 pub mod bindings;
 pub mod lease;
+pub mod limit;
 pub mod outcome;
 pub mod server;
 pub mod settings;
@@ -53,6 +56,9 @@ pub struct Ingress {
 pub trait Handler: Send + Sync + 'static {
     /// Handle one DHCPv6 message (the UDP payload). Writes the reply payload
     /// into `out` and the lease changes into `changes` (cleared by the callee).
+    /// Keeps nothing between calls, so the core applies no per-source rate
+    /// limit here (its buckets live in a [`WorkerLocal`]): workers call
+    /// [`Handler::handle_local`].
     fn handle(
         &self,
         ingress: &Ingress,
@@ -82,16 +88,20 @@ pub trait Handler: Send + Sync + 'static {
 
 /// What a worker keeps between messages for its [`Handler`]: for the core,
 /// the policy it last answered under and the one pointer that says whether
-/// it is still in force (`arc_swap::Cache`). Start with `default()`.
+/// it is still in force (`arc_swap::Cache`), and this worker's token buckets
+/// for `limits.messages_per_second_per_source` (allocated at the first
+/// message that policy limits). Start with `default()`.
 #[derive(Default)]
 pub struct WorkerLocal {
     policy: Option<server::PolicyCache>,
+    limiter: Option<limit::RateLimiter>,
 }
 
 impl std::fmt::Debug for WorkerLocal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WorkerLocal")
             .field("policy_cached", &self.policy.is_some())
+            .field("limiter", &self.limiter)
             .finish()
     }
 }

@@ -143,7 +143,8 @@ drop_reasons! {
     NotForUs = "not_for_us", true;
     /// A Client ID is required and missing (RFC 9915 §16).
     NoClientId = "no_client_id", true;
-    /// Shed by a rate limit.
+    /// The source is over `limits.messages_per_second_per_source` (its token
+    /// bucket is empty); see [`limit`](crate::protocol::limit).
     RateLimited = "rate_limited", true;
     /// A Relay-forw from a source outside `limits.trusted_relays`.
     UntrustedRelay = "untrusted_relay", false;

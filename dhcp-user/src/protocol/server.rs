@@ -27,6 +27,7 @@ use super::alloc::prefix_mask;
 use super::alloc::AllocKey;
 use super::bindings::{Bindings, PoolSpan, PoolSpans};
 use super::lease::{LeaseChanges, LeaseKind, LeaseRecord};
+use super::limit::{RateLimiter, Source};
 use super::settings::{Model, Settings};
 use super::DropReason;
 use super::{Handled, Handler, Ingress, Reply, Timestamp, WorkerLocal};
@@ -53,6 +54,8 @@ pub struct Policy {
     bindings_per_client: u32,
     /// `limits.max_bindings`.
     max_bindings: Option<u64>,
+    /// `limits.messages_per_second_per_source`; `None`: no rate check.
+    rate_per_source: Option<u32>,
     key: AllocKey,
     subnets: Vec<Subnet>,
     pools: Vec<Pool>,
@@ -101,6 +104,7 @@ impl Policy {
             trusted_relays: settings.trusted_relays.clone(),
             bindings_per_client: settings.bindings_per_client,
             max_bindings: settings.max_bindings,
+            rate_per_source: settings.messages_per_second_per_source,
             duid: server_duid.into(),
             key,
             subnets,
@@ -150,6 +154,9 @@ pub struct Server {
     duid: Box<[u8]>,
     /// Serialises [`Server::install`].
     installing: Mutex<()>,
+    /// Key of every worker's rate-limit table, derived from the index key
+    /// (random per process in `serve`).
+    limiter_key: [u8; 16],
 }
 
 /// Usage of one pool, for `stats`.
@@ -178,6 +185,8 @@ pub(crate) struct Active<'a> {
     offered: std::cell::Cell<u32>,
     /// IAs refused by a `[limits]` cap, for [`Handled::refused`].
     refused: std::cell::Cell<super::Refusals>,
+    /// The per-source rate check, asked once before the message is answered.
+    gate: std::cell::RefCell<Gate<'a>>,
 }
 
 impl Server {
@@ -233,6 +242,7 @@ impl Server {
             duid: policy.duid.clone(),
             policy: Arc::new(ArcSwap::from_pointee(policy)),
             installing: Mutex::new(()),
+            limiter_key: RateLimiter::derive_key(&index_key),
         }
     }
 
@@ -377,6 +387,13 @@ impl Active<'_> {
         changes: &mut LeaseChanges,
     ) -> Handled {
         let kind = msg.msg_type;
+        let source = Source::Direct {
+            ifindex: ingress.ifindex,
+            addr: ingress.src,
+        };
+        if !self.gate.borrow_mut().admit(&source, now) {
+            return Handled::dropped(Some(kind), false, DropReason::RateLimited);
+        }
         // RFC 9915 removed the Server Unicast option: clients only multicast,
         // so a unicast datagram from a client is not accepted.
         if !ingress.dst_multicast {
@@ -433,11 +450,23 @@ impl Active<'_> {
         };
         let kind = inner.msg_type;
         let mut link = Ipv6Addr::UNSPECIFIED;
+        let mut peer = Ipv6Addr::UNSPECIFIED;
         for level in relay.chain() {
             if level.msg_type != MessageType::RelayForw {
                 return Handled::dropped(Some(kind), true, DropReason::WrongMessageType);
             }
             link = level.link_address;
+            peer = level.peer_address;
+        }
+        // The client as the first relay saw it, not the relay: one bucket
+        // per subscriber, not one for everyone behind the relay.
+        let source = Source::Relayed {
+            relay: ingress.src,
+            link,
+            peer,
+        };
+        if !self.gate.borrow_mut().admit(&source, now) {
+            return Handled::dropped(Some(kind), true, DropReason::RateLimited);
         }
         let Some(subnet) = self.subnet_by_link(link) else {
             return Handled::dropped(Some(kind), true, DropReason::NoSubnet);
@@ -505,12 +534,40 @@ impl Active<'_> {
 /// while the policy is unchanged (`arc_swap::Cache`).
 pub(crate) type PolicyCache = Cache<Arc<ArcSwap<Policy>>, Arc<Policy>>;
 
+/// The per-source rate check for one message: the rate of the policy it is
+/// answered under and the worker's buckets (none for [`Handler::handle`],
+/// which keeps no state between messages).
+pub(crate) struct Gate<'a> {
+    rate: Option<u32>,
+    buckets: Option<&'a mut Option<RateLimiter>>,
+    key: &'a [u8; 16],
+}
+
+impl Gate<'_> {
+    /// Whether `source` may have this message answered. Called before
+    /// anything in the message can change state.
+    #[inline(always)]
+    fn admit(&mut self, source: &Source, now: Timestamp) -> bool {
+        let (Some(rate), Some(slot)) = (self.rate, self.buckets.as_deref_mut()) else {
+            return true;
+        };
+        // Allocated once per worker, at the first message a limit applies to.
+        slot.get_or_insert_with(|| RateLimiter::new(self.key))
+            .admit(source, rate, now)
+    }
+}
+
 impl Server {
     /// Decode, validate and answer one message under `policy`.
     #[inline(always)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the message, its facts and the outputs"
+    )]
     fn answer(
         &self,
         policy: &Policy,
+        buckets: Option<&mut Option<RateLimiter>>,
         ingress: &Ingress,
         payload: &[u8],
         now: Timestamp,
@@ -526,6 +583,11 @@ impl Server {
             probes: std::cell::Cell::new(crate::protocol::alloc::MESSAGE_PROBE_BUDGET),
             offered: std::cell::Cell::new(0),
             refused: std::cell::Cell::default(),
+            gate: std::cell::RefCell::new(Gate {
+                rate: policy.rate_per_source,
+                buckets,
+                key: &self.limiter_key,
+            }),
         };
         let mut found = Scan::default();
         let mut handled = match AnyMessage::decode_visit(payload, |o| found.add(o)) {
@@ -549,7 +611,15 @@ impl Handler for Server {
         out: &mut [u8],
         changes: &mut LeaseChanges,
     ) -> Handled {
-        self.answer(&self.policy.load(), ingress, payload, now, out, changes)
+        self.answer(
+            &self.policy.load(),
+            None,
+            ingress,
+            payload,
+            now,
+            out,
+            changes,
+        )
     }
 
     fn handle_local(
@@ -567,6 +637,7 @@ impl Handler for Server {
         };
         // No reference count is touched: the cache holds the policy alive.
         let policy: &Policy = cache.load();
-        self.answer(policy, ingress, payload, now, out, changes)
+        let buckets = Some(&mut local.limiter);
+        self.answer(policy, buckets, ingress, payload, now, out, changes)
     }
 }

@@ -36,6 +36,11 @@ pub struct Settings {
     /// `limits.max_bindings`: the most address and prefix bindings the table
     /// holds; past it new ones are refused the same way (`None`: no cap).
     pub max_bindings: Option<u64>,
+    /// `limits.messages_per_second_per_source`: when set, each source's
+    /// messages beyond this rate (burst 2 s of tokens) are dropped
+    /// ([`DropReason::RateLimited`](crate::protocol::DropReason)); see
+    /// [`limit`](crate::protocol::limit).
+    pub messages_per_second_per_source: Option<u32>,
     /// The subnets, in configuration order.
     pub subnets: Vec<SubnetSettings>,
 }

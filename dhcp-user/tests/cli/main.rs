@@ -11,6 +11,7 @@ mod serve_common;
 mod check_config;
 mod control;
 mod plan;
+mod rate_limit;
 mod serve;
 mod stats_load;
 mod supervision;

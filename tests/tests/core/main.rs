@@ -10,5 +10,6 @@ mod limits;
 mod no_alloc;
 mod pathological_pools;
 mod properties;
+mod rate_limit;
 mod reload_under_load;
 mod usage_at_expiry;

@@ -6,7 +6,7 @@ use crate::core_harness::*;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use dhcp6d::protocol::{Handler, LeaseChanges, Timestamp};
+use dhcp6d::protocol::{DropReason, Handler, LeaseChanges, Timestamp, WorkerLocal};
 use dhcp6d::wire::MessageType;
 
 struct Counting;
@@ -92,4 +92,53 @@ fn solicit_and_request_paths_do_not_allocate() {
     );
     // Request → Reply for existing bindings (retransmission, Renew-like): none.
     assert_eq!(count(|| requests.iter().for_each(|m| handle(m))), 0);
+}
+
+/// `limits.messages_per_second_per_source` through the worker entry point:
+/// once a worker's bucket table exists (its first limited message), neither
+/// admitting, refusing nor evicting allocates, with more sources than the
+/// table holds.
+#[test]
+fn the_rate_limit_does_not_allocate_per_message() {
+    let s = server(&format!(
+        "{BASE}\n[limits]\nmessages_per_second_per_source = 2\n"
+    ));
+    let mut local = WorkerLocal::default();
+    let mut out = vec![0u8; 1500];
+    let mut changes = LeaseChanges::default();
+    let mut ingress = multicast_from_client();
+    let solicit = both_ias(MessageType::Solicit, 1);
+    // The first limited message allocates the worker's table.
+    let first = s.handle_local(
+        &mut local,
+        &ingress,
+        &solicit,
+        Timestamp(T0),
+        &mut out,
+        &mut changes,
+    );
+    assert!(first.result.is_ok());
+    let mut limited = 0;
+    let allocs = count(|| {
+        // 20,000 sources (five times the table), each sending 6 messages:
+        // 4 admitted (the burst), 2 refused.
+        for n in 0..20_000u32 {
+            ingress.src = std::net::Ipv6Addr::from(0xfe80_u128 << 112 | 1 << 32 | u128::from(n));
+            for _ in 0..6 {
+                let h = s.handle_local(
+                    &mut local,
+                    &ingress,
+                    &solicit,
+                    Timestamp(T0),
+                    &mut out,
+                    &mut changes,
+                );
+                if h.result == Err(DropReason::RateLimited) {
+                    limited += 1;
+                }
+            }
+        }
+    });
+    assert_eq!(allocs, 0);
+    assert_eq!(limited, 2 * 20_000, "every source held to its burst");
 }

@@ -5,7 +5,7 @@
 use std::net::Ipv6Addr;
 
 use dhcp6d::config::Config;
-use dhcp6d::protocol::{Handled, Handler, Ingress, LeaseChanges, Server, Timestamp};
+use dhcp6d::protocol::{Handled, Handler, Ingress, LeaseChanges, Server, Timestamp, WorkerLocal};
 use dhcp6d::wire::{AnyMessage, Encoder, Message, MessageType, WireError, Xid};
 
 pub const SERVER_DUID: &[u8] = &[0, 3, 0, 1, 0x02, 0, 0, 0, 0, 0x01];
@@ -103,6 +103,34 @@ pub fn send(server: &Server, ingress: &Ingress, payload: &[u8], now: u64) -> Out
     let mut out = vec![0u8; 4096];
     let mut changes = LeaseChanges::default();
     let handled = server.handle(ingress, payload, Timestamp(now), &mut out, &mut changes);
+    let len = handled.result.map_or(0, |r| r.len);
+    out.truncate(len);
+    Outcome {
+        handled,
+        bytes: out,
+        changes,
+    }
+}
+
+/// [`send`] through the worker entry point, `local` kept between messages
+/// as a data plane worker keeps it (the policy cache, the rate-limit buckets).
+pub fn send_local(
+    server: &Server,
+    local: &mut WorkerLocal,
+    ingress: &Ingress,
+    payload: &[u8],
+    now: u64,
+) -> Outcome {
+    let mut out = vec![0u8; 4096];
+    let mut changes = LeaseChanges::default();
+    let handled = server.handle_local(
+        local,
+        ingress,
+        payload,
+        Timestamp(now),
+        &mut out,
+        &mut changes,
+    );
     let len = handled.result.map_or(0, |r| r.len);
     out.truncate(len);
     Outcome {

@@ -8,6 +8,7 @@ mod dataplane_common;
 mod bad_input;
 mod fallback;
 mod idle;
+mod rate_limit;
 mod socket;
 mod stale;
 mod supervision;

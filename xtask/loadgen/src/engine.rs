@@ -97,6 +97,8 @@ pub struct Params {
     pub rapid_commit: bool,
     /// Share of extra malformed/truncated/foreign-Server-ID messages (0..1).
     pub bad_share: f64,
+    /// Share of extra binding-creating messages from one source (0..1).
+    pub flood_share: f64,
     pub salt: u32,
     pub progress: bool,
     /// SOL_MAX_DELAY (RFC 9915 §7.6: 1 s): a client's first Solicit waits a
@@ -119,6 +121,9 @@ pub struct StageResult {
     pub last_lease_s: f64,
     /// Bad messages the server answered: malformed, truncated, foreign Server ID.
     pub bad_answered_by_kind: [u64; 3],
+    /// Flood messages sent, and answered.
+    pub flood_sent: u64,
+    pub flood_answered: u64,
 }
 
 /// RFC 9915 §7.6 transmission and retransmission parameters, in ns (IRT, MRT, MRC).
@@ -132,6 +137,13 @@ fn timing(st: Stage, requesting: bool) -> (u64, u64, u16) {
     }
 }
 
+/// Marks the flood's DUIDs (apart from the clients' salt and the bad ones' `!salt`).
+const FLOOD_SALT: u32 = 0x0f10_0d00;
+/// The flood's one peer-address (relayed), outside the clients' fe80::1.. range.
+pub const FLOOD_PEER: u128 = 0xfe80_0000_0000_0000_0000_0000_f100_d000;
+/// The address the flood's Rebinds name (in no pool of ours).
+const FOREIGN_NA: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 0xdb8, 9, 0, 0, 0, 0, 1);
+
 pub struct Engine<'a> {
     pub clients: Vec<Client>,
     p: &'a Params,
@@ -142,6 +154,11 @@ pub struct Engine<'a> {
     /// Per server: Request, Renew, Release templates (built on first use).
     with_server: Vec<[Option<Template>; 3]>,
     bad: [Template; 3],
+    /// Rebind naming a foreign address, Rapid Commit Solicit.
+    flood: [Template; 2],
+    flood_credit: f64,
+    flood_sent: u64,
+    flood_answered: u64,
     heap: BinaryHeap<Reverse<(u64, u32, u32)>>,
     rng: u64,
     stage: Stage,
@@ -186,6 +203,29 @@ impl<'a> Engine<'a> {
                 truncated,
                 b(MessageType::Request, Some(&foreign), true),
             ],
+            flood: [
+                Template::build(
+                    MessageType::Rebind,
+                    p.ia,
+                    None,
+                    true,
+                    false,
+                    p.hops,
+                    p.relay_link,
+                ),
+                Template::build(
+                    MessageType::Solicit,
+                    p.ia,
+                    None,
+                    false,
+                    true,
+                    p.hops,
+                    p.relay_link,
+                ),
+            ],
+            flood_credit: 0.0,
+            flood_sent: 0,
+            flood_answered: 0,
             heap: BinaryHeap::new(),
             rng: 0x9e37_79b9_7f4a_7c15 ^ u64::from(p.salt),
             stage: Stage::Bind,
@@ -345,6 +385,8 @@ impl<'a> Engine<'a> {
             tx_errors: self.sock.tx_errors(),
             last_lease_s: self.last_lease as f64 / 1e9,
             bad_answered_by_kind: self.bad_answered_by_kind,
+            flood_sent: self.flood_sent,
+            flood_answered: self.flood_answered,
         }
     }
 
@@ -473,6 +515,34 @@ impl<'a> Engine<'a> {
             self.total.retransmits += 1;
         }
         self.send_bad();
+        self.send_flood();
+    }
+
+    /// Interleave the configured share of flood messages: one source
+    /// ([`FLOOD_PEER`] when relayed), a new DUID each.
+    fn send_flood(&mut self) {
+        if self.p.flood_share <= 0.0 {
+            return;
+        }
+        self.flood_credit += self.p.flood_share / (1.0 - self.p.flood_share).max(0.01);
+        while self.flood_credit >= 1.0 {
+            self.flood_credit -= 1.0;
+            let fill = Fill {
+                xid: (self.rand() & 0xff_ffff) as u32,
+                salt: self.p.salt ^ FLOOD_SALT,
+                index: self.flood_sent as u32,
+                elapsed_cs: 0,
+                // Not ours: the Rebind gets it back at lifetimes 0 and a new binding.
+                na: u128::from(FOREIGN_NA),
+                pd: (0, 0),
+            };
+            let tpl = &self.flood[(self.flood_sent % 2) as usize];
+            for d in &self.p.dests {
+                self.sock
+                    .queue(d, |buf| tpl.write_as(buf, &fill, FLOOD_PEER));
+            }
+            self.flood_sent += 1;
+        }
     }
 
     /// Interleave the configured share of bad messages with the good ones.
@@ -543,6 +613,10 @@ impl<'a> Engine<'a> {
             self.unexpected();
             return false;
         };
+        if salt == self.p.salt ^ FLOOD_SALT {
+            self.flood_answered += 1;
+            return false;
+        }
         if salt == !self.p.salt {
             self.bad_answered_by_kind[(index >> 30).min(2) as usize] += 1;
             self.sec.bad_answered += 1;

@@ -102,6 +102,12 @@ pub struct Options {
     pub timeout_ms: u64,
     #[arg(long)]
     pub rapid_commit: bool,
+    /// Share of extra messages from one source (one peer-address; use
+    /// --relay so the good clients have peer-addresses of their own):
+    /// Rebinds naming a foreign address and Rapid Commit Solicits, each with
+    /// a new DUID, so each can create a binding. 0..1.
+    #[arg(long, default_value_t = 0.0)]
+    pub flood: f64,
     /// Share of extra bad messages (malformed, truncated, foreign Server ID), 0..1.
     #[arg(long, default_value_t = 0.0)]
     pub bad: f64,
@@ -156,7 +162,7 @@ impl Summary {
         let t = &s.total;
         format!(
             "{:?} (io {:?}): {} clients, {} leases in {:.2} s = {:.0} leases/s, drops {:.2}% ({} dropped, {} retransmits, {} unfinished), \
-             latency p50 {:.2} ms p99 {:.2} ms p99.9 {:.2} ms, all done {}, servers {}, bad sent {} answered {} (malformed/truncated/foreign-server-id {:?}), unexpected {}",
+             latency p50 {:.2} ms p99 {:.2} ms p99.9 {:.2} ms, all done {}, servers {}, bad sent {} answered {} (malformed/truncated/foreign-server-id {:?}), flood sent {} answered {}, unexpected {}",
             self.mode,
             self.io,
             self.clients,
@@ -175,6 +181,8 @@ impl Summary {
             t.bad_sent,
             t.bad_answered,
             s.bad_answered_by_kind,
+            s.flood_sent,
+            s.flood_answered,
             t.unexpected,
         )
     }
@@ -417,6 +425,7 @@ fn params(o: &Options, ia: IaKinds, dests: Vec<Dest>, salt: u32) -> (Params, Par
         max_ns: (o.max_secs * 1e9) as u64,
         rapid_commit: o.rapid_commit,
         bad_share: o.bad,
+        flood_share: o.flood,
         salt,
         progress: !o.quiet,
         sol_max_delay_ns: if avalanche {
@@ -429,6 +438,7 @@ fn params(o: &Options, ia: IaKinds, dests: Vec<Dest>, salt: u32) -> (Params, Par
         rate: 0.0,
         retransmit: true,
         bad_share: 0.0,
+        flood_share: 0.0,
         sol_max_delay_ns: 0,
         ..base.clone()
     };

@@ -184,6 +184,16 @@ impl Template {
         }
     }
 
+    /// [`Template::write`] with the peer-address `peer` instead of the
+    /// client's own (one source sending for many DUIDs: the flood).
+    pub fn write_as(&self, out: &mut [u8], f: &Fill, peer: u128) -> usize {
+        let n = self.write(out, f);
+        if let Some(p) = self.peer {
+            out[p..p + 16].copy_from_slice(&peer.to_be_bytes());
+        }
+        n
+    }
+
     /// Copy the template into `out` and patch one client's fields; returns the length.
     pub fn write(&self, out: &mut [u8], f: &Fill) -> usize {
         let n = self.bytes.len();
@@ -368,6 +378,52 @@ mod tests {
 
     /// RFC 9915 §18.2.2: a Request carries the Server Identifier and the IAs with the
     /// addresses/prefixes the client was offered.
+    /// The flood's messages: one peer-address for every DUID, where a
+    /// client's own carries fe80::(index + 1).
+    #[test]
+    fn write_as_sends_every_duid_from_one_peer_address() {
+        let link: Ipv6Addr = "2001:db8:1:2::1".parse().unwrap();
+        let t = Template::build(
+            MessageType::Rebind,
+            IaKinds {
+                na: true,
+                pd: false,
+            },
+            None,
+            true,
+            false,
+            1,
+            link,
+        );
+        let peer_of = |out: &[u8]| Ipv6Addr::from(<[u8; 16]>::try_from(&out[18..34]).unwrap());
+        let duid_of = |out: &[u8], n: usize| {
+            let inner = &out[RELAY_WRAP..n];
+            let m = v6::Message::decode(&mut dhcproto::Decoder::new(inner)).unwrap();
+            match m.opts().get(v6::OptionCode::ClientId) {
+                Some(DhcpOption::ClientId(d)) => d.clone(),
+                other => panic!("no Client ID: {other:?}"),
+            }
+        };
+        let fill = |index| Fill {
+            xid: 1,
+            salt: 3,
+            index,
+            elapsed_cs: 0,
+            na: 0,
+            pd: (0, 0),
+        };
+        let flood_peer: u128 = 0xfe80_0000_0000_0000_0000_0000_f100_d000;
+        let (mut a, mut b) = ([0u8; 1500], [0u8; 1500]);
+        let na = t.write_as(&mut a, &fill(1), flood_peer);
+        let nb = t.write_as(&mut b, &fill(2), flood_peer);
+        assert_eq!(peer_of(&a), Ipv6Addr::from(flood_peer));
+        assert_eq!(peer_of(&a), peer_of(&b));
+        assert_ne!(duid_of(&a, na), duid_of(&b, nb), "a new DUID each");
+        let own = t.write(&mut a, &fill(1));
+        assert_eq!(own, na);
+        assert_eq!(peer_of(&a), "fe80::2".parse::<Ipv6Addr>().unwrap());
+    }
+
     #[test]
     fn rfc9915_section_18_2_2_request_patches_offer_into_ias() {
         let sid = [0u8, 4, 9, 9, 9, 9];

@@ -476,7 +476,7 @@ fn perfdhcp_avalanche(lab: &Lab, n: u32, max_s: f64) -> Result<Option<f64>> {
 
 /// Build the dhcp6d under test from this tree (release), unless `DHCP6D_BIN`
 /// names one: a stale binary would measure old code.
-fn build_dhcp6d() -> Result<()> {
+pub(super) fn build_dhcp6d() -> Result<()> {
     if std::env::var_os("DHCP6D_BIN").is_some() {
         return Ok(());
     }

@@ -9,6 +9,7 @@ use crate::{sh, workspace_root};
 
 pub mod echo;
 pub mod failover;
+pub mod flood;
 pub mod kea;
 
 #[derive(clap::Args)]
@@ -39,6 +40,9 @@ enum Bench {
     /// Failover: kill the preferred server, seconds until dhclient holds the
     /// survivor's address; dhcp6d pair vs Kea pair, median of N runs.
     Failover(failover::Args),
+    /// Good clients' served rate and memory under a one-source flood, with
+    /// and without limits.messages_per_second_per_source.
+    Flood(flood::Args),
     /// codec, core, store, stats, kea and failover, in that order.
     All,
 }
@@ -79,6 +83,7 @@ fn bench(what: Bench) -> Result<()> {
         ])),
         Bench::Kea(k) => kea::run(&k),
         Bench::Failover(f) => failover::run(&f),
+        Bench::Flood(f) => flood::run(&f),
         Bench::All => {
             // `kea` runs `echo` too (its report carries the ceiling of the same session).
             let none = || Passed { args: Vec::new() };

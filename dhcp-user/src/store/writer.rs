@@ -14,9 +14,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,6 +23,7 @@ use crossbeam_channel::{after, never, select, Receiver, RecvTimeoutError, Sender
 
 use super::codec::Encoder;
 use super::dirfd::StateDir;
+use super::file::StoreFile;
 use super::journal::{JournalOptions, Shared};
 use super::layout::{self, BATCH_HEADER_LEN, HEADER_LEN, SEGMENT_MAGIC};
 use super::StoreError;
@@ -54,7 +53,7 @@ pub(crate) enum Ctl {
 /// Create segment `gen` (0600, never through a link) with its header,
 /// durable (file and directory entry). A file that already has the name is
 /// an error and is left where it is.
-pub(crate) fn create_segment(dir: &StateDir, gen: u64) -> Result<File, StoreError> {
+pub(crate) fn create_segment(dir: &StateDir, gen: u64) -> Result<StoreFile, StoreError> {
     let name = layout::segment_name(gen);
     let f = dir.create_new(&name)?;
     let made = f
@@ -72,7 +71,7 @@ pub(crate) fn create_segment(dir: &StateDir, gen: u64) -> Result<File, StoreErro
 pub(crate) struct Writer {
     pub(crate) dir: Arc<StateDir>,
     /// `None` while the segment could not be created (full disk at start-up).
-    pub(crate) file: Option<File>,
+    pub(crate) file: Option<StoreFile>,
     pub(crate) gen: u64,
     pub(crate) data: Receiver<Msg>,
     pub(crate) ctl: Receiver<Ctl>,
@@ -247,7 +246,7 @@ impl Writer {
     }
 
     /// The current segment, created now if start-up could not.
-    fn segment(&mut self) -> io::Result<&File> {
+    fn segment(&mut self) -> io::Result<&StoreFile> {
         if self.file.is_none() {
             match create_segment(&self.dir, self.gen) {
                 Ok(f) => self.file = Some(f),
@@ -293,7 +292,7 @@ impl Writer {
         let file = self.segment()?;
         let written = file
             .write_all_at(&st.buf, st.seg_len)
-            .and_then(|()| sync(file));
+            .and_then(|()| file.sync_data_with(&*sync));
         if let Err(e) = written {
             // Cut off whatever part of the batch reached the file so the retry
             // (or the next start) does not find a half record in the middle.

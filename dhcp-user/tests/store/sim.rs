@@ -1,0 +1,996 @@
+//! The power-loss simulator shared by `powerloss` and `faults`: a
+//! [`FileOpHook`] that records what the store does to its files (and can
+//! fail an operation, or stop the "process" after a write), the disk states
+//! a power loss at each recorded point can leave, and the check that a
+//! recovered state holds every acknowledged lease and nothing never written.
+//!
+//! The model of the disk: a file's bytes are durable up to its last
+//! fsync/fdatasync; writes and truncations since may each be lost, kept, or
+//! (writes) kept in part: cut at a 512-byte sector boundary, or with the file
+//! grown but the new bytes zero (the size reached the disk, the data did
+//! not). Creates, renames and removes are durable after the next fsync of
+//! the directory; before it, any prefix of them may have reached the disk
+//! (metadata in order, as ext4 and XFS journal it; a file's fsync does not
+//! make its name durable).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::common::{key, model_of, Key, Model, T0};
+use dhcp6d::protocol::{LeaseChanges, LeaseKind, LeaseOp, LeaseRecord};
+use dhcp6d::store::{
+    Durability, FileId, FileOp, FileOpHook, Journal, JournalHandle, JournalOptions, StateDir,
+    StoreError, Verdict,
+};
+
+/// Where the simulated disk states are built: a tmpfs when there is one
+/// (fsync costs nothing there, and thousands of states are recovered).
+pub fn scratch_root() -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
+/// A fresh, empty directory under [`scratch_root`]; removed on drop.
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let p = scratch_root().join(format!(
+            "dhcp6d-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("create scratch dir");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700)).unwrap();
+        Scratch(p)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// An operation that changes the disk, as recorded.
+#[derive(Clone, Debug)]
+pub enum Op {
+    Create {
+        name: String,
+        file: FileId,
+    },
+    Open {
+        name: String,
+        file: FileId,
+    },
+    Write {
+        file: FileId,
+        offset: u64,
+        data: Vec<u8>,
+    },
+    SetLen {
+        file: FileId,
+        len: u64,
+    },
+    Sync {
+        file: FileId,
+    },
+    Rename {
+        from: String,
+        to: String,
+    },
+    Remove {
+        name: String,
+    },
+    SyncDir,
+}
+
+impl Op {
+    fn of(op: &FileOp<'_>) -> Option<Op> {
+        Some(match *op {
+            FileOp::Create { name, file } => Op::Create {
+                name: name.into(),
+                file,
+            },
+            FileOp::Open { name, file, .. } => Op::Open {
+                name: name.into(),
+                file,
+            },
+            FileOp::Write { file, offset, data } => Op::Write {
+                file,
+                offset,
+                data: data.to_vec(),
+            },
+            FileOp::SetLen { file, len } => Op::SetLen { file, len },
+            FileOp::Sync { file, .. } => Op::Sync { file },
+            FileOp::Rename { from, to } => Op::Rename {
+                from: from.into(),
+                to: to.into(),
+            },
+            FileOp::Remove { name } => Op::Remove { name: name.into() },
+            FileOp::SyncDir => Op::SyncDir,
+            _ => return None,
+        })
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Op::Write { file, offset, data } => {
+                format!("write file#{file} @{offset} len {}", data.len())
+            }
+            other => format!("{other:?}"),
+        }
+    }
+}
+
+/// The kinds of operation a fault can hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    List,
+    Open,
+    Create,
+    Read,
+    Write,
+    SetLen,
+    Sync,
+    Rename,
+    Remove,
+    SyncDir,
+}
+
+#[expect(dead_code, reason = "the fault tests use it")]
+pub const KINDS: [Kind; 10] = [
+    Kind::List,
+    Kind::Open,
+    Kind::Create,
+    Kind::Read,
+    Kind::Write,
+    Kind::SetLen,
+    Kind::Sync,
+    Kind::Rename,
+    Kind::Remove,
+    Kind::SyncDir,
+];
+
+fn kind(op: &FileOp<'_>) -> Option<Kind> {
+    Some(match op {
+        FileOp::List => Kind::List,
+        FileOp::Open { .. } => Kind::Open,
+        FileOp::Create { .. } => Kind::Create,
+        FileOp::Read { .. } => Kind::Read,
+        FileOp::Write { .. } => Kind::Write,
+        FileOp::SetLen { .. } => Kind::SetLen,
+        FileOp::Sync { .. } => Kind::Sync,
+        FileOp::Rename { .. } => Kind::Rename,
+        FileOp::Remove { .. } => Kind::Remove,
+        FileOp::SyncDir => Kind::SyncDir,
+        _ => return None,
+    })
+}
+
+/// How an injected fault fails its operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[expect(dead_code, reason = "the fault tests use it")]
+pub enum Failure {
+    /// The operation fails with this errno and does nothing.
+    Errno(i32),
+    /// A write: half its bytes reach the file, then ENOSPC (and the next
+    /// write fails too, as on a full disk).
+    Torn,
+}
+
+/// Fail the `nth` (1-based) operation of `kind` of the whole run.
+#[derive(Clone, Copy, Debug)]
+pub struct Fault {
+    pub kind: Kind,
+    pub nth: usize,
+    pub failure: Failure,
+}
+
+/// How the simulated process dies at a `Step::Kill`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kill {
+    /// After the next write reached the file (its fdatasync never runs).
+    AfterWrite,
+    /// In the middle of the next write: half of it reaches the file.
+    InWrite,
+}
+
+/// What every session of a run recorded.
+#[derive(Default)]
+struct LogInner {
+    ops: Vec<Op>,
+    /// `acked[k]`: appends acknowledged while `k` operations had run.
+    acked: Vec<usize>,
+    ack: Option<Box<dyn Fn() -> usize + Send>>,
+    counts: HashMap<Kind, usize>,
+    fault: Option<Fault>,
+    fault_fired: bool,
+    /// Operations recorded when the fault fired.
+    fault_at: Option<usize>,
+    fail_next_write: bool,
+    /// Record no fsync/fdatasync: the disk of a store that never syncs.
+    forget_syncs: bool,
+}
+
+#[derive(Default)]
+pub struct Log(Mutex<LogInner>);
+
+impl LogInner {
+    fn note_ack(&mut self) {
+        let a = self.ack.as_ref().map_or(0, |f| f());
+        let k = self.ops.len();
+        if self.acked.len() <= k {
+            let last = self.acked.last().copied().unwrap_or(0);
+            self.acked.resize(k + 1, last);
+        }
+        self.acked[k] = self.acked[k].max(a);
+    }
+}
+
+impl Log {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LogInner> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Operations of each kind so far.
+    #[expect(dead_code, reason = "the fault tests use it")]
+    pub fn counts(&self) -> HashMap<Kind, usize> {
+        self.lock().counts.clone()
+    }
+
+    /// Operations recorded when the fault fired, if it did.
+    #[expect(dead_code, reason = "the fault tests use it")]
+    pub fn fault_at(&self) -> Option<usize> {
+        self.lock().fault_at
+    }
+
+    pub fn ops(&self) -> Vec<Op> {
+        self.lock().ops.clone()
+    }
+
+    /// Appends acknowledged at each crash point `0..=ops.len()`.
+    pub fn acked(&self) -> Vec<usize> {
+        let mut g = self.lock();
+        g.note_ack();
+        g.acked.clone()
+    }
+
+    fn set_ack(&self, f: Option<Box<dyn Fn() -> usize + Send>>) {
+        let mut g = self.lock();
+        g.note_ack();
+        g.ack = f;
+    }
+}
+
+/// The hook of one session (one "process"): records into the run's log,
+/// injects the run's fault, and dies when told.
+struct SessionHook {
+    log: Arc<Log>,
+    kill: Mutex<Option<Kill>>,
+    killed: AtomicBool,
+}
+
+fn errno(e: i32) -> io::Error {
+    io::Error::from_raw_os_error(e)
+}
+
+impl FileOpHook for SessionHook {
+    fn before(&self, op: &FileOp<'_>) -> Verdict {
+        if self.killed.load(Ordering::Acquire) {
+            return Verdict::Fail(errno(libc::EIO));
+        }
+        let mut g = self.log.lock();
+        g.note_ack();
+        let Some(k) = kind(op) else {
+            return Verdict::Proceed;
+        };
+        let n = {
+            let c = g.counts.entry(k).or_default();
+            *c += 1;
+            *c
+        };
+        if k == Kind::Write && std::mem::take(&mut g.fail_next_write) {
+            return Verdict::Fail(errno(libc::ENOSPC));
+        }
+        if let Some(f) = g.fault {
+            if !g.fault_fired && f.kind == k && f.nth == n {
+                g.fault_fired = true;
+                g.fault_at = Some(g.ops.len());
+                return match f.failure {
+                    Failure::Errno(e) => Verdict::Fail(errno(e)),
+                    Failure::Torn => {
+                        g.fail_next_write = true;
+                        match op {
+                            FileOp::Write { data, .. } => Verdict::Torn {
+                                keep: data.len() / 2,
+                                error: errno(libc::ENOSPC),
+                            },
+                            _ => Verdict::Fail(errno(libc::ENOSPC)),
+                        }
+                    }
+                };
+            }
+        }
+        if k == Kind::Write {
+            if let FileOp::Write { data, .. } = op {
+                match *self.kill.lock().unwrap() {
+                    Some(Kill::InWrite) => {
+                        return Verdict::Torn {
+                            keep: data.len() / 2,
+                            error: errno(libc::EIO),
+                        }
+                    }
+                    Some(Kill::AfterWrite) | None => {}
+                }
+            }
+        }
+        Verdict::Proceed
+    }
+
+    fn done(&self, op: &FileOp<'_>) {
+        let mut g = self.log.lock();
+        g.note_ack();
+        if let Some(rec) = Op::of(op).filter(|o| !(g.forget_syncs && matches!(o, Op::Sync { .. })))
+        {
+            g.ops.push(rec);
+            g.note_ack();
+        }
+        drop(g);
+        if matches!(op, FileOp::Write { .. }) && self.kill.lock().unwrap().is_some() {
+            self.killed.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// A binding for client `c`, its lifetimes `t` seconds later than the first.
+pub fn lease(op: LeaseOp, c: u64, t: u64) -> LeaseRecord {
+    let addr = std::net::Ipv6Addr::from(
+        0x2001_0db8_0005_0000_0000_0000_0000_0000u128 | u128::from(c * 4099 + 3),
+    );
+    let duid = [0, 1, 0, 1, 0x11, 0x22, 0x33, 0x44, 0, 0, 0xa, 0xb, c as u8];
+    LeaseRecord::new(
+        op,
+        LeaseKind::Na,
+        addr,
+        128,
+        c as u32,
+        &duid,
+        T0 + 3000 + t,
+        T0 + 4000 + t,
+    )
+    .expect("short DUID")
+}
+
+/// A prefix delegated to client `c`.
+pub fn prefix(op: LeaseOp, c: u64) -> LeaseRecord {
+    let addr = std::net::Ipv6Addr::from(
+        0x2001_0db8_0600_0000_0000_0000_0000_0000u128 | (u128::from(c) << 72),
+    );
+    let duid = [0, 1, 0, 1, 0x11, 0x22, 0x33, 0x44, 0, 0, 0xa, 0xb, c as u8];
+    LeaseRecord::new(op, LeaseKind::Pd, addr, 56, 7, &duid, T0 + 500, T0 + 900).expect("short DUID")
+}
+
+/// One step of a workload.
+#[derive(Clone, Debug)]
+pub enum Step {
+    /// Append these records as one message; wait for the acknowledgement.
+    Append(Vec<LeaseRecord>),
+    /// Snapshot the bindings (every record appended so far) and compact.
+    Snapshot,
+    /// The process dies in the next append's write (`Kill`), and starts
+    /// again. No later message may touch these records' keys (the check
+    /// takes every message as applied in order, and this one may be lost).
+    Kill(Kill, Vec<LeaseRecord>),
+}
+
+/// The workload both tests drive: two sessions, a process death between
+/// them, three snapshots (so compaction removes files), renewals, a
+/// release, a decline, an expiry, messages of one and of two records.
+pub fn workload(kill: Kill) -> Vec<Step> {
+    use LeaseOp::*;
+    let a = |r: Vec<LeaseRecord>| Step::Append(r);
+    vec![
+        a(vec![lease(Commit, 0, 0)]),
+        a(vec![lease(Commit, 1, 0), prefix(Commit, 1)]),
+        a(vec![lease(Commit, 2, 0)]),
+        a(vec![lease(Commit, 3, 0), prefix(Commit, 3)]),
+        a(vec![lease(Release, 1, 0)]),
+        a(vec![lease(Commit, 2, 100)]),
+        Step::Snapshot,
+        a(vec![lease(Commit, 4, 0)]),
+        a(vec![lease(Decline, 5, 0)]),
+        a(vec![lease(Expire, 3, 0), prefix(Release, 3)]),
+        a(vec![lease(Commit, 0, 200)]),
+        Step::Snapshot,
+        a(vec![lease(Commit, 6, 0), lease(Commit, 7, 0)]),
+        a(vec![lease(Commit, 8, 0)]),
+        Step::Kill(kill, vec![lease(Commit, 9, 0), lease(Commit, 2, 300)]),
+        a(vec![lease(Commit, 10, 0)]),
+        a(vec![lease(Release, 0, 200), lease(Commit, 11, 0)]),
+        Step::Snapshot,
+        a(vec![lease(Commit, 12, 0)]),
+        a(vec![lease(Commit, 4, 400)]),
+    ]
+}
+
+/// What a run of a workload did.
+pub struct Run {
+    pub log: Arc<Log>,
+    /// Every message appended, in order (acknowledged or not).
+    pub appends: Vec<Vec<LeaseRecord>>,
+    /// Messages acknowledged by the end.
+    pub acked: usize,
+    /// Messages a process died writing (never acknowledged).
+    pub lost: Vec<usize>,
+    /// Refusals seen on the way (open, snapshot), for the fault tests.
+    pub refusals: Vec<StoreError>,
+    /// Messages never acknowledged though the journal had taken them (and
+    /// no death was asked for).
+    pub unacknowledged: Vec<usize>,
+    /// The writer thread died.
+    pub writer_died: bool,
+}
+
+struct Session {
+    journal: Journal,
+    hook: Arc<SessionHook>,
+    handle: JournalHandle,
+    /// The bindings as the server holds them: what it recovered, and every
+    /// message appended since (what a snapshot walks).
+    table: Model,
+}
+
+const PATIENCE: Duration = Duration::from_secs(3);
+
+fn open(dir: &Path, run: &mut Run, died: &Arc<AtomicBool>) -> Option<Session> {
+    // A fault while opening is a refusal; the next start (the fault is spent)
+    // must work.
+    for _ in 0..3 {
+        let hook = Arc::new(SessionHook {
+            log: run.log.clone(),
+            kill: Mutex::new(None),
+            killed: AtomicBool::new(false),
+        });
+        let d = died.clone();
+        let opts = JournalOptions {
+            retry_interval: Duration::from_millis(2),
+            gather_window: Duration::ZERO,
+            on_writer_death: Some(Arc::new(move |_: &str| d.store(true, Ordering::Release))),
+            ..Default::default()
+        };
+        let opened = StateDir::open(dir, None)
+            .map(|sd| sd.with_hook(hook.clone()))
+            .and_then(|sd| Journal::open_in(sd, opts));
+        match opened {
+            Ok((journal, recovered)) => {
+                let handle = journal.handle();
+                // The session's seqs count its messages from 1.
+                let (h, base) = (handle.clone(), run.appends.len() - run.lost.len());
+                run.log
+                    .set_ack(Some(Box::new(move || base + h.durable_seq() as usize)));
+                return Some(Session {
+                    journal,
+                    hook,
+                    handle,
+                    table: model_of(&recovered),
+                });
+            }
+            Err(e) => run.refusals.push(e),
+        }
+    }
+    None
+}
+
+/// Append `records` (retrying while the journal refuses) and return its seq.
+fn append(s: &Session, records: &[LeaseRecord]) -> Option<u64> {
+    let mut ch = LeaseChanges::default();
+    for r in records {
+        ch.push(*r);
+    }
+    let until = Instant::now() + PATIENCE;
+    loop {
+        if let Some(seq) = s.handle.append(&ch) {
+            return Some(seq);
+        }
+        if Instant::now() > until {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Drive `steps` against `dir` with `fault` injected; every file operation
+/// is recorded.
+pub fn drive(dir: &Path, steps: &[Step], fault: Option<Fault>) -> Run {
+    drive_with(dir, steps, fault, false)
+}
+
+/// [`drive`]; `forget_syncs`: record the run as if no file were ever synced.
+pub fn drive_with(dir: &Path, steps: &[Step], fault: Option<Fault>, forget_syncs: bool) -> Run {
+    let log = Arc::new(Log::default());
+    log.lock().fault = fault;
+    log.lock().forget_syncs = forget_syncs;
+    let mut run = Run {
+        log,
+        appends: Vec::new(),
+        acked: 0,
+        lost: Vec::new(),
+        refusals: Vec::new(),
+        unacknowledged: Vec::new(),
+        writer_died: false,
+    };
+    let died = Arc::new(AtomicBool::new(false));
+    let mut session = open(dir, &mut run, &died);
+    for step in steps {
+        let Some(s) = &mut session else { break };
+        match step {
+            Step::Append(records) => {
+                let Some(seq) = append(s, records) else {
+                    run.unacknowledged.push(run.appends.len());
+                    continue;
+                };
+                run.appends.push(records.clone());
+                records.iter().for_each(|r| s.table.apply(r));
+                if !s.handle.wait_durable(seq, PATIENCE) {
+                    run.unacknowledged.push(run.appends.len() - 1);
+                }
+            }
+            Step::Snapshot => {
+                let table = &s.table;
+                if let Err(e) = s.handle.snapshot(|emit| table.0.values().for_each(emit)) {
+                    run.refusals.push(e);
+                }
+            }
+            Step::Kill(how, records) => {
+                *s.hook.kill.lock().unwrap() = Some(*how);
+                if append(s, records).is_some() {
+                    run.lost.push(run.appends.len());
+                    run.appends.push(records.clone());
+                }
+                let until = Instant::now() + PATIENCE;
+                while !s.hook.killed.load(Ordering::Acquire) && Instant::now() < until {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                assert!(
+                    s.hook.killed.load(Ordering::Acquire),
+                    "the kill never came: no write after it was armed"
+                );
+                let s = session.take().expect("a session");
+                run.log.set_ack(None);
+                drop(s.handle);
+                s.journal.shutdown();
+                session = open(dir, &mut run, &died);
+            }
+        }
+    }
+    if let Some(s) = session {
+        run.log.set_ack(None);
+        drop(s.handle);
+        s.journal.shutdown();
+    }
+    run.acked = *run.log.acked().last().unwrap_or(&0);
+    run.writer_died = died.load(Ordering::Acquire);
+    run
+}
+
+/// A file's history since its last sync.
+#[derive(Clone, Debug)]
+enum Pending {
+    Write { offset: u64, data: Vec<u8> },
+    SetLen(u64),
+}
+
+#[derive(Clone, Debug, Default)]
+struct Inode {
+    durable: Vec<u8>,
+    pending: Vec<Pending>,
+}
+
+#[derive(Clone, Debug)]
+enum DirOp {
+    Link(String, usize),
+    Rename(String, String),
+    Remove(String),
+}
+
+/// The disk as the recorded operations left it, durable and not.
+#[derive(Clone, Debug, Default)]
+struct Disk {
+    inodes: Vec<Inode>,
+    handles: HashMap<FileId, usize>,
+    durable: BTreeMap<String, usize>,
+    pending: Vec<DirOp>,
+    current: BTreeMap<String, usize>,
+}
+
+fn apply_dir(ns: &mut BTreeMap<String, usize>, op: &DirOp) {
+    match op {
+        DirOp::Link(name, ino) => {
+            ns.insert(name.clone(), *ino);
+        }
+        DirOp::Rename(from, to) => {
+            if let Some(ino) = ns.remove(from) {
+                ns.insert(to.clone(), ino);
+            }
+        }
+        DirOp::Remove(name) => {
+            ns.remove(name);
+        }
+    }
+}
+
+fn write_at(buf: &mut Vec<u8>, offset: u64, data: &[u8]) {
+    let (o, end) = (offset as usize, offset as usize + data.len());
+    if buf.len() < end {
+        buf.resize(end, 0);
+    }
+    buf[o..end].copy_from_slice(data);
+}
+
+fn apply_pending(buf: &mut Vec<u8>, p: &Pending) {
+    match p {
+        Pending::Write { offset, data } => write_at(buf, *offset, data),
+        Pending::SetLen(len) => buf.resize(*len as usize, 0),
+    }
+}
+
+const SECTOR: u64 = 512;
+
+/// What a power loss can leave of one file: (what, bytes) each.
+type Variants = Vec<(String, Vec<u8>)>;
+
+impl Disk {
+    fn apply(&mut self, op: &Op) {
+        match op {
+            Op::Create { name, file } => {
+                self.inodes.push(Inode::default());
+                let ino = self.inodes.len() - 1;
+                self.handles.insert(*file, ino);
+                let d = DirOp::Link(name.clone(), ino);
+                apply_dir(&mut self.current, &d);
+                self.pending.push(d);
+            }
+            Op::Open { name, file } => {
+                let ino = *self
+                    .current
+                    .get(name)
+                    .unwrap_or_else(|| panic!("{name} opened but not in the model"));
+                self.handles.insert(*file, ino);
+            }
+            Op::Write { file, offset, data } => {
+                self.inodes[self.handles[file]]
+                    .pending
+                    .push(Pending::Write {
+                        offset: *offset,
+                        data: data.clone(),
+                    });
+            }
+            Op::SetLen { file, len } => {
+                self.inodes[self.handles[file]]
+                    .pending
+                    .push(Pending::SetLen(*len));
+            }
+            Op::Sync { file } => {
+                let ino = &mut self.inodes[self.handles[file]];
+                for p in std::mem::take(&mut ino.pending) {
+                    apply_pending(&mut ino.durable, &p);
+                }
+            }
+            Op::Rename { from, to } => {
+                let d = DirOp::Rename(from.clone(), to.clone());
+                apply_dir(&mut self.current, &d);
+                self.pending.push(d);
+            }
+            Op::Remove { name } => {
+                let d = DirOp::Remove(name.clone());
+                apply_dir(&mut self.current, &d);
+                self.pending.push(d);
+            }
+            Op::SyncDir => {
+                self.durable = self.current.clone();
+                self.pending.clear();
+            }
+        }
+    }
+
+    /// What a power loss now can leave of one file: (description, bytes).
+    fn file_variants(&self, ino: usize) -> Variants {
+        let i = &self.inodes[ino];
+        let mut out = vec![("synced bytes only".to_string(), i.durable.clone())];
+        let mut cur = i.durable.clone();
+        for (n, p) in i.pending.iter().enumerate() {
+            if let Pending::Write { offset, data } = p {
+                let end = offset + data.len() as u64;
+                if end > cur.len() as u64 {
+                    let mut z = cur.clone();
+                    z.resize(end as usize, 0);
+                    out.push((format!("unsynced write {n} as zeros"), z));
+                }
+                let cuts: Vec<u64> = (offset / SECTOR + 1..)
+                    .map(|s| s * SECTOR)
+                    .take_while(|&b| b < end)
+                    .collect();
+                // A device without atomic sectors may tear it anywhere.
+                let half = offset + data.len() as u64 / 2;
+                let picks: BTreeMap<u64, ()> =
+                    [cuts.first(), cuts.get(cuts.len() / 2), cuts.last()]
+                        .into_iter()
+                        .flatten()
+                        .chain((data.len() > 1).then_some(&half))
+                        .map(|&c| (c, ()))
+                        .collect();
+                for &b in picks.keys() {
+                    let mut t = cur.clone();
+                    write_at(&mut t, *offset, &data[..(b - offset) as usize]);
+                    out.push((
+                        format!("unsynced write {n} torn at byte {b} of the file"),
+                        t,
+                    ));
+                }
+            }
+            apply_pending(&mut cur, p);
+            out.push((
+                format!("first {} unsynced operations kept", n + 1),
+                cur.clone(),
+            ));
+        }
+        out
+    }
+
+    /// Every disk state a power loss now can leave (deduplicated by the
+    /// caller), each with what it is.
+    fn crash_states(&self, mut each: impl FnMut(String, BTreeMap<String, Vec<u8>>)) {
+        for kept in 0..=self.pending.len() {
+            let mut ns = self.durable.clone();
+            self.pending[..kept]
+                .iter()
+                .for_each(|d| apply_dir(&mut ns, d));
+            let dir_what = format!(
+                "{kept} of {} unsynced directory changes",
+                self.pending.len()
+            );
+            let files: Vec<(String, Variants)> = ns
+                .iter()
+                .map(|(name, &ino)| (name.clone(), self.file_variants(ino)))
+                .collect();
+            let product: usize = files.iter().map(|(_, v)| v.len()).product();
+            let mut combos: Vec<Vec<usize>> = Vec::new();
+            if product <= 64 {
+                for mut n in 0..product {
+                    combos.push(
+                        files
+                            .iter()
+                            .map(|(_, v)| {
+                                let c = n % v.len();
+                                n /= v.len();
+                                c
+                            })
+                            .collect(),
+                    );
+                }
+            } else {
+                // One file varies; the others are all synced-only or all kept.
+                for (f, (_, v)) in files.iter().enumerate() {
+                    for c in 0..v.len() {
+                        for others_kept in [false, true] {
+                            combos.push(
+                                files
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(g, (_, w))| match (g == f, others_kept) {
+                                        (true, _) => c,
+                                        (false, false) => 0,
+                                        (false, true) => w.len() - 1,
+                                    })
+                                    .collect(),
+                            );
+                        }
+                    }
+                }
+            }
+            for combo in combos {
+                let mut state = BTreeMap::new();
+                let mut what = dir_what.clone();
+                for ((name, variants), &c) in files.iter().zip(&combo) {
+                    let (w, bytes) = &variants[c];
+                    if c != 0 {
+                        what.push_str(&format!("; {name}: {w}"));
+                    }
+                    state.insert(name.clone(), bytes.clone());
+                }
+                each(what, state);
+            }
+        }
+    }
+}
+
+/// Per key, the state after each message that touched it (in order).
+struct History(HashMap<Key, Vec<(usize, Option<LeaseRecord>)>>);
+
+impl History {
+    fn new(appends: &[Vec<LeaseRecord>]) -> History {
+        let mut m = Model::default();
+        let mut h: HashMap<Key, Vec<(usize, Option<LeaseRecord>)>> = HashMap::new();
+        for (j, msg) in appends.iter().enumerate() {
+            for r in msg {
+                m.apply(r);
+                let k = key(r);
+                let now = m.0.get(&k).copied();
+                let v = h.entry(k).or_default();
+                match v.last_mut() {
+                    Some(last) if last.0 == j => last.1 = now,
+                    _ => v.push((j, now)),
+                }
+            }
+        }
+        History(h)
+    }
+
+    /// Whether `got` is a state the store may recover when the messages
+    /// `acked` says were acknowledged: for each key, the state after its
+    /// last acknowledged message or after a later one (never an older
+    /// state, never one no message made); `Err` says which key is wrong.
+    fn allows(&self, got: &Model, acked: &dyn Fn(usize) -> bool) -> Result<(), String> {
+        for k in got.0.keys() {
+            if !self.0.contains_key(k) {
+                return Err(format!("recovered a binding never written: {k:?}"));
+            }
+        }
+        for (k, states) in &self.0 {
+            let have = got.0.get(k).copied();
+            let last_acked = states.iter().rposition(|(j, _)| acked(*j));
+            let mut allowed: Vec<Option<LeaseRecord>> = match last_acked {
+                Some(p) => states[p..].iter().map(|s| s.1).collect(),
+                None => states.iter().map(|s| s.1).collect(),
+            };
+            if last_acked.is_none() {
+                allowed.push(None);
+            }
+            if !allowed.contains(&have) {
+                return Err(format!(
+                    "key {k:?}: recovered {have:?}; the acknowledged state (message {}) is {:?}",
+                    last_acked.map_or(0, |p| states[p].0),
+                    last_acked.map(|p| states[p].1),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Recover the state in `files` with the real start-up and check it.
+fn recover_and_check(
+    files: &BTreeMap<String, Vec<u8>>,
+    history: &History,
+    acked: &dyn Fn(usize) -> bool,
+) -> Result<(), String> {
+    let dir = Scratch::new("crash");
+    for (name, bytes) in files {
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+    }
+    let (j, rec) = Journal::open(dir.path()).map_err(|e| format!("recovery refused: {e}"))?;
+    let got = model_of(&rec);
+    j.shutdown();
+    history.allows(&got, acked)
+}
+
+/// Start the store on what `run` left in `dir` (no power loss) and check
+/// it holds every message acknowledged by the end.
+pub fn check_dir(dir: &Path, run: &Run) -> Result<(), String> {
+    let history = History::new(&run.appends);
+    let eligible: Vec<usize> = (0..run.appends.len())
+        .filter(|j| !run.lost.contains(j))
+        .collect();
+    let acked = |j: usize| eligible[..run.acked.min(eligible.len())].contains(&j);
+    let (j, rec) = Journal::open(dir).map_err(|e| format!("start after the run: {e}"))?;
+    let got = model_of(&rec);
+    j.shutdown();
+    history.allows(&got, &acked)
+}
+
+/// What the simulation of one run covered.
+#[derive(Debug, Default)]
+pub struct Simulated {
+    pub crash_points: usize,
+    pub states: usize,
+    pub failures: Vec<String>,
+}
+
+/// For every prefix of `run`'s operations, every disk state a power loss
+/// there can leave (skipping states in `seen`), recovered and checked.
+pub fn simulate(run: &Run, seen: &mut HashSet<u64>) -> Simulated {
+    simulate_points(run, seen, 0..usize::MAX)
+}
+
+/// [`simulate`] at the crash points in `points` only.
+pub fn simulate_points(
+    run: &Run,
+    seen: &mut HashSet<u64>,
+    points: std::ops::Range<usize>,
+) -> Simulated {
+    let ops = run.log.ops();
+    let acked = run.log.acked();
+    let history = History::new(&run.appends);
+    // Messages in the order they could be acknowledged.
+    let eligible: Vec<usize> = (0..run.appends.len())
+        .filter(|j| !run.lost.contains(j))
+        .collect();
+    let mut disk = Disk::default();
+    let mut out = Simulated::default();
+    // (what, state, acknowledged) for every new state, checked below.
+    let mut todo: Vec<(String, BTreeMap<String, Vec<u8>>, usize)> = Vec::new();
+    for k in 0..=ops.len() {
+        if k > 0 {
+            disk.apply(&ops[k - 1]);
+        }
+        if !points.contains(&k) {
+            continue;
+        }
+        out.crash_points += 1;
+        let a = acked.get(k).copied().unwrap_or(run.acked);
+        let at = match k {
+            0 => "before any operation".to_string(),
+            _ => format!("after operation {k} ({})", ops[k - 1].describe()),
+        };
+        disk.crash_states(|what, state| {
+            let mut h = DefaultHasher::new();
+            state.hash(&mut h);
+            a.hash(&mut h);
+            if !seen.insert(h.finish()) {
+                return;
+            }
+            todo.push((format!("power loss {at}, {what}"), state, a));
+        });
+    }
+    out.states = todo.len();
+    // Two threads: the CI machine has two cores.
+    let failures = Mutex::new(Vec::new());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((what, state, a)) = todo.get(i) else {
+                    break;
+                };
+                let acked = |j: usize| eligible[..(*a).min(eligible.len())].contains(&j);
+                if let Err(e) = recover_and_check(state, &history, &acked) {
+                    let files: Vec<String> = state
+                        .iter()
+                        .map(|(n, b)| format!("{n} ({} bytes)", b.len()))
+                        .collect();
+                    failures.lock().unwrap().push(format!(
+                        "{what}, {a} messages acknowledged: {e}\n    files: {}",
+                        files.join(", ")
+                    ));
+                }
+            });
+        }
+    });
+    let mut failures = failures.into_inner().unwrap();
+    failures.sort();
+    if failures.len() > 5 {
+        let more = failures.len() - 5;
+        failures.truncate(5);
+        failures.push(format!("(and {more} more)"));
+    }
+    out.failures = failures;
+    out
+}

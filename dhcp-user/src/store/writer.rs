@@ -73,6 +73,11 @@ pub(crate) struct Writer {
     /// `None` while the segment could not be created (full disk at start-up).
     pub(crate) file: Option<StoreFile>,
     pub(crate) gen: u64,
+    /// A segment after `gen` whose creation failed (a rotation), until its
+    /// removal is durable. While it may still be on disk nothing more is
+    /// written to `gen`: after a power loss it would make `gen` a segment
+    /// that is not the last, and a torn write at its end damage.
+    pub(crate) stray: Option<u64>,
     pub(crate) data: Receiver<Msg>,
     pub(crate) ctl: Receiver<Ctl>,
     pub(crate) shared: Arc<Shared>,
@@ -238,11 +243,30 @@ impl Writer {
     fn rotate(&mut self, st: &mut State) -> io::Result<u64> {
         self.flush(st)?;
         let gen = self.gen + 1;
-        self.file = Some(create_segment(&self.dir, gen).map_err(io::Error::other)?);
+        let made = create_segment(&self.dir, gen).map_err(io::Error::other);
+        let made = made.inspect_err(|_| self.stray = Some(gen))?;
+        self.file = Some(made);
         self.gen = gen;
         st.seg_len = HEADER_LEN as u64;
         st.enc.reset();
         Ok(gen)
+    }
+
+    /// Make the removal of a segment whose creation failed durable.
+    fn clear_stray(&mut self) -> io::Result<()> {
+        if let Some(gen) = self.stray {
+            let cleared = self
+                .dir
+                .remove_if_present(&layout::segment_name(gen))
+                .and_then(|()| self.dir.sync())
+                .map_err(io::Error::other);
+            if let Err(e) = cleared {
+                self.failed(&e);
+                return Err(e);
+            }
+            self.stray = None;
+        }
+        Ok(())
     }
 
     /// The current segment, created now if start-up could not.
@@ -289,6 +313,7 @@ impl Writer {
         let (head, frames) = st.buf.split_at_mut(BATCH_HEADER_LEN);
         head.copy_from_slice(&layout::batch_header(frames, st.buf_records as u32));
         let sync = self.opts.sync.clone();
+        self.clear_stray()?;
         let file = self.segment()?;
         let written = file
             .write_all_at(&st.buf, st.seg_len)

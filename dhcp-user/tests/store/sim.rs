@@ -154,7 +154,6 @@ pub enum Kind {
     SyncDir,
 }
 
-#[expect(dead_code, reason = "the fault tests use it")]
 pub const KINDS: [Kind; 10] = [
     Kind::List,
     Kind::Open,
@@ -186,7 +185,6 @@ fn kind(op: &FileOp<'_>) -> Option<Kind> {
 
 /// How an injected fault fails its operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[expect(dead_code, reason = "the fault tests use it")]
 pub enum Failure {
     /// The operation fails with this errno and does nothing.
     Errno(i32),
@@ -250,13 +248,11 @@ impl Log {
     }
 
     /// Operations of each kind so far.
-    #[expect(dead_code, reason = "the fault tests use it")]
     pub fn counts(&self) -> HashMap<Kind, usize> {
         self.lock().counts.clone()
     }
 
     /// Operations recorded when the fault fired, if it did.
-    #[expect(dead_code, reason = "the fault tests use it")]
     pub fn fault_at(&self) -> Option<usize> {
         self.lock().fault_at
     }

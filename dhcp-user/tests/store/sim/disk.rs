@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 
-use super::{Op, Run, Scratch};
+use super::{until_unlocked, Op, Run, Scratch};
 use crate::common::{key, model_of, Key, Model};
 use dhcp6d::protocol::LeaseRecord;
 use dhcp6d::store::{FileId, Journal};
@@ -309,7 +309,8 @@ fn recover_and_check(
     for (name, bytes) in files {
         std::fs::write(dir.path().join(name), bytes).unwrap();
     }
-    let (j, rec) = Journal::open(dir.path()).map_err(|e| format!("recovery refused: {e}"))?;
+    let (j, rec) = until_unlocked(|| Journal::open(dir.path()))
+        .map_err(|e| format!("recovery refused: {e}"))?;
     let got = model_of(&rec);
     j.shutdown();
     history.allows(&got, acked)
@@ -323,7 +324,8 @@ pub fn check_dir(dir: &Path, run: &Run) -> Result<(), String> {
         .filter(|j| !run.lost.contains(j))
         .collect();
     let acked = |j: usize| eligible[..run.acked.min(eligible.len())].contains(&j);
-    let (j, rec) = Journal::open(dir).map_err(|e| format!("start after the run: {e}"))?;
+    let (j, rec) =
+        until_unlocked(|| Journal::open(dir)).map_err(|e| format!("start after the run: {e}"))?;
     let got = model_of(&rec);
     j.shutdown();
     history.allows(&got, &acked)

@@ -455,6 +455,22 @@ struct Session {
 
 const PATIENCE: Duration = Duration::from_secs(3);
 
+/// `open` until the state directory's lock is free. Other tests of this
+/// binary fork children (kill9, state_dir); between its fork and its exec a
+/// child holds a copy of every descriptor, the lock file's too, so just
+/// after a journal shut down its lock can still be held for a moment.
+pub fn until_unlocked<T>(mut open: impl FnMut() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    let until = Instant::now() + PATIENCE;
+    loop {
+        match open() {
+            Err(StoreError::Locked { .. }) if Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn open(dir: &Path, run: &mut Run, died: &Arc<AtomicBool>) -> Option<Session> {
     // A fault while opening is a refusal; the next start (the fault is spent)
     // must work.
@@ -471,9 +487,11 @@ fn open(dir: &Path, run: &mut Run, died: &Arc<AtomicBool>) -> Option<Session> {
             on_writer_death: Some(Arc::new(move |_: &str| d.store(true, Ordering::Release))),
             ..Default::default()
         };
-        let opened = StateDir::open(dir, None)
-            .map(|sd| sd.with_hook(hook.clone()))
-            .and_then(|sd| Journal::open_in(sd, opts));
+        let opened = until_unlocked(|| {
+            StateDir::open(dir, None)
+                .map(|sd| sd.with_hook(hook.clone()))
+                .and_then(|sd| Journal::open_in(sd, opts.clone()))
+        });
         match opened {
             Ok((journal, recovered)) => {
                 let handle = journal.handle();

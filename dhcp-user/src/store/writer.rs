@@ -242,6 +242,8 @@ impl Writer {
 
     fn rotate(&mut self, st: &mut State) -> io::Result<u64> {
         self.flush(st)?;
+        // (flush skips it when nothing is queued.)
+        self.clear_stray()?;
         let gen = self.gen + 1;
         let made = create_segment(&self.dir, gen).map_err(io::Error::other);
         let made = made.inspect_err(|_| self.stray = Some(gen))?;
@@ -272,7 +274,14 @@ impl Writer {
     /// The current segment, created now if start-up could not.
     fn segment(&mut self) -> io::Result<&StoreFile> {
         if self.file.is_none() {
-            match create_segment(&self.dir, self.gen) {
+            // A file with this name is an earlier attempt of ours whose
+            // cleanup failed too (`gen` is past every segment recovery
+            // found): it must not turn every retry into EEXIST.
+            let made = self
+                .dir
+                .remove_if_present(&layout::segment_name(self.gen))
+                .and_then(|()| create_segment(&self.dir, self.gen));
+            match made {
                 Ok(f) => self.file = Some(f),
                 Err(e) => {
                     let e = io::Error::other(e);

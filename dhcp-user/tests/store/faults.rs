@@ -107,3 +107,89 @@ fn a_fault_at_any_file_operation_is_refused_cleanly_and_loses_no_acknowledged_le
     );
     assert!(refused > 0, "no fault was ever refused: were any injected?");
 }
+
+/// Fails the first write to a journal segment and the first removal of
+/// one: a full disk at start-up that also refuses the cleanup.
+struct SegmentAndCleanup {
+    segments: std::sync::Mutex<std::collections::HashSet<dhcp6d::store::FileId>>,
+    write_failed: std::sync::atomic::AtomicBool,
+    remove_failed: std::sync::atomic::AtomicBool,
+}
+
+impl dhcp6d::store::FileOpHook for SegmentAndCleanup {
+    fn before(&self, op: &dhcp6d::store::FileOp<'_>) -> dhcp6d::store::Verdict {
+        use dhcp6d::store::{FileOp, Verdict};
+        use std::sync::atomic::Ordering;
+        let fail = || Verdict::Fail(std::io::Error::from_raw_os_error(libc::ENOSPC));
+        match *op {
+            FileOp::Create { name, file } if name.starts_with("journal-") => {
+                self.segments.lock().unwrap().insert(file);
+            }
+            FileOp::Write { file, .. }
+                if self.segments.lock().unwrap().contains(&file)
+                    && !self.write_failed.swap(true, Ordering::Relaxed) =>
+            {
+                return fail()
+            }
+            FileOp::Remove { name }
+                if name.starts_with("journal-")
+                    && !self.remove_failed.swap(true, Ordering::Relaxed) =>
+            {
+                return fail()
+            }
+            _ => {}
+        }
+        Verdict::Proceed
+    }
+
+    fn done(&self, _op: &dhcp6d::store::FileOp<'_>) {}
+}
+
+/// Issue 5's "recover by itself when writes succeed again", for a start-up
+/// whose new segment could be neither written nor removed: the name is the
+/// writer's own failed attempt, so it must not block every retry (EEXIST).
+#[test]
+fn a_segment_start_up_could_neither_write_nor_remove_does_not_block_the_journal() {
+    use dhcp6d::protocol::{LeaseChanges, LeaseOp};
+    use dhcp6d::store::{Durability, Journal, JournalOptions, StateDir};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let dir = Scratch::new("faults-startup");
+    let hook = Arc::new(SegmentAndCleanup {
+        segments: Default::default(),
+        write_failed: Default::default(),
+        remove_failed: Default::default(),
+    });
+    let sd = StateDir::open(dir.path(), None)
+        .unwrap()
+        .with_hook(hook.clone());
+    let opts = JournalOptions {
+        retry_interval: Duration::from_millis(2),
+        ..Default::default()
+    };
+    let (j, _) = Journal::open_in(sd, opts).expect("starts unhealthy, not refused");
+    let h = j.handle();
+    assert!(hook.write_failed.load(std::sync::atomic::Ordering::Relaxed));
+    assert!(hook
+        .remove_failed
+        .load(std::sync::atomic::Ordering::Relaxed));
+    let until = Instant::now() + Duration::from_secs(3);
+    while !h.is_healthy() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(
+        h.is_healthy(),
+        "the journal never became writable: {:?}",
+        h.stats()
+    );
+    let mut ch = LeaseChanges::default();
+    ch.push(crate::sim::lease(LeaseOp::Commit, 1, 0));
+    let seq = h.append(&ch).expect("taken once healthy");
+    assert!(h.wait_durable(seq, Duration::from_secs(3)));
+    drop(h);
+    j.shutdown();
+    let (j, rec) = crate::sim::until_unlocked(|| Journal::open(dir.path())).unwrap();
+    assert_eq!(rec.len(), 1);
+    j.shutdown();
+}

@@ -322,3 +322,89 @@ impl AsFd for StoreFile {
         self.file.as_fd()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// Fails the first write, tears the second after 3 bytes, logs what ran.
+    #[derive(Default)]
+    struct Script {
+        writes: Mutex<u32>,
+        done: Mutex<Vec<String>>,
+    }
+
+    impl FileOpHook for Script {
+        fn before(&self, op: &FileOp<'_>) -> Verdict {
+            let FileOp::Write { .. } = op else {
+                return Verdict::Proceed;
+            };
+            let mut n = self.writes.lock().unwrap();
+            *n += 1;
+            match *n {
+                1 => Verdict::Fail(io::Error::from_raw_os_error(libc::EIO)),
+                2 => Verdict::Torn {
+                    keep: 3,
+                    error: io::Error::from_raw_os_error(libc::ENOSPC),
+                },
+                _ => Verdict::Proceed,
+            }
+        }
+
+        fn done(&self, op: &FileOp<'_>) {
+            self.done.lock().unwrap().push(format!("{op:?}"));
+        }
+    }
+
+    fn scratch_file(tag: &str) -> (std::path::PathBuf, File) {
+        let p = std::env::temp_dir().join(format!("dhcp6d-file-{tag}-{}", std::process::id()));
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(&p)
+            .unwrap();
+        (p, f)
+    }
+
+    #[test]
+    fn a_failed_write_writes_nothing_and_a_torn_one_only_what_it_keeps() {
+        let (path, f) = scratch_file("tap");
+        let hook = Arc::new(Script::default());
+        let file = StoreFile::new(f, Tap::new(hook.clone()), 7);
+        let e = file.write_all_at(b"abcdef", 0).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EIO));
+        assert_eq!(std::fs::read(&path).unwrap(), b"");
+        let e = file.write_all_at(b"ABCDEF", 0).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOSPC));
+        assert_eq!(std::fs::read(&path).unwrap(), b"ABC");
+        file.write_all_at(b"xyz", 3).unwrap();
+        file.set_len(5).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"ABCxy");
+        // The hook heard of what ran, with the bytes that were written.
+        let done = hook.done.lock().unwrap().clone();
+        assert_eq!(done.len(), 3, "{done:?}");
+        assert!(
+            done[0].contains("file: 7, offset: 0, data: [65, 66, 67]"),
+            "{done:?}"
+        );
+        assert!(done[2].contains("SetLen { file: 7, len: 5 }"), "{done:?}");
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn a_torn_sequential_write_is_short_and_the_position_follows_it() {
+        let (path, f) = scratch_file("seq");
+        let hook = Arc::new(Script::default());
+        let mut file = StoreFile::new(f, Tap::new(hook.clone()), 1);
+        assert!(file.write(b"abcdef").is_err());
+        assert_eq!(file.write(b"ABCDEF").unwrap(), 3);
+        file.write_all(b"DEF").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"ABCDEF");
+        let done = hook.done.lock().unwrap().clone();
+        assert!(done[1].contains("offset: 3"), "{done:?}");
+        let _ = std::fs::remove_file(&path);
+    }
+}

@@ -12,6 +12,10 @@
 //! has passed, the directory left behind starts with every acknowledged
 //! lease, and a power loss at any of the 10 operations from the fault on
 //! (the `sim` model) loses no acknowledged lease either.
+//!
+//! Also: a start-up segment that could neither be written nor removed
+//! (two faults), and `repair --commit` with a fault at each of its
+//! operations.
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -192,4 +196,121 @@ fn a_segment_start_up_could_neither_write_nor_remove_does_not_block_the_journal(
     let (j, rec) = crate::sim::until_unlocked(|| Journal::open(dir.path())).unwrap();
     assert_eq!(rec.len(), 1);
     j.shutdown();
+}
+
+fn copy_dir(from: &std::path::Path, tag: &str) -> Scratch {
+    let to = Scratch::new(tag);
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.path().join(e.file_name())).unwrap();
+    }
+    to
+}
+
+fn bindings(dir: &std::path::Path) -> Result<crate::common::Model, StoreError> {
+    let (j, rec) = crate::sim::until_unlocked(|| dhcp6d::store::Journal::open(dir))?;
+    let m = crate::common::model_of(&rec);
+    j.shutdown();
+    Ok(m)
+}
+
+/// `dhcp6d repair --commit` with a fault at each of its file operations:
+/// an I/O error (never a panic, never a half-repair that starts with fewer
+/// bindings), and a second repair finishes the job with what a repair
+/// without fault keeps.
+#[test]
+fn a_fault_at_any_file_operation_of_a_repair_is_an_error_and_the_next_repair_finishes_it() {
+    use dhcp6d::store::{repair_in, StateDir};
+
+    let base = Scratch::new("repair-base");
+    let run = drive(base.path(), &workload(Kill::AfterWrite), None);
+    assert!(run.refusals.is_empty() && run.unacknowledged.is_empty());
+    // A flipped bit in the first batch of the last segment, an intact one
+    // after it: damage a crash cannot leave.
+    let mut segments: Vec<_> = std::fs::read_dir(base.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+        .collect();
+    segments.sort();
+    let victim = segments.last().unwrap();
+    let mut bytes = std::fs::read(victim).unwrap();
+    // Past the segment header (20 bytes) and the batch header (16).
+    let at = 20 + 16 + 2;
+    assert!(bytes.len() > at + 40, "two batches in {}", victim.display());
+    bytes[at] ^= 0x10;
+    std::fs::write(victim, bytes).unwrap();
+    assert!(
+        matches!(
+            bindings(copy_dir(base.path(), "repair-check").path()),
+            Err(StoreError::Damaged { .. })
+        ),
+        "the damage must stop a start, or the repair has nothing to do"
+    );
+
+    let clean = copy_dir(base.path(), "repair-clean");
+    let (log, hook) = crate::sim::fault_hook(None);
+    let report = repair_in(
+        &StateDir::open(clean.path(), None).unwrap().with_hook(hook),
+        true,
+    )
+    .unwrap();
+    assert!(report.snapshot.is_some(), "{report:?}");
+    let expected = bindings(clean.path()).expect("a repaired store starts");
+    assert!(!expected.0.is_empty());
+    let counts = log.counts();
+
+    let mut wrong = Vec::new();
+    let mut failed = 0;
+    for kind in KINDS {
+        for nth in 1..=counts.get(&kind).copied().unwrap_or(0) {
+            for &failure in failures(kind) {
+                let fault = Fault { kind, nth, failure };
+                let d = copy_dir(base.path(), "repair-fault");
+                let (_, hook) = crate::sim::fault_hook(Some(fault));
+                let sd = StateDir::open(d.path(), None).unwrap().with_hook(hook);
+                match repair_in(&sd, true) {
+                    Ok(_) => {}
+                    Err(StoreError::Io { .. }) => failed += 1,
+                    Err(e) => wrong.push(format!("{fault:?}: repair said {e}")),
+                }
+                drop(sd);
+                // Start now: the repaired bindings, or a refusal that the
+                // damage is still there; never fewer bindings.
+                match bindings(d.path()) {
+                    Ok(m) if m == expected => {}
+                    Ok(m) => wrong.push(format!(
+                        "{fault:?}: started with {} bindings, a repair keeps {}",
+                        m.0.len(),
+                        expected.0.len()
+                    )),
+                    Err(StoreError::Damaged { .. }) => {}
+                    Err(e) => wrong.push(format!("{fault:?}: start after it: {e}")),
+                }
+                let again = crate::sim::until_unlocked(|| dhcp6d::store::repair(d.path(), true));
+                if let Err(e) = again {
+                    wrong.push(format!("{fault:?}: the second repair: {e}"));
+                }
+                match bindings(d.path()) {
+                    Ok(m) if m == expected => {}
+                    other => wrong.push(format!(
+                        "{fault:?}: after the second repair: {:?}",
+                        other.map(|m| m.0.len())
+                    )),
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} faults handled wrongly:\n  {}",
+        wrong.len(),
+        wrong.join("\n  ")
+    );
+    eprintln!(
+        "repair: {} operations, {failed} faulted repairs failed, {} bindings kept",
+        counts.values().sum::<usize>(),
+        expected.0.len()
+    );
+    assert!(failed > 0, "no repair ever failed: were faults injected?");
 }

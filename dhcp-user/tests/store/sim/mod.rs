@@ -355,6 +355,19 @@ impl FileOpHook for SessionHook {
     }
 }
 
+/// A hook that counts (and records) every file operation and injects
+/// `fault`, for store code other than the workload's (`repair`).
+pub fn fault_hook(fault: Option<Fault>) -> (Arc<Log>, Arc<dyn FileOpHook>) {
+    let log = Arc::new(Log::default());
+    log.lock().fault = fault;
+    let hook = Arc::new(SessionHook {
+        log: log.clone(),
+        kill: Mutex::new(None),
+        killed: AtomicBool::new(false),
+    });
+    (log, hook)
+}
+
 /// A binding for client `c`, its lifetimes `t` seconds later than the first.
 pub fn lease(op: LeaseOp, c: u64, t: u64) -> LeaseRecord {
     let addr = std::net::Ipv6Addr::from(

@@ -17,15 +17,19 @@
 //! name the directory itself, not a symbolic link to it. Links in the
 //! components above it are followed as usual: those are the administrator's,
 //! and the parents are created (with the default mode) when missing.
+//!
+//! Every operation after the open (and every operation on a file opened
+//! here, [`StoreFile`]) passes the directory's tap ([`super::file`]): the
+//! hook of the power-loss and fault-injection tests, nothing in a release.
 
 use std::fs::File;
-use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Gid, Mode, OFlags, Stat, Uid, CWD};
 use rustix::io::Errno;
 
+use super::file::{FileOp, StoreFile, Tap};
 use super::layout;
 use super::StoreError;
 
@@ -77,6 +81,7 @@ pub struct StateDir {
     fd: OwnedFd,
     path: PathBuf,
     owners: Owners,
+    tap: Tap,
 }
 
 fn refuse(path: &Path, reason: impl Into<String>) -> StoreError {
@@ -140,7 +145,16 @@ impl StateDir {
             fd,
             path: path.to_path_buf(),
             owners,
+            tap: Tap::default(),
         })
+    }
+
+    /// Put `hook` under every file operation in the directory from now on
+    /// (feature `testing`: the power-loss and fault-injection tests).
+    #[cfg(any(test, feature = "testing"))]
+    pub fn with_hook(mut self, hook: std::sync::Arc<dyn super::FileOpHook>) -> StateDir {
+        self.tap = Tap::new(hook);
+        self
     }
 
     /// The directory's path, as configured.
@@ -155,6 +169,9 @@ impl StateDir {
 
     /// The names in the directory (those that are UTF-8; ours all are).
     pub(crate) fn names(&self) -> Result<Vec<String>, StoreError> {
+        self.tap
+            .before(|| FileOp::List)
+            .map_err(|e| StoreError::io(&self.path, e))?;
         let mut dir = rfs::Dir::read_from(&self.fd).map_err(|e| io(&self.path, e))?;
         let mut names = Vec::new();
         while let Some(entry) = dir.read() {
@@ -165,36 +182,39 @@ impl StateDir {
                 }
             }
         }
+        self.tap.done(|| FileOp::List);
         Ok(names)
     }
 
     /// Open an existing file of ours and check what was opened.
-    fn open_checked(&self, name: &str, access: OFlags) -> Result<File, StoreError> {
+    fn open_checked(&self, name: &str, access: OFlags) -> Result<StoreFile, StoreError> {
         let path = self.path_of(name);
+        let (file, write) = (self.tap.next_id(), access != OFlags::RDONLY);
+        let op = || FileOp::Open { name, file, write };
+        self.tap.before(op).map_err(|e| StoreError::io(&path, e))?;
         let fd = rfs::openat(&self.fd, name, access | file_flags(), Mode::empty())
             .map_err(|e| open_error(&path, e))?;
         let st = rfs::fstat(&fd).map_err(|e| io(&path, e))?;
         check(&path, &st, FileType::RegularFile, self.owners)?;
-        Ok(File::from(fd))
+        self.tap.done(op);
+        Ok(StoreFile::new(File::from(fd), self.tap.clone(), file))
     }
 
     /// Open an existing file for reading.
-    pub(crate) fn open_read(&self, name: &str) -> Result<File, StoreError> {
+    pub(crate) fn open_read(&self, name: &str) -> Result<StoreFile, StoreError> {
         self.open_checked(name, OFlags::RDONLY)
     }
 
     /// Open an existing file for writing (truncating a torn journal tail).
-    pub(crate) fn open_write(&self, name: &str) -> Result<File, StoreError> {
+    pub(crate) fn open_write(&self, name: &str) -> Result<StoreFile, StoreError> {
         self.open_checked(name, OFlags::WRONLY)
     }
 
     /// The whole content of an existing file.
     pub(crate) fn read(&self, name: &str) -> Result<Vec<u8>, StoreError> {
-        let mut buf = Vec::new();
         self.open_read(name)?
-            .read_to_end(&mut buf)
-            .map_err(|e| StoreError::io(&self.path_of(name), e))?;
-        Ok(buf)
+            .read_all()
+            .map_err(|e| StoreError::io(&self.path_of(name), e))
     }
 
     /// [`StateDir::read`], or `None` when there is no such file.
@@ -210,12 +230,15 @@ impl StateDir {
 
     /// Create `name`, 0600, for writing; it must not exist yet (`O_EXCL`,
     /// which never follows a link either).
-    pub(crate) fn create_new(&self, name: &str) -> Result<File, StoreError> {
+    pub(crate) fn create_new(&self, name: &str) -> Result<StoreFile, StoreError> {
         self.create(name, OFlags::WRONLY)
     }
 
-    fn create(&self, name: &str, access: OFlags) -> Result<File, StoreError> {
+    fn create(&self, name: &str, access: OFlags) -> Result<StoreFile, StoreError> {
         let path = self.path_of(name);
+        let file = self.tap.next_id();
+        let op = || FileOp::Create { name, file };
+        self.tap.before(op).map_err(|e| StoreError::io(&path, e))?;
         let flags = access | OFlags::CREATE | OFlags::EXCL | file_flags();
         let fd = rfs::openat(&self.fd, name, flags, Mode::from_raw_mode(FILE_MODE)).map_err(
             |e| match e {
@@ -223,14 +246,16 @@ impl StateDir {
                 e => io(&path, e),
             },
         )?;
+        // The file is there, whatever follows.
+        self.tap.done(op);
         // The create mode went through the umask.
         rfs::fchmod(&fd, Mode::from_raw_mode(FILE_MODE)).map_err(|e| io(&path, e))?;
-        Ok(File::from(fd))
+        Ok(StoreFile::new(File::from(fd), self.tap.clone(), file))
     }
 
     /// Open `name` for reading and writing, creating it 0600 when missing
     /// (the lock file).
-    pub(crate) fn open_or_create(&self, name: &str) -> Result<File, StoreError> {
+    pub(crate) fn open_or_create(&self, name: &str) -> Result<StoreFile, StoreError> {
         // Open, else create: a file that appears or vanishes in between
         // (another server starting) sends us round again.
         for _ in 0..8 {
@@ -258,25 +283,45 @@ impl StateDir {
 
     /// Rename `from` to `to` (a link at `to` is replaced, not followed).
     pub(crate) fn rename(&self, from: &str, to: &str) -> Result<(), StoreError> {
-        rfs::renameat(&self.fd, from, &self.fd, to).map_err(|e| io(&self.path_of(from), e))
+        let op = || FileOp::Rename { from, to };
+        let failed = |e| StoreError::io(&self.path_of(from), e);
+        self.tap.before(op).map_err(failed)?;
+        rfs::renameat(&self.fd, from, &self.fd, to).map_err(|e| failed(e.into()))?;
+        self.tap.done(op);
+        Ok(())
     }
 
     /// Remove `name` (a link is removed, not followed).
     pub(crate) fn remove(&self, name: &str) -> Result<(), StoreError> {
-        rfs::unlinkat(&self.fd, name, AtFlags::empty()).map_err(|e| io(&self.path_of(name), e))
+        self.unlink(name, false)
     }
 
     /// [`StateDir::remove`]; no such file is fine.
     pub(crate) fn remove_if_present(&self, name: &str) -> Result<(), StoreError> {
+        self.unlink(name, true)
+    }
+
+    fn unlink(&self, name: &str, missing_ok: bool) -> Result<(), StoreError> {
+        let op = || FileOp::Remove { name };
+        let failed = |e| StoreError::io(&self.path_of(name), e);
+        self.tap.before(op).map_err(failed)?;
         match rfs::unlinkat(&self.fd, name, AtFlags::empty()) {
-            Ok(()) | Err(Errno::NOENT) => Ok(()),
-            Err(e) => Err(io(&self.path_of(name), e)),
+            Ok(()) => {
+                self.tap.done(op);
+                Ok(())
+            }
+            Err(Errno::NOENT) if missing_ok => Ok(()),
+            Err(e) => Err(failed(e.into())),
         }
     }
 
     /// Make renames and new files in the directory durable.
     pub(crate) fn sync(&self) -> Result<(), StoreError> {
-        rfs::fsync(&self.fd).map_err(|e| io(&self.path, e))
+        let failed = |e| StoreError::io(&self.path, e);
+        self.tap.before(|| FileOp::SyncDir).map_err(failed)?;
+        rfs::fsync(&self.fd).map_err(|e| failed(e.into()))?;
+        self.tap.done(|| FileOp::SyncDir);
+        Ok(())
     }
 
     /// Give the directory and the store's files in it to `uid:gid` (the

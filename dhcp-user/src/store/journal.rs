@@ -225,6 +225,7 @@ impl Journal {
             dir: dir.clone(),
             file,
             gen,
+            stray: None,
             data: data_rx,
             ctl: ctl_rx,
             shared: shared.clone(),

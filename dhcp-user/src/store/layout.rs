@@ -22,11 +22,11 @@
 //! Every file is 0600 and reached through the directory's descriptor
 //! ([`StateDir`]); a link, a foreign owner or a writable mode is refused.
 
-use std::fs::File;
-use std::io::{self, Read, Seek, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use super::dirfd::StateDir;
+use super::file::StoreFile;
 use super::StoreError;
 
 pub(crate) const LOCK_FILE: &str = "lock";
@@ -193,7 +193,7 @@ pub(crate) fn sync_dir(dir: &StateDir) -> Result<(), StoreError> {
 /// Holds `state_dir/lock` for as long as it lives.
 #[derive(Debug)]
 pub struct StateDirLock {
-    _file: File,
+    _file: StoreFile,
     path: PathBuf,
 }
 
@@ -205,23 +205,21 @@ impl StateDirLock {
         match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
             Err(rustix::io::Errno::WOULDBLOCK) => {
-                let mut text = String::new();
-                let _ = file.read_to_string(&mut text);
+                let text = file.read_all().unwrap_or_default();
                 return Err(StoreError::Locked {
                     dir: dir.path().to_path_buf(),
-                    holder: text.trim().parse().ok(),
+                    holder: String::from_utf8_lossy(&text).trim().parse().ok(),
                 });
             }
             Err(e) => return Err(StoreError::io(&path, e.into())),
         }
         // The pid is only a hint for the error message of a second server.
-        let write_pid = |f: &mut File| -> io::Result<()> {
+        let write_pid = |f: &StoreFile| -> io::Result<()> {
             f.set_len(0)?;
-            f.rewind()?;
-            writeln!(f, "{}", std::process::id())
+            f.write_all_at(format!("{}\n", std::process::id()).as_bytes(), 0)
         };
         // Best effort: on a full disk the lock still holds without the pid.
-        let _ = write_pid(&mut file);
+        let _ = write_pid(&file);
         Ok(StateDirLock { _file: file, path })
     }
 

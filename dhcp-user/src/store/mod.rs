@@ -10,6 +10,7 @@
 mod codec;
 mod dirfd;
 mod duid;
+mod file;
 mod journal;
 pub mod layout;
 mod recover;
@@ -23,6 +24,9 @@ use std::sync::Arc;
 
 pub use dirfd::StateDir;
 pub use duid::{duid_llt, duid_uuid, load_or_create_duid};
+// The hook of the power-loss and fault-injection tests.
+#[cfg(any(test, feature = "testing"))]
+pub use file::{FileId, FileOp, FileOpHook, Verdict};
 pub use journal::{
     Journal, JournalHandle, JournalOptions, JournalStats, SyncFn, WriterDeathFn, WriterHold,
 };

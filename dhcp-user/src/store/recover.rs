@@ -368,6 +368,8 @@ pub(crate) struct Found {
     pub(crate) max_gen: u64,
     /// The last segment ends in a torn batch: (generation, length to keep).
     pub(crate) torn: Option<(u64, u64)>,
+    /// The last segment replayed.
+    pub(crate) last_segment: Option<u64>,
     /// Snapshots that failed their checks.
     pub(crate) corrupt_snapshots: Vec<u64>,
     /// Everything else that is wrong, in file order. Replay stopped at each
@@ -519,6 +521,7 @@ pub(crate) fn scan_dir(dir: &StateDir) -> Result<Found, StoreError> {
         recovered: out,
         max_gen,
         torn,
+        last_segment: segments.last().copied(),
         corrupt_snapshots,
         damage,
     })
@@ -560,6 +563,15 @@ pub(crate) fn recover(dir: &StateDir) -> Result<(Recovered, u64), StoreError> {
         f.set_len(keep)
             .and_then(|_| f.sync_all())
             .map_err(|e| StoreError::io(&path, e))?;
+    } else if let Some(gen) = found.last_segment {
+        // What was replayed must be on disk before a segment after it
+        // exists. A process killed between its write and its fdatasync
+        // leaves the last batch in the page cache only: this start reads
+        // it, and a power loss later would leave it torn (or zeros) in a
+        // segment that is no longer the last, which is refused as damage.
+        dir.open_read(&layout::segment_name(gen))?
+            .sync_all()
+            .map_err(|e| StoreError::io(&layout::segment_path(dir, gen), e))?;
     }
     Ok((found.recovered, found.max_gen))
 }

@@ -14,9 +14,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,6 +23,7 @@ use crossbeam_channel::{after, never, select, Receiver, RecvTimeoutError, Sender
 
 use super::codec::Encoder;
 use super::dirfd::StateDir;
+use super::file::StoreFile;
 use super::journal::{JournalOptions, Shared};
 use super::layout::{self, BATCH_HEADER_LEN, HEADER_LEN, SEGMENT_MAGIC};
 use super::StoreError;
@@ -54,7 +53,7 @@ pub(crate) enum Ctl {
 /// Create segment `gen` (0600, never through a link) with its header,
 /// durable (file and directory entry). A file that already has the name is
 /// an error and is left where it is.
-pub(crate) fn create_segment(dir: &StateDir, gen: u64) -> Result<File, StoreError> {
+pub(crate) fn create_segment(dir: &StateDir, gen: u64) -> Result<StoreFile, StoreError> {
     let name = layout::segment_name(gen);
     let f = dir.create_new(&name)?;
     let made = f
@@ -72,8 +71,13 @@ pub(crate) fn create_segment(dir: &StateDir, gen: u64) -> Result<File, StoreErro
 pub(crate) struct Writer {
     pub(crate) dir: Arc<StateDir>,
     /// `None` while the segment could not be created (full disk at start-up).
-    pub(crate) file: Option<File>,
+    pub(crate) file: Option<StoreFile>,
     pub(crate) gen: u64,
+    /// A segment after `gen` whose creation failed (a rotation), until its
+    /// removal is durable. While it may still be on disk nothing more is
+    /// written to `gen`: after a power loss it would make `gen` a segment
+    /// that is not the last, and a torn write at its end damage.
+    pub(crate) stray: Option<u64>,
     pub(crate) data: Receiver<Msg>,
     pub(crate) ctl: Receiver<Ctl>,
     pub(crate) shared: Arc<Shared>,
@@ -238,18 +242,46 @@ impl Writer {
 
     fn rotate(&mut self, st: &mut State) -> io::Result<u64> {
         self.flush(st)?;
+        // (flush skips it when nothing is queued.)
+        self.clear_stray()?;
         let gen = self.gen + 1;
-        self.file = Some(create_segment(&self.dir, gen).map_err(io::Error::other)?);
+        let made = create_segment(&self.dir, gen).map_err(io::Error::other);
+        let made = made.inspect_err(|_| self.stray = Some(gen))?;
+        self.file = Some(made);
         self.gen = gen;
         st.seg_len = HEADER_LEN as u64;
         st.enc.reset();
         Ok(gen)
     }
 
+    /// Make the removal of a segment whose creation failed durable.
+    fn clear_stray(&mut self) -> io::Result<()> {
+        if let Some(gen) = self.stray {
+            let cleared = self
+                .dir
+                .remove_if_present(&layout::segment_name(gen))
+                .and_then(|()| self.dir.sync())
+                .map_err(io::Error::other);
+            if let Err(e) = cleared {
+                self.failed(&e);
+                return Err(e);
+            }
+            self.stray = None;
+        }
+        Ok(())
+    }
+
     /// The current segment, created now if start-up could not.
-    fn segment(&mut self) -> io::Result<&File> {
+    fn segment(&mut self) -> io::Result<&StoreFile> {
         if self.file.is_none() {
-            match create_segment(&self.dir, self.gen) {
+            // A file with this name is an earlier attempt of ours whose
+            // cleanup failed too (`gen` is past every segment recovery
+            // found): it must not turn every retry into EEXIST.
+            let made = self
+                .dir
+                .remove_if_present(&layout::segment_name(self.gen))
+                .and_then(|()| create_segment(&self.dir, self.gen));
+            match made {
                 Ok(f) => self.file = Some(f),
                 Err(e) => {
                     let e = io::Error::other(e);
@@ -290,10 +322,11 @@ impl Writer {
         let (head, frames) = st.buf.split_at_mut(BATCH_HEADER_LEN);
         head.copy_from_slice(&layout::batch_header(frames, st.buf_records as u32));
         let sync = self.opts.sync.clone();
+        self.clear_stray()?;
         let file = self.segment()?;
         let written = file
             .write_all_at(&st.buf, st.seg_len)
-            .and_then(|()| sync(file));
+            .and_then(|()| file.sync_data_with(&*sync));
         if let Err(e) = written {
             // Cut off whatever part of the batch reached the file so the retry
             // (or the next start) does not find a half record in the middle.

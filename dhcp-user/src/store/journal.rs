@@ -427,6 +427,51 @@ impl JournalHandle {
     }
 }
 
+/// The rest of an append started by [`JournalHandle::append_paused`].
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub struct PausedAppend {
+    data: Sender<Msg>,
+    last: Msg,
+}
+
+#[cfg(feature = "testing")]
+impl PausedAppend {
+    /// Send the last record; returns the append's seq.
+    pub fn finish(self) -> u64 {
+        let seq = self.last.seq;
+        self.data.send(self.last).expect("writer alive");
+        seq
+    }
+}
+
+impl JournalHandle {
+    /// [`Durability::append`] stopped before its last record, as a worker
+    /// descheduled between two sends would be (tests: one message's records
+    /// must land in one batch). `changes` holds at least two records.
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    pub fn append_paused(&self, changes: &LeaseChanges) -> PausedAppend {
+        let n = changes.len();
+        assert!(n >= 2, "an append of one record cannot be split");
+        let seq = self.shared.next_seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let msg = |i: usize, rec: &LeaseRecord| Msg {
+            seq,
+            first: i == 0,
+            last: i + 1 == n,
+            rec: *rec,
+        };
+        let recs: Vec<&LeaseRecord> = changes.iter().collect();
+        for (i, rec) in recs[..n - 1].iter().enumerate() {
+            self.data.send(msg(i, rec)).expect("writer alive");
+        }
+        PausedAppend {
+            data: self.data.clone(),
+            last: msg(n - 1, recs[n - 1]),
+        }
+    }
+}
+
 impl Durability for JournalHandle {
     fn append(&self, changes: &LeaseChanges) -> Option<u64> {
         let s = &self.shared;
@@ -458,6 +503,7 @@ impl Durability for JournalHandle {
         for (i, rec) in changes.iter().enumerate() {
             let m = Msg {
                 seq,
+                first: i == 0,
                 last: i + 1 == n,
                 rec: *rec,
             };

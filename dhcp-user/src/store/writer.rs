@@ -29,13 +29,19 @@ use super::layout::{self, BATCH_HEADER_LEN, HEADER_LEN, SEGMENT_MAGIC};
 use super::StoreError;
 use crate::protocol::LeaseRecord;
 
-/// One record on its way to disk. `last` marks the final record of an append.
+/// One record on its way to disk. `first` and `last` mark the first and the
+/// final record of an append (one message's lease changes).
 #[derive(Clone, Copy)]
 pub(crate) struct Msg {
     pub(crate) seq: u64,
+    pub(crate) first: bool,
     pub(crate) last: bool,
     pub(crate) rec: LeaseRecord,
 }
+
+/// How long [`Writer::complete`] waits for the next record of an open append
+/// before it gives up on it (an appender that stopped between two records).
+const COMPLETE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Requests other than records.
 pub(crate) enum Ctl {
@@ -91,6 +97,11 @@ struct State {
     buf_records: usize,
     /// Appends whose last record is in `buf`.
     done: Vec<u64>,
+    /// Appends whose first record is in `buf` and whose last is not yet
+    /// taken. A batch is written only at zero: one message's records land
+    /// in one batch, so a crash never replays half a message (a Release of
+    /// the binding it moved without the Commit of the new one).
+    open: usize,
     /// Highest seq with every seq ≤ it on disk.
     contiguous: u64,
     /// Durable seqs above a gap (an append that got its seq but had not yet sent).
@@ -105,6 +116,7 @@ impl Writer {
             buf: Vec::with_capacity(1 << 20),
             buf_records: 0,
             done: Vec::with_capacity(1 << 14),
+            open: 0,
             contiguous: 0,
             ahead: BinaryHeap::new(),
         };
@@ -143,6 +155,7 @@ impl Writer {
                     Err(_) => break,
                 }
             }
+            self.complete(&mut st);
             if self.flush(&mut st).is_ok() {
                 if st.seg_len > self.opts.segment_max_bytes {
                     if let Err(e) = self.rotate(&mut st) {
@@ -210,8 +223,36 @@ impl Writer {
         }
         st.enc.encode(&m.rec, &mut st.buf);
         st.buf_records += 1;
+        match (m.first, m.last) {
+            (true, false) => st.open += 1,
+            (false, true) => st.open = st.open.saturating_sub(1),
+            _ => {}
+        }
         if m.last {
             st.done.push(m.seq);
+        }
+    }
+
+    /// Take the rest of every append that has records in the batch. Its
+    /// sender is sending them right now (an append sends its records one
+    /// after another, checked for room first), so this waits microseconds,
+    /// a batch grows by at most one message's records per open append, and
+    /// a sender waiting for room in the channel is freed by these receives.
+    fn complete(&self, st: &mut State) {
+        while st.open > 0 {
+            match self.data.recv_timeout(COMPLETE_WAIT) {
+                Ok(m) => self.take(st, &m),
+                Err(_) => {
+                    // Never seen: an appender stopped between two records
+                    // of one message. Write what came; the message was
+                    // not acknowledged (its seq is never complete).
+                    tracing::error!(
+                        open = st.open,
+                        "journal: an append stopped half-way; writing its first records alone"
+                    );
+                    st.open = 0;
+                }
+            }
         }
     }
 
@@ -232,6 +273,7 @@ impl Writer {
                 while let Ok(m) = self.data.try_recv() {
                     self.take(st, &m);
                 }
+                self.complete(st);
                 if let Err(e) = self.flush(st) {
                     tracing::error!(error = %e, records = st.buf_records, "journal shut down with records not on disk (never acknowledged)");
                 }

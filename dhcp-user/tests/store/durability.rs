@@ -249,3 +249,41 @@ fn a_full_queue_refuses_at_once_instead_of_blocking_the_worker() {
     assert!(h.wait_durable(*queued.iter().max().unwrap(), WAIT));
     assert_eq!(h.stats().queue_full, 1);
 }
+
+/// One message's records land in one batch. A worker descheduled between
+/// the Release of a moved binding and the Commit of the new one must not see
+/// the writer sync the Release alone: a crash then replays the client's
+/// acknowledged binding away without the new one (found by the power-loss
+/// work, issue 13). Before the writer waited for open appends, the first
+/// record and the other worker's append were on disk on their own.
+#[test]
+fn one_messages_records_never_span_two_batches() {
+    let dir = TempDir::new("whole-message");
+    let (j, _) = Journal::open(dir.path()).unwrap();
+    let h = j.handle();
+    let before = h.stats();
+    let mut moved = LeaseChanges::default();
+    moved.push(rec(LeaseOp::Release, 1));
+    moved.push(rec(LeaseOp::Commit, 2));
+    let paused = h.append_paused(&moved);
+    // Another worker's whole append, queued behind the first half.
+    let other = h.append(&one(3)).expect("healthy");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        h.stats().records - before.records,
+        0,
+        "a batch was written while a message in it was half sent"
+    );
+    let seq = paused.finish();
+    assert!(h.wait_durable(seq.max(other), WAIT));
+    let after = h.stats();
+    assert_eq!(after.records - before.records, 3);
+    assert_eq!(after.fsyncs - before.fsyncs, 1, "one batch");
+    j.shutdown();
+    let (_j, got) = Journal::open(dir.path()).unwrap();
+    assert_eq!(
+        got.len(),
+        2,
+        "the two Commits (the Release ended nothing here)"
+    );
+}

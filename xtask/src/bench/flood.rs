@@ -297,7 +297,10 @@ fn report(a: &Args, all: &[Figures]) -> String {
          The RSS after the flood includes the good clients' bindings of the flooded step. \
          Bindings made by the flood: bindings held after the flooded step, less those before \
          it and the good clients' leases of that step (dhcp6d: `leases.addresses` of \
-         `dhcp6d stats`; Kea: live IA_NA leases in its memfile lease file).\n",
+         `dhcp6d stats`; Kea: live IA_NA leases in its memfile lease file). \
+         The flood is a share of the messages the generator sends, interleaved with the good \
+         clients': a server that leaves Solicits unanswered is sent fewer Requests, so fewer \
+         flood messages (its flood sent is smaller).\n",
     );
     let grown = |f: &Figures| f.rss_kib[2].saturating_sub(f.rss_kib[1]) as f64;
     let ratio = |x: f64, y: f64| {

@@ -349,7 +349,8 @@ pub fn parse_range(s: &str) -> Result<(Ipv6Addr, Ipv6Addr)> {
 }
 
 /// Kea 2.2 with the same pools; memfile with persist on (durable leases, like
-/// dhcp6d's journal) and multi-threading with `threads` packet threads.
+/// dhcp6d's journal) and multi-threading with `threads` packet threads;
+/// Rapid Commit in every subnet when [`Lab::kea_rapid_commit`] is set.
 pub fn write_kea(lab: &Lab, i: usize, threads: u32) -> Result<()> {
     let p = read_pools(&lab.dhcp6d_config(i))?;
     let sdir = lab.server_dir(i);
@@ -363,6 +364,9 @@ pub fn write_kea(lab: &Lab, i: usize, threads: u32) -> Result<()> {
         });
         if iface {
             v["interface"] = "eth0".into();
+        }
+        if lab.kea_rapid_commit {
+            v["rapid-commit"] = true.into();
         }
         v
     };

@@ -76,6 +76,9 @@ pub struct Lab {
     namespaces: BTreeMap<String, Netns>,
     children: Vec<(usize, Child)>,
     relay: Option<Child>,
+    /// Kea's subnets get `"rapid-commit": true` (off by default, as in Kea):
+    /// set before [`Lab::start_server`] with [`ServerKind::Kea`].
+    pub kea_rapid_commit: bool,
 }
 
 impl Lab {
@@ -101,6 +104,7 @@ impl Lab {
             namespaces: BTreeMap::new(),
             children: Vec::new(),
             relay: None,
+            kea_rapid_commit: false,
         };
         let o = &lab.opts;
         let desc = serde_json::json!({"name": o.name, "servers": o.servers, "model": o.model, "relay": o.relay});

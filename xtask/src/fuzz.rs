@@ -1,5 +1,6 @@
 //! `cargo xtask fuzz [SECS]`: every cargo-fuzz target (fuzz/Cargo.toml's
-//! `[[bin]]`s: the wire decoders, relay nesting and the config reader) for
+//! `[[bin]]`s: the wire decoders, relay nesting, the config reader, journal
+//! recovery, the whole packet path (`server`) and the control protocol) for
 //! SECS seconds each; `cargo xtask test` runs each for a short smoke.
 
 use std::process::Command;

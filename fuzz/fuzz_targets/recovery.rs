@@ -14,25 +14,9 @@ use libfuzzer_sys::fuzz_target;
 fn header(magic: &[u8; 8], gen: u64) -> Vec<u8> {
     let mut h = magic.to_vec();
     h.extend_from_slice(&gen.to_le_bytes());
-    let crc = crc32c(&h);
+    let crc = crc32c::crc32c(&h);
     h.extend_from_slice(&crc.to_le_bytes());
     h
-}
-
-/// CRC32C (Castagnoli), bitwise: the fuzz crate needs no dependency for it.
-fn crc32c(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0x82f6_3b78
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
 }
 
 fuzz_target!(|data: &[u8]| {

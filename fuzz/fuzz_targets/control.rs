@@ -31,6 +31,7 @@ use dhcp6d::control::server::{respond, Refused, ServerView};
 use dhcp6d::control::{LeaseCursor, LeaseFilter, LeaseList, Request, StatsSnapshot};
 use dhcp6d::protocol::bindings::{Bindings, ClientKey, PoolSpans, ScanPos};
 use dhcp6d::protocol::{LeaseKind, LeaseOp, Timestamp};
+use libfuzzer_sys::arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Map, Value};
 
@@ -54,18 +55,14 @@ const DUIDS: [&[u8]; 4] = [
 /// A DUID that holds nothing.
 const STRANGER: &[u8] = &[0, 2, 0, 0, 0, 9, 1];
 
-/// Reads the input a byte at a time; zeros once it runs out.
-struct Bytes<'a>(&'a [u8]);
+/// One input byte at a time (`arbitrary` reads zeros once the input runs out).
+trait Byte {
+    fn u8(&mut self) -> u8;
+}
 
-impl Bytes<'_> {
+impl Byte for Unstructured<'_> {
     fn u8(&mut self) -> u8 {
-        match self.0.split_first() {
-            Some((&b, rest)) => {
-                self.0 = rest;
-                b
-            }
-            None => 0,
-        }
+        self.arbitrary().unwrap_or(0)
     }
 }
 
@@ -107,7 +104,7 @@ fn mask(len: u8) -> u128 {
 }
 
 /// Build the table from the input; returns it.
-fn build(input: &mut Bytes) -> Bindings {
+fn build(input: &mut Unstructured) -> Bindings {
     let b = Bindings::new(PoolSpans::opaque(1), [7; 16]);
     for _ in 0..input.u8() % 40 {
         let (op, at, life) = (input.u8(), input.u8(), input.u8());
@@ -397,7 +394,7 @@ fn an_address(b: u8, c: u8) -> u128 {
     }
 }
 
-fn built(view: &View, refused: &Refused, table: &[Held], input: &mut Bytes) {
+fn built(view: &View, refused: &Refused, table: &[Held], input: &mut Unstructured) {
     let mut o = Map::new();
     let mut bad = false;
     let mut filters = Filters::default();
@@ -633,12 +630,12 @@ fn raw(view: &View, refused: &Refused, table: &[Held], line: &[u8]) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let mut input = Bytes(data);
+    let mut input = Unstructured::new(data);
     let view = View(build(&mut input));
     let table = in_force(&view.0);
     let refused = Refused::default();
     if input.u8() & 3 == 0 {
-        raw(&view, &refused, &table, input.0);
+        raw(&view, &refused, &table, input.take_rest());
     } else {
         built(&view, &refused, &table, &mut input);
     }

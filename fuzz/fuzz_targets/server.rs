@@ -17,10 +17,9 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use dhcp6d::config::Config;
-use dhcp6d::protocol::{
-    Handler, Ingress, LeaseChanges, LeaseOp, LeaseRecord, Server, Timestamp,
-};
+use dhcp6d::protocol::{Handler, Ingress, LeaseChanges, LeaseOp, LeaseRecord, Server, Timestamp};
 use dhcp6d::wire::{AnyMessage, Encoder, MessageType, WireError, Xid};
+use libfuzzer_sys::arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
 
 const SERVER_DUID: &[u8] = &[0, 3, 0, 1, 2, 0, 0, 0, 0, 1];
@@ -63,21 +62,14 @@ fn new_server() -> Server {
     Server::new(settings(), SERVER_DUID.to_vec(), &[("eth0".into(), ETH0)]).unwrap()
 }
 
-/// Reads the input a byte at a time; zeros once it runs out.
-struct Bytes<'a>(&'a [u8]);
+/// One input byte at a time (`arbitrary` reads zeros once the input runs out).
+trait Byte {
+    fn u8(&mut self) -> u8;
+}
 
-impl Bytes<'_> {
+impl Byte for Unstructured<'_> {
     fn u8(&mut self) -> u8 {
-        match self.0.split_first() {
-            Some((&b, rest)) => {
-                self.0 = rest;
-                b
-            }
-            None => 0,
-        }
-    }
-    fn done(&self) -> bool {
-        self.0.is_empty()
+        self.arbitrary().unwrap_or(0)
     }
 }
 
@@ -97,14 +89,17 @@ fn lease_addr(b: u8) -> (Ipv6Addr, u8) {
     let low = u16::from(b & 0x1f);
     match b >> 5 {
         0..=3 => (Ipv6Addr::new(0x2001, 0xdb8, 1, 1, 0, 0, 0, 0x10 + low), 128),
-        4 => (Ipv6Addr::new(0x2001, 0xdb8, 2, 2, 0, 0, 0, 0x100 + low), 128),
+        4 => (
+            Ipv6Addr::new(0x2001, 0xdb8, 2, 2, 0, 0, 0, 0x100 + low),
+            128,
+        ),
         5 | 6 => (Ipv6Addr::new(0x2001, 0xdb8, 0x100, low * 4, 0, 0, 0, 0), 62),
         _ => (Ipv6Addr::new(0x2001, 0xdb8, 9, 9, 0, 0, 0, low), 128),
     }
 }
 
 /// One client message from the input; `None` when the encoder refuses it.
-fn message(inp: &mut Bytes<'_>, buf: &mut [u8]) -> Result<usize, WireError> {
+fn message(inp: &mut Unstructured<'_>, buf: &mut [u8]) -> Result<usize, WireError> {
     let flags = inp.u8();
     let t = TYPES[usize::from(flags % 8)];
     let mut e = Encoder::new(buf);
@@ -200,14 +195,14 @@ fn check(live: &Server, replayed: &Server, now: u64) {
 fuzz_target!(|data: &[u8]| {
     let live = new_server();
     let replayed = new_server();
-    let mut inp = Bytes(data);
+    let mut inp = Unstructured::new(data);
     let mut now = 1_700_000_000u64;
     let mut msg = vec![0u8; 1500];
     let mut wrapped = vec![0u8; 1600];
     let mut out = vec![0u8; 4096];
     let mut changes = LeaseChanges::default();
     let mut steps = 0;
-    while !inp.done() && steps < 64 {
+    while !inp.is_empty() && steps < 64 {
         steps += 1;
         let op = inp.u8();
         now += u64::from(op & 0x1f);
@@ -252,7 +247,10 @@ fuzz_target!(|data: &[u8]| {
         match h.result {
             Ok(reply) => {
                 let bytes = &out[..reply.len];
-                assert!(AnyMessage::decode(bytes).is_ok(), "our reply does not decode");
+                assert!(
+                    AnyMessage::decode(bytes).is_ok(),
+                    "our reply does not decode"
+                );
                 assert_eq!(reply.port, if relay { 547 } else { 546 });
                 assert_eq!(reply.needs_durable, !changes.is_empty());
                 for r in changes.iter() {
